@@ -1,0 +1,1 @@
+"""Analytical memory-hierarchy model (numpy + pyyaml only)."""
