@@ -1,0 +1,48 @@
+"""Thread count and the work split shared by every kernel."""
+import numba
+import numpy as np
+
+# Below this many multiply-accumulates a kernel runs on the calling thread: waking the pool
+# costs more than it saves.
+PARALLEL_MIN_MACS = 1 << 16
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of threads Numba kernels use (1 ≤ n ≤ NUMBA_NUM_THREADS)."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+        raise TypeError(f"thread count must be an int, got {type(n).__name__}")
+    limit = numba.config.NUMBA_NUM_THREADS
+    if not 1 <= n <= limit:
+        raise ValueError(f"thread count must be in [1, {limit}], got {n}")
+    numba.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    return numba.get_num_threads()
+
+
+def num_parts(macs: int) -> int:
+    """How many chunks to split a product of ``macs`` multiply-accumulates into."""
+    return 1 if macs < PARALLEL_MIN_MACS else numba.get_num_threads()
+
+
+@numba.njit(cache=True, inline="always")
+def split_point(ptr, part, nparts):
+    """Row index where chunk ``part`` of ``nparts`` starts, balancing ptr[i] + i.
+
+    ``ptr`` is a CSR-style pointer array (monotone); the cost of rows [a, b) is taken as
+    (ptr[b] - ptr[a]) + (b - a): stored entries plus a per-row overhead. Binary search, so
+    the split needs no side structure beyond the pointers the kernel already reads.
+    """
+    nrows = ptr.shape[0] - 1
+    total = np.int64(ptr[nrows]) + nrows
+    target = (total * part) // nparts
+    lo = 0
+    hi = nrows
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if np.int64(ptr[mid]) + mid < target:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo

@@ -1,0 +1,117 @@
+"""VectorSkip kernels: panels of V output rows; a bitmap word per 64 columns says which
+length-V column vectors are present; present vectors are stored contiguously, panel by panel."""
+import numba
+import numpy as np
+from numba.cpython.unsafe.numbers import trailing_zeros
+
+from kernels.threads import num_parts, split_point
+
+_FAST = {"reassoc", "contract", "nsz"}  # reorder sums, fuse FMAs; NaN and inf stay exact
+
+
+@numba.njit(cache=True, inline="always")
+def _decode_panel(bitmap, p, cols):
+    """Write the present column indices of panel p into cols; return their count."""
+    count = 0
+    for w in range(bitmap.shape[1]):
+        bits = bitmap[p, w]
+        while bits != 0:
+            cols[count] = w * 64 + np.int64(trailing_zeros(bits))
+            count += 1
+            bits &= bits - np.uint64(1)
+    return count
+
+
+@numba.njit(cache=True, fastmath=_FAST)
+def _spmv_panels(vectors, bitmap, panel_ptr, x, y, p0, p1):
+    v_len = vectors.shape[1]
+    m = y.shape[0]
+    cols = np.empty(bitmap.shape[1] * 64, np.int64)
+    acc = np.zeros(v_len, vectors.dtype)
+    for p in range(p0, p1):
+        count = _decode_panel(bitmap, p, cols)
+        q0 = np.int64(panel_ptr[p])
+        acc[:] = 0
+        for t in range(count):
+            xj = x[cols[t]]
+            vec = vectors[q0 + t]
+            for v in range(v_len):
+                acc[v] += vec[v] * xj
+        row0 = p * v_len
+        for v in range(min(v_len, m - row0)):
+            y[row0 + v] = acc[v]
+
+
+@numba.njit(cache=True, parallel=True)
+def _spmv_parallel(vectors, bitmap, panel_ptr, x, y, nparts):
+    for part in numba.prange(nparts):
+        _spmv_panels(vectors, bitmap, panel_ptr, x, y,
+                     split_point(panel_ptr, part, nparts), split_point(panel_ptr, part + 1, nparts))
+
+
+@numba.njit(cache=True, fastmath=_FAST)
+def _spmm_panels(vectors, bitmap, panel_ptr, X, Y, p0, p1):
+    v_len = vectors.shape[1]
+    m = Y.shape[0]
+    n = X.shape[1]
+    cols = np.empty(bitmap.shape[1] * 64, np.int64)
+    for p in range(p0, p1):
+        count = _decode_panel(bitmap, p, cols)
+        q0 = np.int64(panel_ptr[p])
+        row0 = p * v_len
+        vmax = min(v_len, m - row0)
+        for v in range(vmax):
+            Y[row0 + v, :] = 0
+        t = 0
+        # Four vectors per pass: each output row is loaded and stored once per four FMAs,
+        # and the four X rows are reused from L1 by all V rows of the panel.
+        while t + 4 <= count:
+            x0 = X[cols[t]]
+            x1 = X[cols[t + 1]]
+            x2 = X[cols[t + 2]]
+            x3 = X[cols[t + 3]]
+            q = q0 + t
+            for v in range(vmax):
+                a0 = vectors[q, v]
+                a1 = vectors[q + 1, v]
+                a2 = vectors[q + 2, v]
+                a3 = vectors[q + 3, v]
+                yv = Y[row0 + v]
+                for k in range(n):
+                    yv[k] += a0 * x0[k] + a1 * x1[k] + a2 * x2[k] + a3 * x3[k]
+            t += 4
+        while t < count:
+            x0 = X[cols[t]]
+            for v in range(vmax):
+                a0 = vectors[q0 + t, v]
+                yv = Y[row0 + v]
+                for k in range(n):
+                    yv[k] += a0 * x0[k]
+            t += 1
+
+
+@numba.njit(cache=True, parallel=True)
+def _spmm_parallel(vectors, bitmap, panel_ptr, X, Y, nparts):
+    for part in numba.prange(nparts):
+        _spmm_panels(vectors, bitmap, panel_ptr, X, Y,
+                     split_point(panel_ptr, part, nparts), split_point(panel_ptr, part + 1, nparts))
+
+
+def vectorskip_spmv(vectors, bitmap, panel_ptr, x, y):
+    """y[:] = A @ x; vectors (nvec, V), bitmap (npanels, ceil(K/64)) uint64."""
+    nparts = num_parts(vectors.size)
+    if nparts == 1:
+        _spmv_panels(vectors, bitmap, panel_ptr, x, y, 0, bitmap.shape[0])
+    else:
+        _spmv_parallel(vectors, bitmap, panel_ptr, x, y, nparts)
+    return y
+
+
+def vectorskip_spmm(vectors, bitmap, panel_ptr, X, Y):
+    """Y[:] = A @ X; X (K, N) and Y (M, N) C-contiguous."""
+    nparts = num_parts(vectors.size * X.shape[1])
+    if nparts == 1:
+        _spmm_panels(vectors, bitmap, panel_ptr, X, Y, 0, bitmap.shape[0])
+    else:
+        _spmm_parallel(vectors, bitmap, panel_ptr, X, Y, nparts)
+    return Y
