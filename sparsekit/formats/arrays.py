@@ -76,7 +76,7 @@ def check_shape(shape) -> tuple[int, int]:
         m, k = (int(s) for s in shape)
         if any(int(s) != s for s in shape):
             raise ValueError
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"shape must be two non-negative integers, got {shape!r}") from None
     if m < 0 or k < 0:
         raise ValueError(f"shape must be two non-negative integers, got {shape!r}")

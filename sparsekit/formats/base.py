@@ -76,6 +76,8 @@ class SparseFormat:
         x = np.ascontiguousarray(x)
         out_shape = (m,) + x.shape[1:]
         y = self._output(out, out_shape)
+        if np.may_share_memory(x, y):  # the kernels read X while writing Y
+            x = x.copy()
         target = y if y.flags.c_contiguous else np.empty(out_shape, self.dtype)
         if x.ndim == 1:
             self._spmv(x, target)

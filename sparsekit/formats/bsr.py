@@ -14,8 +14,11 @@ from sparsekit.formats.storage import Storage, check_index_bits, check_value_bit
 
 def _check_block(block) -> tuple[int, int]:
     try:
+        block = tuple(block)
         r, c = (int(b) for b in block)
-    except (TypeError, ValueError):
+        if (r, c) != block:
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"block must be two positive integers (r, c), got {block!r}") from None
     if r < 1 or c < 1:
         raise ValueError(f"block must be two positive integers (r, c), got {block!r}")
@@ -147,7 +150,7 @@ class BSR(SparseFormat):
     def storage(self, value_bits=None, index_bits=None) -> Storage:
         """Block values (zeros inside blocks and padding included) + block-column indices +
         block-row pointers, at the widths the kernel reads unless asked otherwise."""
-        vb = check_value_bits(value_bits or self.dtype.itemsize * 8)
+        vb = check_value_bits(self.dtype.itemsize * 8 if value_bits is None else value_bits)
         nbc = -(-self.shape[1] // self.block[1])
         ib = check_index_bits(index_bits, max(nbc - 1, 0))
         nblocks = self.blocks.shape[0]

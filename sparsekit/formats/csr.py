@@ -83,7 +83,7 @@ class CSR(SparseFormat):
     def storage(self, value_bits=None, index_bits=None) -> Storage:
         """Values + column indices + row pointers, at the widths the kernel reads unless
         ``value_bits``/``index_bits`` ask what another width would cost."""
-        vb = check_value_bits(value_bits or self.dtype.itemsize * 8)
+        vb = check_value_bits(self.dtype.itemsize * 8 if value_bits is None else value_bits)
         ib = check_index_bits(index_bits, max(self.shape[1] - 1, 0))
         pb = self.indptr.dtype.itemsize * 8
         return Storage(self.format, values=self.stored * vb // 8,

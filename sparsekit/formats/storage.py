@@ -1,4 +1,5 @@
 """Itemised byte counts of a compressed matrix: what its kernel reads, nothing hidden."""
+import numbers
 from dataclasses import asdict, dataclass
 
 VALUE_BITS = (8, 16, 32, 64)
@@ -44,9 +45,9 @@ def bits_needed(max_value: int) -> int:
 
 
 def check_value_bits(value_bits: int) -> int:
-    if value_bits not in VALUE_BITS:
+    if not _is_int(value_bits) or value_bits not in VALUE_BITS:
         raise ValueError(f"value_bits must be one of {VALUE_BITS}, got {value_bits!r}")
-    return value_bits
+    return int(value_bits)
 
 
 def check_index_bits(index_bits: int | None, max_index: int) -> int:
@@ -54,9 +55,14 @@ def check_index_bits(index_bits: int | None, max_index: int) -> int:
     needed = bits_needed(max_index)
     if index_bits is None:
         return needed
-    if index_bits not in INDEX_BITS:
+    if not _is_int(index_bits) or index_bits not in INDEX_BITS:
         raise ValueError(f"index_bits must be one of {INDEX_BITS}, got {index_bits!r}")
     if index_bits < needed:
         raise ValueError(f"index_bits={index_bits} cannot hold index {max_index}; "
                          f"at least {needed} bits are needed")
-    return index_bits
+    return int(index_bits)
+
+
+def _is_int(bits) -> bool:
+    """An integer that is not a bool (32.0 or True is no bit width)."""
+    return isinstance(bits, numbers.Integral) and not isinstance(bits, bool)

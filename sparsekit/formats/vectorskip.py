@@ -147,7 +147,7 @@ class VectorSkip(SparseFormat):
     def storage(self, value_bits=None, index_bits=None) -> Storage:
         """Vector values (padding rows of the last panel included) + the bitmap words +
         panel pointers. ``index_bits`` sets the pointer width (VectorSkip has no indices)."""
-        vb = check_value_bits(value_bits or self.dtype.itemsize * 8)
+        vb = check_value_bits(self.dtype.itemsize * 8 if value_bits is None else value_bits)
         pb = (self.panel_ptr.dtype.itemsize * 8 if index_bits is None
               else check_index_bits(index_bits, self.vectors.shape[0]))
         return Storage(self.format, values=self.stored * vb // 8, indices=0,
