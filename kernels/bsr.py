@@ -13,20 +13,33 @@ def _spmv_rows(blocks, indices, indptr, x, y, br0, br1):
     c = blocks.shape[2]
     m = y.shape[0]
     kdim = x.shape[0]
+    flat = blocks.reshape(blocks.shape[0], r * c)
+    acc = np.zeros(r, y.dtype)
     for br in range(br0, br1):
         row0 = br * r
         rmax = min(r, m - row0)
-        for ii in range(rmax):
-            y[row0 + ii] = 0
+        acc[:] = 0
         for b in range(np.int64(indptr[br]), np.int64(indptr[br + 1])):
             col0 = np.int64(indices[b]) * c
             cmax = min(c, kdim - col0)
-            blk = blocks[b]
-            for ii in range(rmax):
-                acc = y.dtype.type(0)
-                for jj in range(cmax):
-                    acc += blk[ii, jj] * x[col0 + jj]
-                y[row0 + ii] += acc
+            jj = 0
+            while jj + 4 <= cmax:
+                x0 = x[col0 + jj]
+                x1 = x[col0 + jj + 1]
+                x2 = x[col0 + jj + 2]
+                x3 = x[col0 + jj + 3]
+                for ii in range(r):
+                    o = ii * c + jj
+                    acc[ii] += (flat[b, o] * x0 + flat[b, o + 1] * x1
+                                + flat[b, o + 2] * x2 + flat[b, o + 3] * x3)
+                jj += 4
+            while jj < cmax:
+                xj = x[col0 + jj]
+                for ii in range(r):
+                    acc[ii] += flat[b, ii * c + jj] * xj
+                jj += 1
+        for ii in range(rmax):
+            y[row0 + ii] = acc[ii]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -43,6 +56,7 @@ def _spmm_rows(blocks, indices, indptr, X, Y, br0, br1):
     m = Y.shape[0]
     kdim = X.shape[0]
     n = X.shape[1]
+    flat = blocks.reshape(blocks.shape[0], r * c)  # row ii of block b: flat[b, ii*c:(ii+1)*c]
     for br in range(br0, br1):
         row0 = br * r
         rmax = min(r, m - row0)
@@ -51,29 +65,32 @@ def _spmm_rows(blocks, indices, indptr, X, Y, br0, br1):
         for b in range(np.int64(indptr[br]), np.int64(indptr[br + 1])):
             col0 = np.int64(indices[b]) * c
             cmax = min(c, kdim - col0)
-            blk = blocks[b]
-            for ii in range(rmax):
-                yi = Y[row0 + ii]
-                jj = 0
-                # Four block columns per pass: one load/store of the output row per four FMAs.
-                while jj + 4 <= cmax:
-                    a0 = blk[ii, jj]
-                    a1 = blk[ii, jj + 1]
-                    a2 = blk[ii, jj + 2]
-                    a3 = blk[ii, jj + 3]
-                    x0 = X[col0 + jj]
-                    x1 = X[col0 + jj + 1]
-                    x2 = X[col0 + jj + 2]
-                    x3 = X[col0 + jj + 3]
+            jj = 0
+            # Four block columns per pass: their X rows are reused by all r block rows from
+            # L1, and each output row is loaded and stored once per four FMAs.
+            while jj + 4 <= cmax:
+                x0 = X[col0 + jj]
+                x1 = X[col0 + jj + 1]
+                x2 = X[col0 + jj + 2]
+                x3 = X[col0 + jj + 3]
+                for ii in range(rmax):
+                    o = ii * c + jj
+                    a0 = flat[b, o]
+                    a1 = flat[b, o + 1]
+                    a2 = flat[b, o + 2]
+                    a3 = flat[b, o + 3]
+                    yi = Y[row0 + ii]
                     for k in range(n):
                         yi[k] += a0 * x0[k] + a1 * x1[k] + a2 * x2[k] + a3 * x3[k]
-                    jj += 4
-                while jj < cmax:
-                    a0 = blk[ii, jj]
-                    x0 = X[col0 + jj]
+                jj += 4
+            while jj < cmax:
+                x0 = X[col0 + jj]
+                for ii in range(rmax):
+                    a0 = flat[b, ii * c + jj]
+                    yi = Y[row0 + ii]
                     for k in range(n):
                         yi[k] += a0 * x0[k]
-                    jj += 1
+                jj += 1
 
 
 @numba.njit(cache=True, parallel=True)
