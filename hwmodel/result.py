@@ -1,0 +1,190 @@
+"""Result objects: the cost of a layer (LayerCost) and of a model (Estimate); both add up.
+
+Energies are in joules, times in cycles of the compute clock and seconds. ``a + b`` (and
+``sum(...)``) adds every count; a sum's bound is the one that accounts for most of its cycles.
+"""
+
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+from . import table
+from .hardware import OPERANDS
+
+
+def _merge(a, b):
+    """Add two dicts of numbers or of dicts of numbers, key by key."""
+    out = dict(a)
+    for key, value in b.items():
+        if isinstance(value, dict):
+            out[key] = _merge(out.get(key, {}), value)
+        else:
+            out[key] = out.get(key, 0.0) + value
+    return out
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """Cost of one layer (or a sum of layers).
+
+    level_cycles: busy cycles of each memory level's port; bound_cycles: cycles by bound
+    ("compute" or a level name); memory_energy_j / reads_bytes / writes_bytes: level ->
+    operand -> value; executed_macs: MACs the datapath performed (skipped ones excluded).
+    """
+
+    name: str
+    cycles: float
+    seconds: float
+    compute_cycles: float
+    level_cycles: dict
+    bound_cycles: dict
+    mac_energy_j: float
+    static_energy_j: float
+    memory_energy_j: dict
+    reads_bytes: dict
+    writes_bytes: dict
+    dense_macs: float
+    effective_macs: float
+    executed_macs: float
+    mapping: object = field(default=None, compare=False)
+
+    @property
+    def bound(self):
+        """"compute" or the name of the memory level that limits the time."""
+        return max(self.bound_cycles, key=self.bound_cycles.get)
+
+    @property
+    def energy_by_level(self):
+        return {level: sum(ops.values()) for level, ops in self.memory_energy_j.items()}
+
+    @property
+    def energy_by_operand(self):
+        return {o: sum(ops[o] for ops in self.memory_energy_j.values()) for o in OPERANDS}
+
+    @property
+    def memory_energy_total_j(self):
+        return sum(self.energy_by_level.values())
+
+    @property
+    def energy_j(self):
+        """Everything: memory accesses at every level + MACs + static power x time."""
+        return self.memory_energy_total_j + self.mac_energy_j + self.static_energy_j
+
+    def __add__(self, other):
+        if not isinstance(other, LayerCost):
+            return NotImplemented
+        plain = ("cycles", "seconds", "compute_cycles", "mac_energy_j", "static_energy_j",
+                 "dense_macs", "effective_macs", "executed_macs")
+        nested = ("level_cycles", "bound_cycles", "memory_energy_j", "reads_bytes",
+                  "writes_bytes")
+        return LayerCost(name=self.name if self.name == other.name else "total",
+                         **{k: getattr(self, k) + getattr(other, k) for k in plain},
+                         **{k: _merge(getattr(self, k), getattr(other, k)) for k in nested})
+
+    def __radd__(self, other):
+        return self if other == 0 else self.__add__(other)
+
+    def row(self, detail=False):
+        """One flat dict: the headline columns, and with ``detail`` every count."""
+        out = {"layer": self.name, "bound": self.bound, "cycles": self.cycles,
+               "latency_s": self.seconds, "energy_j": self.energy_j,
+               "mac_energy_j": self.mac_energy_j, "static_energy_j": self.static_energy_j}
+        out.update({f"{level}_energy_j": e for level, e in self.energy_by_level.items()})
+        if detail:
+            out.update({f"{o}_energy_j": e for o, e in self.energy_by_operand.items()})
+            out["compute_cycles"] = self.compute_cycles
+            out.update({f"{level}_cycles": c for level, c in self.level_cycles.items()})
+            for level in self.reads_bytes:
+                out[f"{level}_read_bytes"] = sum(self.reads_bytes[level].values())
+                out[f"{level}_write_bytes"] = sum(self.writes_bytes[level].values())
+            out.update(dense_macs=self.dense_macs, effective_macs=self.effective_macs,
+                       executed_macs=self.executed_macs)
+        return out
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A model's estimate: per-layer costs on one hardware; ``batch`` inferences per pass."""
+
+    hardware: str
+    objective: str
+    batch: int
+    layers: tuple
+
+    def __post_init__(self):
+        object.__setattr__(self, "layers", tuple(self.layers))
+        if not self.layers:
+            raise ValueError("an Estimate needs at least one layer")
+
+    @cached_property
+    def total(self):
+        """All layers summed into one LayerCost named "total"."""
+        return replace(sum(self.layers), name="total", mapping=None)
+
+    cycles = property(lambda self: self.total.cycles)
+    seconds = property(lambda self: self.total.seconds)
+    latency_s = seconds
+    energy_j = property(lambda self: self.total.energy_j)
+    mac_energy_j = property(lambda self: self.total.mac_energy_j)
+    static_energy_j = property(lambda self: self.total.static_energy_j)
+    energy_by_level = property(lambda self: self.total.energy_by_level)
+    energy_by_operand = property(lambda self: self.total.energy_by_operand)
+    bound = property(lambda self: self.total.bound)
+
+    @property
+    def power_w(self):
+        return self.energy_j / self.seconds
+
+    @property
+    def inferences_per_sec(self):
+        return self.batch / self.seconds
+
+    @property
+    def energy_per_inference_j(self):
+        return self.energy_j / self.batch
+
+    @property
+    def inferences_per_sec_per_watt(self):
+        """Inferences per joule (= inferences/s divided by watts)."""
+        return self.batch / self.energy_j
+
+    def __add__(self, other):
+        if not isinstance(other, Estimate):
+            return NotImplemented
+        if (self.hardware, self.batch) != (other.hardware, other.batch):
+            raise ValueError("can only add estimates for the same hardware and batch")
+        return Estimate(self.hardware, self.objective, self.batch, self.layers + other.layers)
+
+    def __radd__(self, other):
+        return self if other == 0 else self.__add__(other)
+
+    def summary(self):
+        """The headline numbers as one flat dict."""
+        return {"hardware": self.hardware, "objective": self.objective, "batch": self.batch,
+                "latency_s": self.seconds, "energy_j": self.energy_j, "bound": self.bound,
+                "inferences_per_sec": self.inferences_per_sec,
+                "energy_per_inference_j": self.energy_per_inference_j,
+                "inferences_per_sec_per_watt": self.inferences_per_sec_per_watt}
+
+    def table(self, detail=False):
+        """Per-layer rows plus a "total" row."""
+        return table.Table([c.row(detail) for c in (*self.layers, self.total)])
+
+    def __str__(self):
+        s = self.summary()
+        head = (f"{self.hardware} ({self.objective}-optimal mappings, batch {self.batch}): "
+                f"{s['latency_s']:.4g} s, {s['energy_j']:.4g} J, bound by {s['bound']}; "
+                f"{s['inferences_per_sec']:.4g} inf/s, {s['energy_per_inference_j']:.4g} J/inf, "
+                f"{s['inferences_per_sec_per_watt']:.4g} inf/s/W")
+        return head + "\n" + str(self.table())
+
+    def to_csv(self, path=None):
+        return table.to_csv(self.table(detail=True), path)
+
+    def to_json(self, path=None):
+        return table.to_json(self.table(detail=True), path, meta=self.summary())
+
+    def to_markdown(self, path=None):
+        return table.to_markdown(self.table(), path)
+
+    def to_dataframe(self):
+        return table.to_dataframe(self.table(detail=True))

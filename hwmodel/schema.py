@@ -1,0 +1,180 @@
+"""The YAML / plain-data form of a hardware description, and reading it strictly.
+
+Keys: name, description, static_power, compute {macs_per_cycle, clock, mac_energy,
+sparsity {support, gated_energy_fraction, efficiency}, spatial_fanout}, memory [{name,
+capacity, bandwidth, read_energy, write_energy, link_energy, holds}]. Quantities may carry the
+units of their source ("34 GB/s", "1.3 nJ/64b", "108 KiB"; see ``hwmodel.units``). A missing
+or unknown key is an error naming its path; ``load_yaml`` adds the file and line.
+"""
+
+import os
+
+import yaml
+
+from . import units
+from .hardware import OPERANDS, SPARSE_STRUCTURES, Compute, Hardware, HardwareError, \
+    MemoryLevel, Sparsity
+
+
+def load_yaml(path_or_text):
+    """A Hardware from a YAML file path or YAML text; errors carry the file and line."""
+    text, file = _read_source(path_or_text)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise HardwareError((), f"not valid YAML: {exc}", file,
+                            mark.line + 1 if mark else None) from None
+    try:
+        return parse(data)
+    except HardwareError as exc:
+        raise exc.located(text, file) from None
+
+
+def _read_source(path_or_text):
+    if isinstance(path_or_text, os.PathLike) or (
+            isinstance(path_or_text, str) and "\n" not in path_or_text
+            and (path_or_text.endswith((".yaml", ".yml")) or os.path.isfile(path_or_text))):
+        path = os.fspath(path_or_text)
+        with open(path, encoding="utf-8") as fh:
+            return fh.read(), path
+    if not isinstance(path_or_text, str):
+        raise TypeError(f"expected a YAML path or text, got {type(path_or_text).__name__}")
+    return path_or_text, None
+
+
+def unparse(hw):
+    """Plain data in canonical units: the inverse of ``parse``."""
+    c, s = hw.compute, hw.compute.sparsity
+    sparsity = {"support": s.support}
+    if s.gated_energy_fraction is not None:
+        sparsity["gated_energy_fraction"] = s.gated_energy_fraction
+    sparsity["efficiency"] = dict(s.efficiency)
+    out = {"name": hw.name}
+    if hw.description:
+        out["description"] = hw.description
+    out["static_power"] = units.show(hw.static_power_w, "W")
+    out["compute"] = {
+        "macs_per_cycle": c.macs_per_cycle,
+        "clock": units.show(c.clock_hz, "Hz"),
+        "mac_energy": {k: units.show(v, "pJ") for k, v in c.mac_energy_pj.items()},
+        "sparsity": sparsity,
+        "spatial_fanout": dict(c.spatial_fanout),
+    }
+    out["memory"] = [{
+        "name": m.name,
+        "capacity": None if m.capacity_bytes is None else units.show(m.capacity_bytes, "B"),
+        "bandwidth": units.show(m.bandwidth_bytes_per_cycle, "B/cycle"),
+        "read_energy": units.show(m.read_pj_per_byte, "pJ/B"),
+        "write_energy": units.show(m.write_pj_per_byte, "pJ/B"),
+        "link_energy": units.show(m.link_pj_per_byte, "pJ/B"),
+        "holds": list(m.holds),
+    } for m in hw.memory]
+    return out
+
+
+def _fields(data, parts, required, optional=()):
+    if not isinstance(data, dict):
+        raise HardwareError(parts, f"expected a mapping, got {type(data).__name__}")
+    for key in data:
+        if key not in required and key not in optional:
+            raise HardwareError((*parts, key), "unknown field (expected one of "
+                                f"{', '.join((*required, *optional))})")
+    for key in required:
+        if key not in data:
+            raise HardwareError((*parts, key), "missing field")
+    return data
+
+
+def _read(reader, value, parts, *args):
+    try:
+        return reader(value, *args)
+    except ValueError as exc:
+        raise HardwareError(parts, str(exc)) from None
+
+
+def _number(value, parts):
+    if isinstance(value, str):          # YAML 1.1 reads 1e3 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise HardwareError(parts, f"expected a number, got {value!r}")
+    return value
+
+
+def parse(data):
+    """A Hardware from plain data (as ``yaml.safe_load`` returns); strict about every field."""
+    top = _fields(data, (), ("name", "static_power", "compute", "memory"), ("description",))
+    compute = _parse_compute(top["compute"], ("compute",))
+    memory = top["memory"]
+    if not isinstance(memory, list) or not memory:
+        raise HardwareError(("memory",), "expected a non-empty list of levels, outermost first")
+    levels = tuple(_parse_level(m, ("memory", i), compute.clock_hz) for i, m in enumerate(memory))
+    return Hardware(name=top["name"], compute=compute, memory=levels,
+                    static_power_w=_read(units.power_w, top["static_power"], ("static_power",)),
+                    description=top.get("description", ""))
+
+
+def _parse_compute(data, parts):
+    data = _fields(data, parts, ("macs_per_cycle", "clock", "mac_energy"),
+                   ("sparsity", "spatial_fanout"))
+    energies = data["mac_energy"]
+    if not isinstance(energies, dict) or not energies:
+        raise HardwareError((*parts, "mac_energy"), "expected a mapping such as {int8: 0.23 pJ}")
+    mac_energy = {}
+    for key, value in energies.items():
+        where = (*parts, "mac_energy", key)
+        if isinstance(value, dict):
+            value = _fields(value, where, ("mult", "add"))
+            mac_energy[key] = (_read(units.energy_pj, value["mult"], (*where, "mult"))
+                               + _read(units.energy_pj, value["add"], (*where, "add")))
+        else:
+            mac_energy[key] = _read(units.energy_pj, value, where)
+    fanout = dict.fromkeys(OPERANDS, 1.0)
+    if "spatial_fanout" in data:
+        given = _fields(data["spatial_fanout"], (*parts, "spatial_fanout"), (), OPERANDS)
+        fanout.update({k: _number(v, (*parts, "spatial_fanout", k)) for k, v in given.items()})
+    sparsity = Sparsity()
+    if "sparsity" in data:
+        sparsity = _parse_sparsity(data["sparsity"], (*parts, "sparsity"))
+    return Compute(macs_per_cycle=_number(data["macs_per_cycle"], (*parts, "macs_per_cycle")),
+                   clock_hz=_read(units.frequency_hz, data["clock"], (*parts, "clock")),
+                   mac_energy_pj=mac_energy, sparsity=sparsity, spatial_fanout=fanout)
+
+
+def _parse_sparsity(data, parts):
+    data = _fields(data, parts, ("support",), ("gated_energy_fraction", "efficiency"))
+    efficiency = dict.fromkeys(SPARSE_STRUCTURES, 1.0)
+    if "efficiency" in data:
+        given = _fields(data["efficiency"], (*parts, "efficiency"), (), SPARSE_STRUCTURES)
+        efficiency.update({k: _number(v, (*parts, "efficiency", k)) for k, v in given.items()})
+    fraction = data.get("gated_energy_fraction")
+    if fraction is not None:
+        fraction = _number(fraction, (*parts, "gated_energy_fraction"))
+    return Sparsity(support=data["support"], gated_energy_fraction=fraction,
+                    efficiency=efficiency)
+
+
+def _parse_level(data, parts, clock_hz):
+    data = _fields(data, parts, ("name", "capacity", "bandwidth", "read_energy", "write_energy",
+                                 "holds"), ("link_energy",))
+    capacity = data["capacity"]
+    if capacity is not None:
+        capacity = _read(units.capacity_bytes, capacity, (*parts, "capacity"))
+    holds = data["holds"]
+    if not isinstance(holds, list):
+        raise HardwareError((*parts, "holds"), "expected a list drawn from "
+                            f"{', '.join(OPERANDS)}")
+    return MemoryLevel(
+        name=data["name"], capacity_bytes=capacity,
+        bandwidth_bytes_per_cycle=_read(units.bandwidth_bytes_per_cycle, data["bandwidth"],
+                                        (*parts, "bandwidth"), clock_hz),
+        read_pj_per_byte=_read(units.energy_pj_per_byte, data["read_energy"],
+                               (*parts, "read_energy")),
+        write_pj_per_byte=_read(units.energy_pj_per_byte, data["write_energy"],
+                                (*parts, "write_energy")),
+        link_pj_per_byte=_read(units.energy_pj_per_byte, data.get("link_energy", 0),
+                               (*parts, "link_energy")),
+        holds=tuple(holds))

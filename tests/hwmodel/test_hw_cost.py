@@ -1,0 +1,182 @@
+"""The identities the cost model must satisfy, on a small machine checkable by hand."""
+
+import dataclasses
+
+import pytest
+
+import hwmodel
+from hwmodel import Layer, best_mapping, estimate, evaluate
+from hwmodel.hardware import OPERANDS
+from hw_builders import make_hw, native_layer
+
+OBJECTIVES = ("energy", "latency", "edp")
+
+
+def fc(**kw):
+    return Layer("fc", 64, 128, 32, **kw)          # W 32 KiB, X 16 KiB, Y 8 KiB in fp32
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+@pytest.mark.parametrize("layer", [
+    fc(),
+    fc(input_bytes=5000.0, output_bytes=3000.0),                   # true sizes, not K*N
+    fc(weight_value_bytes=8192.0, weight_metadata_bytes=2048.0, effective_macs=65536,
+       structure="unstructured"),
+])
+def test_compulsory_traffic_when_everything_fits(layer, objective):
+    cost = estimate(make_hw(), layer, objective).layers[0]
+    reads, writes = cost.reads_bytes["dram"], cost.writes_bytes["dram"]
+    assert reads == {"weights": layer.weight_bytes, "inputs": layer.input_bytes, "outputs": 0}
+    assert writes == {"weights": 0, "inputs": 0, "outputs": layer.output_bytes}
+
+
+def test_dram_traffic_never_below_compulsory_when_tiled():
+    layer = Layer("big", 512, 1024, 256)
+    for objective in OBJECTIVES:
+        cost = estimate(make_hw(glb=64 * 1024, rf=1024), layer, objective).layers[0]
+        reads, writes = cost.reads_bytes["dram"], cost.writes_bytes["dram"]
+        assert reads["weights"] >= layer.weight_bytes and reads["inputs"] >= layer.input_bytes
+        assert writes["outputs"] >= layer.output_bytes
+        assert sum(reads.values()) + sum(writes.values()) > (
+            layer.weight_bytes + layer.input_bytes + layer.output_bytes)
+
+
+def check_floors(hw, cost, layer):
+    """Latency is never below the compute floor, any level's transfer time, or the
+    compulsory DRAM traffic over DRAM bandwidth; the bound names the floor that binds."""
+    assert cost.cycles >= cost.compute_cycles
+    for level, busy in cost.level_cycles.items():
+        assert cost.cycles >= busy * (1 - 1e-12)
+    compulsory = layer.weight_bytes + layer.input_bytes + layer.output_bytes
+    assert cost.cycles >= compulsory / hw.memory[0].bandwidth_bytes_per_cycle * (1 - 1e-12)
+    floor = cost.compute_cycles if cost.bound == "compute" else cost.level_cycles[cost.bound]
+    assert cost.cycles == pytest.approx(floor)
+    assert cost.seconds == pytest.approx(cost.cycles / hw.clock_hz)
+
+
+def check_energy_parts(hw, cost):
+    """Total = accesses x per-byte energy at every level (+ link hops) + MACs + static."""
+    memory = 0.0
+    for level in hw.memory:
+        for o in OPERANDS:
+            memory += (cost.reads_bytes[level.name][o] * level.read_pj_per_byte
+                       + cost.writes_bytes[level.name][o] * level.write_pj_per_byte)
+    link = sum(e for e in cost.energy_by_level.values()) - memory * 1e-12
+    assert cost.static_energy_j == pytest.approx(hw.static_power_w * cost.seconds)
+    assert cost.energy_j == pytest.approx(memory * 1e-12 + link + cost.mac_energy_j
+                                          + cost.static_energy_j)
+    assert cost.energy_j == pytest.approx(sum(cost.energy_by_operand.values())
+                                          + cost.mac_energy_j + cost.static_energy_j)
+    return link
+
+
+@pytest.mark.parametrize("name", hwmodel.presets())
+def test_floors_and_energy_parts_on_presets(name):
+    hw = hwmodel.load(name)
+    for layer in (native_layer(hw, "conv", 64, 576, 3136),
+                  native_layer(hw, "fc", 1000, 2048, 1)):
+        for objective in OBJECTIVES:
+            cost = estimate(hw, layer, objective).layers[0]
+            check_floors(hw, cost, layer)
+            check_energy_parts(hw, cost)
+
+
+def test_energy_is_the_sum_of_its_parts_exactly():
+    hw = make_hw(static_w=2.0)
+    layer = Layer("big", 512, 1024, 256)
+    cost = estimate(hw, layer).layers[0]
+    assert check_energy_parts(hw, cost) == pytest.approx(0, abs=1e-15)   # no link energy here
+    assert cost.mac_energy_j == pytest.approx(layer.dense_macs * 4.6e-12)
+    hw_link = make_hw(link=0.5)
+    cost = estimate(hw_link, layer).layers[0]
+    filled = cost.writes_bytes["glb"]["weights"] + cost.writes_bytes["glb"]["inputs"]
+    assert check_energy_parts(hw_link, cost) >= filled * 0.5e-12
+
+
+def compute_bound(**kw):
+    return make_hw(dram_bw=1e6, glb_bw=1e6, rf_bw=1e7, **kw)
+
+
+def test_skip_saves_cycles_and_energy_gate_only_energy():
+    dense = Layer("fc", 256, 512, 64)
+    sparse = dense.with_density(0.25, "unstructured", metadata_bytes=8192.0)
+    costs = {}
+    for support, gated in (("none", None), ("gate", 0.2), ("skip", None)):
+        hw = compute_bound(support=support, gated=gated)
+        costs[support] = {name: estimate(hw, layer).layers[0]
+                          for name, layer in (("dense", dense), ("sparse", sparse))}
+    none, gate, skip = costs["none"]["sparse"], costs["gate"]["sparse"], costs["skip"]["sparse"]
+    for c in (none, gate, skip):
+        assert c.bound == "compute"
+    e = 4.6e-12
+    assert gate.cycles == none.cycles == costs["none"]["dense"].cycles == dense.dense_macs / 16
+    assert skip.cycles == pytest.approx(sparse.effective_macs / 16)
+    assert none.mac_energy_j == pytest.approx(dense.dense_macs * e)
+    assert gate.mac_energy_j == pytest.approx(
+        (sparse.effective_macs + 0.2 * (dense.dense_macs - sparse.effective_macs)) * e)
+    assert skip.mac_energy_j == pytest.approx(sparse.effective_macs * e)
+    assert skip.energy_j < gate.energy_j < none.energy_j
+    for support in ("gate", "skip"):               # sparsity never costs more than dense
+        assert costs[support]["sparse"].energy_j < costs[support]["dense"].energy_j
+        assert costs[support]["sparse"].cycles <= costs[support]["dense"].cycles
+
+
+def test_efficiency_factor_and_activation_sparsity():
+    hw = compute_bound(support="skip",
+                       efficiency={"unstructured": 0.5, "block": 0.8, "vector": 0.9})
+    base = Layer("fc", 256, 512, 64).with_density(0.25, "unstructured")
+    cycles = {s: estimate(hw, dataclasses.replace(base, structure=s)).layers[0].compute_cycles
+              for s in ("unstructured", "block", "vector")}
+    ideal = base.effective_macs / 16
+    assert cycles == pytest.approx({"unstructured": ideal / 0.5, "block": ideal / 0.8,
+                                    "vector": ideal / 0.9})
+    half = dataclasses.replace(base, activation_density=0.5)
+    assert estimate(hw, half).layers[0].compute_cycles == pytest.approx(cycles["unstructured"] / 2)
+
+
+def test_compressed_weights_move_fewer_bytes_and_metadata_moves():
+    hw = make_hw()
+    dense = fc()
+    values_only = dense.with_density(0.1, "unstructured")
+    with_meta = dense.with_density(0.1, "unstructured", metadata_bytes=3000.0)
+    read = {name: estimate(hw, layer).layers[0].reads_bytes["dram"]["weights"]
+            for name, layer in (("dense", dense), ("values", values_only), ("meta", with_meta))}
+    assert read["values"] == pytest.approx(0.1 * read["dense"])
+    assert read["meta"] - read["values"] == pytest.approx(3000.0)
+
+
+def test_groups_cost_like_independent_gemms():
+    hw = make_hw(static_w=1.0)
+    depthwise = Layer("dw", 32, 9, 400, groups=32)
+    one = Layer("one", 1, 9, 400)
+    a, b = estimate(hw, depthwise).layers[0], estimate(hw, one).layers[0]
+    assert a.cycles == pytest.approx(32 * b.cycles)
+    assert a.energy_j == pytest.approx(32 * b.energy_j)
+    assert depthwise.input_bytes == 32 * 9 * 400 * 4
+
+
+def test_evaluate_is_pure_and_mapping_checked():
+    hw = make_hw(glb=64 * 1024, rf=1024)
+    layer = Layer("big", 512, 1024, 256)
+    mapping = best_mapping(hw, layer, "edp")
+    assert evaluate(hw, layer, mapping) == evaluate(hw, layer, mapping)
+    assert [lm.level for lm in mapping.levels] == ["glb", "rf"]
+    other = hwmodel.load("eyeriss-like")
+    with pytest.raises(ValueError, match="mapping levels"):
+        evaluate(other, layer, mapping)
+    lat = estimate(hw, layer, "latency").layers[0]
+    en = estimate(hw, layer, "energy").layers[0]
+    assert lat.cycles <= en.cycles * (1 + 1e-12) and en.energy_j <= lat.energy_j * (1 + 1e-12)
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="objective"):
+        estimate(make_hw(), fc(), "speed")
+    with pytest.raises(ValueError, match="no tile fits memory level 'rf'"):
+        estimate(make_hw(rf=12), Layer("wide", 4, 4, 4, accumulator_bits=64))
+    with pytest.raises(ValueError, match="no MAC energy"):
+        estimate("eyeriss-like", fc())
+    with pytest.raises(ValueError, match="stored_macs"):
+        fc(effective_macs=10, stored_macs=5)
+    with pytest.raises(ValueError, match="divisible"):
+        Layer("g", 10, 3, 3, groups=3)
