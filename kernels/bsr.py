@@ -2,12 +2,12 @@
 import numba
 import numpy as np
 
+from kernels.axpy import FASTMATH, axpy, axpy4
 from kernels.threads import num_parts, split_point
 
-_FAST = {"reassoc", "contract", "nsz"}  # reorder sums, fuse FMAs; NaN and inf stay exact
 
 
-@numba.njit(cache=True, fastmath=_FAST)
+@numba.njit(cache=True, fastmath=FASTMATH)
 def _spmv_rows(blocks, indices, indptr, x, y, br0, br1):
     r = blocks.shape[1]
     c = blocks.shape[2]
@@ -49,13 +49,12 @@ def _spmv_parallel(blocks, indices, indptr, x, y, nparts):
                    split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts))
 
 
-@numba.njit(cache=True, fastmath=_FAST)
+@numba.njit(cache=True, fastmath=FASTMATH)
 def _spmm_rows(blocks, indices, indptr, X, Y, br0, br1):
     r = blocks.shape[1]
     c = blocks.shape[2]
     m = Y.shape[0]
     kdim = X.shape[0]
-    n = X.shape[1]
     flat = blocks.reshape(blocks.shape[0], r * c)  # row ii of block b: flat[b, ii*c:(ii+1)*c]
     for br in range(br0, br1):
         row0 = br * r
@@ -80,16 +79,14 @@ def _spmm_rows(blocks, indices, indptr, X, Y, br0, br1):
                     a2 = flat[b, o + 2]
                     a3 = flat[b, o + 3]
                     yi = Y[row0 + ii]
-                    for k in range(n):
-                        yi[k] += a0 * x0[k] + a1 * x1[k] + a2 * x2[k] + a3 * x3[k]
+                    axpy4(yi, a0, x0, a1, x1, a2, x2, a3, x3)
                 jj += 4
             while jj < cmax:
                 x0 = X[col0 + jj]
                 for ii in range(rmax):
                     a0 = flat[b, ii * c + jj]
                     yi = Y[row0 + ii]
-                    for k in range(n):
-                        yi[k] += a0 * x0[k]
+                    axpy(yi, a0, x0)
                 jj += 1
 
 

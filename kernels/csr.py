@@ -2,12 +2,12 @@
 import numba
 import numpy as np
 
+from kernels.axpy import FASTMATH, axpy, axpy4
 from kernels.threads import num_parts, split_point
 
-_FAST = {"reassoc", "contract", "nsz"}  # reorder sums, fuse FMAs; NaN and inf stay exact
 
 
-@numba.njit(cache=True, fastmath=_FAST)
+@numba.njit(cache=True, fastmath=FASTMATH)
 def _spmv_rows(data, indices, indptr, x, y, r0, r1):
     for i in range(r0, r1):
         acc = data.dtype.type(0)
@@ -23,9 +23,8 @@ def _spmv_parallel(data, indices, indptr, x, y, nparts):
                    split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts))
 
 
-@numba.njit(cache=True, fastmath=_FAST)
+@numba.njit(cache=True, fastmath=FASTMATH)
 def _spmm_rows(data, indices, indptr, X, Y, r0, r1):
-    n = X.shape[1]
     for i in range(r0, r1):
         yi = Y[i]
         yi[:] = 0
@@ -41,14 +40,12 @@ def _spmm_rows(data, indices, indptr, X, Y, r0, r1):
             x1 = X[indices[p + 1]]
             x2 = X[indices[p + 2]]
             x3 = X[indices[p + 3]]
-            for k in range(n):
-                yi[k] += a0 * x0[k] + a1 * x1[k] + a2 * x2[k] + a3 * x3[k]
+            axpy4(yi, a0, x0, a1, x1, a2, x2, a3, x3)
             p += 4
         while p < end:
             a0 = data[p]
             x0 = X[indices[p]]
-            for k in range(n):
-                yi[k] += a0 * x0[k]
+            axpy(yi, a0, x0)
             p += 1
 
 

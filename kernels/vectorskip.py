@@ -4,9 +4,9 @@ import numba
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
+from kernels.axpy import FASTMATH, axpy, axpy4
 from kernels.threads import num_parts, split_point
 
-_FAST = {"reassoc", "contract", "nsz"}  # reorder sums, fuse FMAs; NaN and inf stay exact
 
 
 @numba.njit(cache=True, inline="always")
@@ -22,7 +22,7 @@ def _decode_panel(bitmap, p, cols):
     return count
 
 
-@numba.njit(cache=True, fastmath=_FAST)
+@numba.njit(cache=True, fastmath=FASTMATH)
 def _spmv_panels(vectors, bitmap, panel_ptr, x, y, p0, p1):
     v_len = vectors.shape[1]
     m = y.shape[0]
@@ -49,11 +49,10 @@ def _spmv_parallel(vectors, bitmap, panel_ptr, x, y, nparts):
                      split_point(panel_ptr, part, nparts), split_point(panel_ptr, part + 1, nparts))
 
 
-@numba.njit(cache=True, fastmath=_FAST)
+@numba.njit(cache=True, fastmath=FASTMATH)
 def _spmm_panels(vectors, bitmap, panel_ptr, X, Y, p0, p1):
     v_len = vectors.shape[1]
     m = Y.shape[0]
-    n = X.shape[1]
     cols = np.empty(bitmap.shape[1] * 64, np.int64)
     for p in range(p0, p1):
         count = _decode_panel(bitmap, p, cols)
@@ -77,16 +76,14 @@ def _spmm_panels(vectors, bitmap, panel_ptr, X, Y, p0, p1):
                 a2 = vectors[q + 2, v]
                 a3 = vectors[q + 3, v]
                 yv = Y[row0 + v]
-                for k in range(n):
-                    yv[k] += a0 * x0[k] + a1 * x1[k] + a2 * x2[k] + a3 * x3[k]
+                axpy4(yv, a0, x0, a1, x1, a2, x2, a3, x3)
             t += 4
         while t < count:
             x0 = X[cols[t]]
             for v in range(vmax):
                 a0 = vectors[q0 + t, v]
                 yv = Y[row0 + v]
-                for k in range(n):
-                    yv[k] += a0 * x0[k]
+                axpy(yv, a0, x0)
             t += 1
 
 
