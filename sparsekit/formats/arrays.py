@@ -47,6 +47,8 @@ def index_array(x, name: str) -> np.ndarray:
     a = to_numpy(x, name)
     if a.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
+    if a.size == 0:
+        return a.astype(np.int64)  # an empty list arrives as float64
     if a.dtype.kind not in "iu":
         raise TypeError(f"{name} must have an integer dtype, got {a.dtype}")
     return a

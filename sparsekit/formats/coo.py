@@ -2,11 +2,14 @@
 starting point of every format's constructors."""
 import numpy as np
 
-from sparsekit.formats.arrays import check_float_dtype, float_matrix
+from sparsekit.formats.arrays import check_float_dtype, float_matrix, is_torch
 
 
 def coo_from_dense(W):
-    """Row-major coordinates of every entry that is not zero (NaN and inf kept)."""
+    """Row-major coordinates of every entry that is not zero (NaN and inf kept). A torch
+    weight that requires grad (an nn.Parameter) is read detached."""
+    if is_torch(W):
+        W = W.detach()
     w = float_matrix(W)
     rows, cols = np.nonzero(w)
     return rows, cols, w[rows, cols], w.shape
@@ -43,6 +46,9 @@ def coo_from_torch(t):
     if t.dim() != 2:
         raise ValueError(f"expected a 2-D tensor, got shape {tuple(t.shape)}")
     c = t.detach().to_sparse_coo().coalesce()
+    if c.dense_dim():
+        raise ValueError(f"expected a 2-D sparse tensor without dense dimensions, got "
+                         f"sparse_dim={c.sparse_dim()}, dense_dim={c.dense_dim()}")
     vals = c.values().numpy()
     check_float_dtype(vals.dtype, "tensor")
     rows, cols = c.indices().numpy()
