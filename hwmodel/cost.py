@@ -8,8 +8,8 @@ once as final values. The innermost holder also serves the MACs: per executed MA
 by the compute array's spatial fanout. With reuse 1 everywhere DRAM sees exactly the
 compulsory traffic: weights and inputs read once, outputs written once.
 
-Time. MACs issued at the peak rate (skip: stored nonzero MACs over the structure's efficiency;
-gate/none: every dense MAC) against each level's bytes over its bandwidth; transfers overlap
+Time. MACs issued at the peak rate (skip: stored nonzero MACs over the structure's efficiency,
+plus the structure's decode cycles per stored weight value; gate/none: every dense MAC) against each level's bytes over its bandwidth; transfers overlap
 compute (double buffering), so a layer takes the largest and is bound by it (the roofline).
 
 Energy. Bytes times pJ/byte at every level, plus MACs times MAC energy (skipped MACs free,
@@ -54,8 +54,13 @@ def compute_side(hw, layer):
     issued = layer.stored_macs * layer.activation_density
     dense = layer.dense_macs
     if s.support == "skip":
-        efficiency = 1.0 if layer.structure == "dense" else s.efficiency.get(layer.structure, 1.0)
-        return issued / (c.macs_per_cycle * efficiency) / g, issued * e / g, issued / g
+        if layer.structure == "dense":
+            return issued / c.macs_per_cycle / g, issued * e / g, issued / g
+        efficiency = s.efficiency.get(layer.structure, 1.0)
+        stored_values = layer.stored_macs / max(layer.N, 1)
+        cycles = (issued / (c.macs_per_cycle * efficiency)
+                  + stored_values * s.decode_cycles.get(layer.structure, 0.0))
+        return cycles / g, issued * e / g, issued / g
     if s.support == "gate":
         mac_pj = e * (issued + (dense - issued) * s.gated_energy_fraction)
         return dense / c.macs_per_cycle / g, mac_pj / g, issued / g

@@ -48,12 +48,16 @@ class Sparsity:
 
     support: "skip" (a zero MAC costs neither a cycle nor energy), "gate" (it costs its cycle
     and ``gated_energy_fraction`` of its energy) or "none". efficiency: fraction of peak MAC
-    rate kept when skipping, per sparsity structure (load imbalance, index decoding).
+    rate kept when skipping, per sparsity structure (load imbalance, gathers).
+    decode_cycles: cycles per stored weight value when skipping, whatever the batch N
+    (reading and decoding its index, starting its row or vector): the cost that makes a
+    sparse kernel's rate per MAC grow with N.
     """
 
     support: str = "none"
     gated_energy_fraction: float | None = None
     efficiency: dict = field(default_factory=lambda: dict.fromkeys(SPARSE_STRUCTURES, 1.0))
+    decode_cycles: dict = field(default_factory=lambda: dict.fromkeys(SPARSE_STRUCTURES, 0.0))
 
 
 @dataclass(frozen=True)
@@ -241,3 +245,8 @@ def _validate_compute(c, parts):
         _check(key in SPARSE_STRUCTURES, (*sp, "efficiency", key), "unknown sparsity structure")
         _check(not isinstance(value, bool) and isinstance(value, (int, float)) and 0 < value <= 1,
                (*sp, "efficiency", key), f"must be in (0, 1], got {value!r}")
+    for key, value in s.decode_cycles.items():
+        _check(key in SPARSE_STRUCTURES, (*sp, "decode_cycles", key),
+               "unknown sparsity structure")
+        _check(not isinstance(value, bool) and isinstance(value, (int, float)) and value >= 0,
+               (*sp, "decode_cycles", key), f"must be 0 or more, got {value!r}")

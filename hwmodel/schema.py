@@ -1,7 +1,7 @@
 """The YAML / plain-data form of a hardware description, and reading it strictly.
 
 Keys: name, description, static_power, compute {macs_per_cycle, clock, mac_energy,
-sparsity {support, gated_energy_fraction, efficiency}, spatial_fanout}, memory [{name,
+sparsity {support, gated_energy_fraction, efficiency, decode_cycles}, spatial_fanout}, memory [{name,
 capacity, bandwidth, read_energy, write_energy, link_energy, holds}]. Quantities may carry the
 units of their source ("34 GB/s", "1.3 nJ/64b", "108 KiB"; see ``hwmodel.units``). A missing
 or unknown key is an error naming its path; ``load_yaml`` adds the file and line.
@@ -50,6 +50,8 @@ def unparse(hw):
     if s.gated_energy_fraction is not None:
         sparsity["gated_energy_fraction"] = s.gated_energy_fraction
     sparsity["efficiency"] = dict(s.efficiency)
+    if any(s.decode_cycles.values()):
+        sparsity["decode_cycles"] = dict(s.decode_cycles)
     out = {"name": hw.name}
     if hw.description:
         out["description"] = hw.description
@@ -145,16 +147,24 @@ def _parse_compute(data, parts):
 
 
 def _parse_sparsity(data, parts):
-    data = _fields(data, parts, ("support",), ("gated_energy_fraction", "efficiency"))
-    efficiency = dict.fromkeys(SPARSE_STRUCTURES, 1.0)
-    if "efficiency" in data:
-        given = _fields(data["efficiency"], (*parts, "efficiency"), (), SPARSE_STRUCTURES)
-        efficiency.update({k: _number(v, (*parts, "efficiency", k)) for k, v in given.items()})
+    data = _fields(data, parts, ("support",),
+                   ("gated_energy_fraction", "efficiency", "decode_cycles"))
+    efficiency = _per_structure(data, "efficiency", 1.0, parts)
+    decode_cycles = _per_structure(data, "decode_cycles", 0.0, parts)
     fraction = data.get("gated_energy_fraction")
     if fraction is not None:
         fraction = _number(fraction, (*parts, "gated_energy_fraction"))
     return Sparsity(support=data["support"], gated_energy_fraction=fraction,
-                    efficiency=efficiency)
+                    efficiency=efficiency, decode_cycles=decode_cycles)
+
+
+def _per_structure(data, key, default, parts):
+    """A {structure: number} field, every structure present (``default`` where not given)."""
+    values = dict.fromkeys(SPARSE_STRUCTURES, default)
+    if key in data:
+        given = _fields(data[key], (*parts, key), (), SPARSE_STRUCTURES)
+        values.update({k: _number(v, (*parts, key, k)) for k, v in given.items()})
+    return values
 
 
 def _parse_level(data, parts, clock_hz):

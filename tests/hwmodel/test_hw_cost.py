@@ -134,6 +134,32 @@ def test_efficiency_factor_and_activation_sparsity():
     assert estimate(hw, half).layers[0].compute_cycles == pytest.approx(cycles["unstructured"] / 2)
 
 
+def test_decode_cycles_cost_per_stored_value_whatever_the_batch():
+    plain = compute_bound(support="skip")
+    sp = plain.compute.sparsity
+    decoding = dataclasses.replace(plain, compute=dataclasses.replace(
+        plain.compute, sparsity=dataclasses.replace(
+            sp, decode_cycles={"unstructured": 3.0, "block": 0.0, "vector": 0.0})))
+    for n in (1, 64):
+        layer = Layer("fc", 256, 512, n).with_density(0.25, "unstructured")
+        stored_values = layer.stored_macs / n
+        extra = (estimate(decoding, layer).layers[0].compute_cycles
+                 - estimate(plain, layer).layers[0].compute_cycles)
+        assert extra == pytest.approx(3.0 * stored_values)
+        dense = Layer("fc", 256, 512, n)
+        assert (estimate(decoding, dense).layers[0].compute_cycles
+                == estimate(plain, dense).layers[0].compute_cycles)
+    again = hwmodel.Hardware.from_yaml(decoding.to_yaml())
+    assert again.compute.sparsity.decode_cycles["unstructured"] == 3.0
+
+
+def test_negative_decode_cycles_is_an_error():
+    hw = compute_bound(support="skip")
+    text = hw.to_yaml().replace("support: skip", "support: skip\n    decode_cycles: {block: -1}")
+    with pytest.raises(hwmodel.HardwareError, match="decode_cycles"):
+        hwmodel.Hardware.from_yaml(text)
+
+
 def test_compressed_weights_move_fewer_bytes_and_metadata_moves():
     hw = make_hw()
     dense = fc()

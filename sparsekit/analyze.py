@@ -1,0 +1,188 @@
+"""``sk.analyze(model, example_input)``: one row per weight layer, from one traced forward pass.
+
+Each row: the layer's name and type, its weight shape, the GEMM view (M, K, N) of DESIGN.md,
+input/output shapes, params, nnz, sparsity, Distiller-style structure sparsities, dense and
+effective MACs, and the exact bytes of the weight dense and in each format (built with the
+format classes themselves, so the bytes are what their kernels read), plus the smallest.
+
+MACs follow DESIGN.md: multiply-accumulates of conv and linear layers (and any other product
+with a weight of the model), bias and BatchNorm excluded. Grouped convs count each group's
+GEMM once: M = C_out, K = C_in/groups·kh·kw, MACs = M·K·N (g GEMMs of M/g × K × N). The weight
+matrix used for nnz, structure and bytes stacks the g per-group matrices: C_out × K.
+"""
+from __future__ import annotations
+
+
+import numpy as np
+import torch
+
+from sparsekit import structure
+from sparsekit.formats import BSR, CSR, VectorSkip
+from sparsekit.prune.masks import check_block, check_vector
+from sparsekit.summary import Summary
+from sparsekit.tracing import trace_products
+
+FORMAT_NAMES = ("csr", "bsr", "vectorskip")
+ROOT_NAME = "(model)"  # the row name of a weight owned by the model itself (a bare nn.Linear)
+
+# Columns of a layer row, in order (the Summary keeps this order in every output).
+COLUMNS = ("name", "type", "op", "weight_shape", "groups", "M", "K", "N", "input_shape",
+           "output_shape", "params", "nnz", "sparsity", "rows", "channels", "kernels",
+           "blocks", "vectors", "macs", "effective_macs", "bytes_dense", "bytes_csr",
+           "bytes_bsr", "bytes_vectorskip", "best_format", "best_bytes", "note")
+
+
+def _check_formats(formats):
+    formats = tuple(formats)
+    bad = [f for f in formats if f not in FORMAT_NAMES]
+    if bad:
+        raise ValueError(f"unknown format(s) {bad}; choose from {FORMAT_NAMES}")
+    return formats
+
+
+def format_storage(matrix: np.ndarray, fmt: str, block=(4, 4), vector: int = 8,
+                   value_bits: int = 32, index_bits: int | None = None):
+    """The Storage of ``matrix`` (M×K numpy) packed in format ``fmt``."""
+    if fmt == "csr":
+        a = CSR.from_dense(matrix)
+    elif fmt == "bsr":
+        a = BSR.from_dense(matrix, block)
+    elif fmt == "vectorskip":
+        a = VectorSkip.from_dense(matrix, vector)
+    else:
+        raise ValueError(f"unknown format {fmt!r}; choose from {FORMAT_NAMES}")
+    return a.storage(value_bits=value_bits, index_bits=index_bits)
+
+
+def analyze(model, example_input, *, block=(4, 4), vector: int = 8, value_bits: int = 32,
+            index_bits: int | None = None, formats=FORMAT_NAMES) -> Summary:
+    """Per-layer analysis of ``model`` run once on ``example_input`` (a tensor, a tuple of
+    positional arguments, or a dict of keyword arguments).
+
+    block, vector: the BSR block (r, c) and VectorSkip length V used for the structure
+        sparsities and the bytes.
+    value_bits: width of a stored weight value (dense and formats alike).
+    index_bits: width of indices/pointers (None: the smallest that holds each layer's largest
+        index, what the kernels read). A width too small for some layer raises ValueError.
+    formats: the formats to size (``()`` skips packing: much faster on big models).
+
+    The model runs under ``torch.no_grad()`` in eval mode (its train/eval state is restored);
+    weights pruned with ``torch.nn.utils.prune`` or ``torch.ao.pruning`` are read as the
+    model uses them (masks applied).
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    formats = _check_formats(formats)
+    block, vector = check_block(block), check_vector(vector)
+    calls, _ = trace_products(model, example_input)
+    modules = dict(model.named_modules(remove_duplicate=False))
+
+    rows, seen_names = [], {}
+    for call in calls:
+        name = call.source.module if call.source.attr == "weight" else \
+            ".".join(p for p in (call.source.module, call.source.attr) if p)
+        name = name or ROOT_NAME
+        seen_names[name] = seen_names.get(name, 0) + 1
+        if seen_names[name] > 1:
+            name = f"{name}#{seen_names[name]}"
+        rows.append(_row(name, call, modules, formats, block, int(vector), value_bits,
+                         index_bits))
+    return Summary(rows, columns=COLUMNS, total=_total(rows, calls, formats),
+                   meta={"block": block, "vector": int(vector), "value_bits": value_bits,
+                         "index_bits": index_bits, "formats": formats})
+
+
+def _row(name, call, modules, formats, block, vector, value_bits, index_bits) -> dict:
+    module = modules.get(call.source.module)
+    matrix = call.matrix
+    meta = matrix.device.type == "meta"
+    row = {"name": name, "type": _type_name(module),
+           "op": call.op, "weight_shape": call.weight_shape, "groups": call.groups,
+           "M": call.M, "K": call.K, "N": call.N, "input_shape": call.input_shape,
+           "output_shape": call.output_shape, "params": call.M * call.K,
+           "macs": call.macs, "note": ""}
+    row["bytes_dense"] = row["params"] * value_bits // 8
+    if meta:  # shapes only: nothing to count
+        row.update(nnz=None, sparsity=None, effective_macs=None, best_format=None,
+                   best_bytes=None, rows=None, channels=None, kernels=None, blocks=None,
+                   vectors=None)
+        row.update({f"bytes_{f}": None for f in FORMAT_NAMES})
+        return row
+    m = matrix.numpy() if matrix.dtype in (torch.float32, torch.float64) else \
+        matrix.float().numpy()
+    nnz = int(np.count_nonzero(m))
+    row["nnz"] = nnz
+    row["sparsity"] = 1.0 - nnz / m.size if m.size else 0.0
+    row["effective_macs"] = nnz * call.N
+    row.update(structure.structure_sparsities(call.weight, m, block, vector))
+    sizes = {"dense": row["bytes_dense"]}
+    for f in FORMAT_NAMES:
+        row[f"bytes_{f}"] = None
+        if f in formats:
+            try:
+                st = format_storage(m, f, block, vector, value_bits, index_bits)
+            except ValueError as e:
+                raise ValueError(f"layer {name!r}: {e}") from None
+            row[f"bytes_{f}"] = sizes[f] = st.total
+    best = min(sizes, key=lambda k: (sizes[k], k != "dense"))
+    row["best_format"], row["best_bytes"] = best, sizes[best]
+    if call.groups > 1:
+        kind = "depthwise" if call.weight.shape[1] == 1 and call.op.startswith("conv") \
+            else "grouped"
+        row["note"] = f"{kind} conv (groups={call.groups}): sparsify keeps it dense"
+    return row
+
+
+def _type_name(module) -> str:
+    """The module's class name; a parametrized module (torch.ao.pruning) by its own class,
+    not the ``Parametrized...`` subclass torch creates."""
+    if module is None:
+        return "?"
+    cls = type(module)
+    if torch.nn.utils.parametrize.is_parametrized(module) and \
+            cls.__name__.startswith("Parametrized"):
+        cls = cls.__bases__[0]
+    return cls.__name__
+
+
+def _total(rows, calls, formats) -> dict:
+    """Sums: MACs over every call; params, nnz and bytes once per distinct weight (a weight
+    used twice is stored once)."""
+    total = {c: None for c in COLUMNS}
+    total.update(name="total", type="", op="", note="", macs=sum(r["macs"] for r in rows))
+    if any(r["nnz"] is None for r in rows):
+        return total
+    total["effective_macs"] = sum(r["effective_macs"] for r in rows)
+    distinct, seen = [], {}
+    for r, c in zip(rows, calls):
+        # The same weight used again (a module called twice) is stored once; a slice of a
+        # parameter (MultiheadAttention's q/k/v thirds of in_proj_weight) is its own weight.
+        key = (c.source.module, c.source.attr, tuple(c.matrix.shape))
+        if not any(torch.equal(c.matrix, other) for other in seen.get(key, ())):
+            seen.setdefault(key, []).append(c.matrix)
+            distinct.append(r)
+    for key in ("params", "nnz", "bytes_dense", "best_bytes"):
+        total[key] = sum(r[key] for r in distinct)
+    for f in formats:
+        total[f"bytes_{f}"] = sum(r[f"bytes_{f}"] for r in distinct)
+    total["sparsity"] = 1.0 - total["nnz"] / total["params"] if total["params"] else 0.0
+    bests = {r["best_format"] for r in distinct}
+    total["best_format"] = bests.pop() if len(bests) == 1 else "per layer"
+    return total
+
+
+def total_macs(model, example_input) -> int:
+    """Dense MACs of one forward pass (DESIGN.md's convention), without packing anything."""
+    calls, _ = trace_products(model, example_input)
+    return sum(c.macs for c in calls)
+
+
+class _CallableModule(__import__("types").ModuleType):
+    """``sk.analyze(...)`` works even when this module, not its function, is bound as
+    ``sparsekit.analyze`` (it is when the module was imported before the attribute was read)."""
+
+    def __call__(self, *args, **kwargs):
+        return analyze(*args, **kwargs)
+
+
+__import__("sys").modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,330 @@
+"""``sk.sparsify(model, format=...)``: a copy of a (pruned) model whose Linear and Conv2d
+layers run on the sparse kernels.
+
+Converted: ``nn.Linear`` and ``nn.Conv2d`` with groups=1 (torch.nn.utils.prune'd or
+torch.ao.pruning-parametrized ones included: their effective weight is packed), whose weight
+sparsity is at least ``min_sparsity``. Kept dense, with the reason in the report: grouped and
+depthwise convs, layers below ``min_sparsity``, non-float32/64 weights, Linears used by
+``nn.MultiheadAttention`` (which reads their weights directly), and — with ``format="auto"`` —
+layers where no sparse format beat the dense layer on this machine.
+
+``format="auto"`` times, per layer, the dense module and each candidate format on the
+layer's real input shape (one traced pass of ``example_input`` records them) at the current
+thread count (``sk.set_num_threads``), and keeps the fastest.
+"""
+from __future__ import annotations
+
+import copy
+import sys
+import time
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from hwmodel.table import Table
+from sparsekit.nn import FORMATS, SparseConv2d, SparseLinear
+from sparsekit.prune import masks as M
+from sparsekit.prune.select import effective_weight, select_layers
+
+def _base_class(module):
+    cls = type(module)
+    if parametrize.is_parametrized(module) and cls.__name__.startswith("Parametrized"):
+        cls = cls.__bases__[0]
+    return cls
+
+
+def _sparse_class(module):
+    cls = _base_class(module)
+    if cls is nn.Linear:
+        return SparseLinear
+    if cls is nn.Conv2d:
+        return SparseConv2d
+    return None
+
+
+def _convert(module, fmt, block, vector):
+    return _sparse_class(module).from_dense(module, fmt, block, vector)
+
+
+def _deepcopy(model):
+    """copy.deepcopy, also of a model pruned with torch.nn.utils.prune: its pre-hook leaves
+    ``module.weight`` as a non-leaf tensor (weight_orig × mask, with autograd history), which
+    deepcopy refuses. Those attributes are detached for the copy and put back after."""
+    import torch.nn.utils.prune as torch_prune
+    saved = []
+    for module in model.modules():
+        for hook in module._forward_pre_hooks.values():
+            if isinstance(hook, torch_prune.BasePruningMethod):
+                t = module.__dict__.get(hook._tensor_name)
+                if isinstance(t, torch.Tensor) and not t.is_leaf:
+                    saved.append((module, hook._tensor_name, t))
+    try:
+        for module, name, t in saved:
+            setattr(module, name, t.detach())
+        return copy.deepcopy(model)
+    finally:
+        for module, name, t in saved:
+            setattr(module, name, t)
+
+
+def fold_masks(model) -> None:
+    """Make pruning masks permanent in place (torch.nn.utils.prune.remove, and
+    parametrize.remove_parametrizations keeping the parametrized value), so kept-dense layers
+    do not recompute weight × mask on every call."""
+    import torch.nn.utils.prune as torch_prune
+    for _, module in list(model.named_modules()):
+        for hook in list(module._forward_pre_hooks.values()):
+            if isinstance(hook, torch_prune.BasePruningMethod):
+                torch_prune.remove(module, hook._tensor_name)
+        if parametrize.is_parametrized(module):
+            # By hand, not parametrize.remove_parametrizations: that deletes the property
+            # from the Parametrized* class, which a deep copy shares with the original model.
+            names = list(module.parametrizations.keys())
+            values = {}
+            with torch.no_grad():
+                for n in names:
+                    original = getattr(module.parametrizations[n], "original", None)
+                    values[n] = (getattr(module, n).detach().clone(),
+                                 True if original is None else original.requires_grad)
+            module.__class__ = type(module).__bases__[0]
+            del module._modules["parametrizations"]
+            for n, (value, requires_grad) in values.items():
+                module.register_parameter(n, nn.Parameter(value, requires_grad=requires_grad))
+
+
+def fold_batchnorm(model, pairs) -> list[tuple[str, str]]:
+    """Fold each eval-mode BatchNorm into the conv before it (weight scaled per output
+    channel, bias shifted: zeros stay zeros) and replace it with nn.Identity. ``pairs`` come
+    from ``sparsekit.tracing.conv_bn_pairs``. Returns the pairs folded."""
+    done = []
+    for conv_name, bn_name in pairs:
+        conv, bn = model.get_submodule(conv_name), model.get_submodule(bn_name)
+        if not isinstance(bn, nn.modules.batchnorm._BatchNorm) or bn.running_var is None \
+                or bn.training or not isinstance(conv, nn.modules.conv._ConvNd) \
+                or conv.transposed or not isinstance(conv.weight, nn.Parameter):
+            continue
+        with torch.no_grad():
+            w = conv.weight.double()
+            scale = 1.0 / torch.sqrt(bn.running_var.double() + bn.eps)
+            if bn.weight is not None:
+                scale = scale * bn.weight.double()
+            bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(scale)
+            bias = (bias - bn.running_mean.double()) * scale
+            if bn.bias is not None:
+                bias = bias + bn.bias.double()
+            shape = (-1,) + (1,) * (w.dim() - 1)
+            conv.weight = nn.Parameter((w * scale.view(shape)).to(conv.weight.dtype),
+                                       requires_grad=conv.weight.requires_grad)
+            conv.bias = nn.Parameter(bias.to(conv.weight.dtype))
+        _set_child(model, bn_name, nn.Identity())
+        done.append((conv_name, bn_name))
+    return done
+
+
+def _set_child(model, name, new):
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, new)
+
+
+def _replace(model, name, new):
+    """The model with module ``name`` replaced by ``new`` (the root itself when name is "")."""
+    if not name:
+        return new
+    _set_child(model, name, new)
+    return model
+
+
+def _record_inputs(model, names, example_input) -> dict:
+    """{module name: input shape} for the named modules, from one pass of example_input."""
+    modules = dict(model.named_modules())
+    shapes, handles = {}, []
+    for n in names:
+        def hook(mod, args, n=n):
+            if args and isinstance(args[0], torch.Tensor):
+                shapes.setdefault(n, tuple(args[0].shape))
+        handles.append(modules[n].register_forward_pre_hook(hook))
+    try:
+        with torch.no_grad():
+            if isinstance(example_input, dict):
+                model(**example_input)
+            elif isinstance(example_input, (tuple, list)):
+                model(*example_input)
+            else:
+                model(example_input)
+    finally:
+        for h in handles:
+            h.remove()
+    return shapes
+
+
+def _time(fn, budget_s, reject_above=float("inf"), min_repeats=2, max_repeats=50) -> float:
+    """Best (minimum) time of fn() within a small budget, after an untimed warm-up call (it
+    may load or compile a kernel). A candidate slower than ``reject_above`` on its first timed
+    call is not timed further."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    best = time.perf_counter() - t0
+    if best > reject_above:
+        return best
+    start, n = time.perf_counter(), 0
+    while n < min_repeats or (n < max_repeats and time.perf_counter() - start < budget_s):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+        n += 1
+    return best
+
+
+def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, block=(4, 4),
+             vector=8, candidates=FORMATS, include=None, exclude=None, types=None,
+             fold_bn=True, budget_s=0.05, max_timing_batch=8, progress=None,
+             return_report=False):
+    """A converted deep copy of ``model`` (the original is untouched), in eval mode.
+
+    format: "csr", "bsr", "vectorskip" (every eligible layer), or "auto" (per layer the
+        fastest of ``candidates`` and the dense layer, measured on this machine).
+    min_sparsity: layers whose weight is less sparse stay dense.
+    example_input: what the model is called with (tensor, tuple of args or dict of kwargs);
+        "auto" times each layer on the shape it receives from it. Without it, "auto" times
+        Linears at batch 1 and refuses convs (their input size is unknown).
+    block, vector: the BSR block and VectorSkip length.
+    fold_bn: with ``example_input``, fold every eval-mode BatchNorm that only reads a conv's
+        output into that conv (as inference engines do), saving a pass over the activations.
+    include / exclude / types: which layers may be converted (as in ``sk.prune``).
+    budget_s: timing budget per candidate and layer for "auto" (a candidate 3× slower than
+        the best so far on its first call is not timed further).
+    max_timing_batch: "auto" times convs on at most this many images of the example batch
+        (dense and sparse convs both cost in proportion to the images).
+    return_report: also return a Table of per-layer decisions (and timings for "auto").
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if format != "auto" and format not in FORMATS:
+        raise ValueError(f"format must be 'auto' or one of {FORMATS}, got {format!r}")
+    candidates = tuple(candidates)
+    bad = [c for c in candidates if c not in FORMATS]
+    if bad or not candidates:
+        raise ValueError(f"candidates must be a non-empty subset of {FORMATS}, got "
+                         f"{candidates!r}")
+    if not 0.0 <= float(min_sparsity) <= 1.0:
+        raise ValueError(f"min_sparsity must be in [0, 1], got {min_sparsity!r}")
+    block, vector = M.check_block(block), M.check_vector(vector)
+
+    new = _deepcopy(model).eval()
+    fold_masks(new)
+    folded = {}
+    if fold_bn and example_input is not None:
+        from sparsekit.tracing import conv_bn_pairs
+        folded = dict(fold_batchnorm(new, conv_bn_pairs(new, example_input)))
+    try:
+        layers = select_layers(new, include, exclude, types)
+    except ValueError:
+        if include is None and exclude is None and types is None:
+            layers = []  # a model without weight layers: nothing to convert
+        else:
+            raise
+    attention = {n for n, m in new.named_modules() if isinstance(m, nn.MultiheadAttention)}
+
+    report, todo = [], []
+    for name, module in layers:
+        row = {"name": name, "type": _base_class(module).__name__, "format": "dense",
+               "sparsity": None, "bn_folded": folded.get(name, ""), "reason": ""}
+        report.append(row)
+        if _sparse_class(module) is None:
+            row["reason"] = "not a Linear or Conv2d"
+            continue
+        if name.rpartition(".")[0] in attention:
+            row["reason"] = "used by MultiheadAttention (reads the weight directly)"
+            continue
+        if isinstance(module, nn.Conv2d) and module.groups != 1:
+            kind = "depthwise" if module.groups == module.in_channels else "grouped"
+            row["reason"] = f"{kind} conv (groups={module.groups}): kept dense"
+            continue
+        w = effective_weight(module)
+        row["sparsity"] = 1.0 - torch.count_nonzero(w).item() / w.numel() if w.numel() else 0.0
+        if w.dtype not in (torch.float32, torch.float64):
+            row["reason"] = f"{w.dtype} weights"
+            continue
+        if row["sparsity"] < float(min_sparsity):
+            row["reason"] = f"sparsity {row['sparsity']:.3f} < min_sparsity {min_sparsity}"
+            continue
+        todo.append((name, module, row))
+
+    shapes = {}
+    if format == "auto" and todo:
+        if example_input is not None:
+            shapes = _record_inputs(new, [n for n, _, _ in todo], example_input)
+        for name, module, row in todo:
+            if name not in shapes:
+                if isinstance(module, nn.Linear) and example_input is None:
+                    shapes[name] = (1, module.in_features)
+                elif example_input is None:
+                    raise ValueError("format='auto' times each layer on its real input: "
+                                     "pass example_input= (a conv's input size is unknown)")
+
+    if progress is None:
+        progress = sys.stderr.isatty() and format == "auto"
+    from tqdm.auto import tqdm
+    for name, module, row in tqdm(todo, desc="sparsify", unit="layer",
+                                  disable=not progress):
+        if format != "auto":
+            new = _replace(new, name, _convert(module, format, block, vector))
+            row["format"] = format
+            continue
+        if name not in shapes:
+            row["reason"] = "not called by example_input: kept dense"
+            continue
+        choice, times, sparse = _choose(module, shapes[name], candidates, block, vector,
+                                        budget_s, max_timing_batch)
+        row.update({f"{k} ms": round(v * 1e3, 4) for k, v in times.items()})
+        if choice != "dense":
+            new = _replace(new, name, sparse)
+            row["format"] = choice
+            row["reason"] = f"{times['dense'] / times[choice]:.2f}× faster than dense"
+        else:
+            row["reason"] = "dense was fastest here"
+    return (new, Table(report)) if return_report else new
+
+
+def _positions(conv, shape) -> int:
+    """Output positions per image of ``conv`` on an input of ``shape`` (B, C, H, W)."""
+    left, right, top, bottom = conv._reversed_padding_repeated_twice
+    (kh, kw), (sh, sw), (dh, dw) = conv.kernel_size, conv.stride, conv.dilation
+    ho = (shape[2] + top + bottom - dh * (kh - 1) - 1) // sh + 1
+    wo = (shape[3] + left + right - dw * (kw - 1) - 1) // sw + 1
+    return max(ho, 0) * max(wo, 0)
+
+
+def _choose(module, shape, candidates, block, vector, budget_s, max_batch):
+    """Time the dense module and each candidate format on a random input of ``shape``. A
+    conv with large images is timed on at most ``max_batch`` of them: SparseConv2d runs such
+    convs image by image, so its time scales with the batch (small images are batched into
+    one product, whose speed depends on the batch: those are timed on the whole batch)."""
+    shape = list(shape)
+    if isinstance(module, nn.Conv2d) and len(shape) == 4 and shape[0] > max_batch and \
+            _positions(module, shape) >= SparseConv2d.FOLD_BELOW:
+        shape[0] = max_batch
+    x = torch.randn(shape, dtype=effective_weight(module).dtype)
+    times, modules = {}, {}
+    with torch.no_grad():
+        times["dense"] = _time(lambda: module(x), budget_s)  # masks already folded
+        for fmt in candidates:
+            modules[fmt] = sparse = _convert(module, fmt, block, vector)
+            times[fmt] = _time(lambda: sparse(x), budget_s,
+                               reject_above=3 * min(times.values()))
+    choice = min(times, key=times.get)
+    return choice, times, modules.get(choice)
+
+
+class _CallableModule(__import__("types").ModuleType):
+    """``sk.sparsify(...)`` works even when this module, not its function, is bound as
+    ``sparsekit.sparsify`` (it is when the module was imported before the attribute was read)."""
+
+    def __call__(self, *args, **kwargs):
+        return sparsify(*args, **kwargs)
+
+
+__import__("sys").modules[__name__].__class__ = _CallableModule

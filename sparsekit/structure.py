@@ -1,0 +1,92 @@
+"""Structure sparsities in Distiller's sense: the share of groups of weights that are all zero.
+
+Groups, for a weight seen as the M×K matrix of its GEMM view (conv: C_out × C_in/g·kh·kw):
+
+- ``fine``: single elements (plain sparsity);
+- ``rows``: output rows, i.e. filters of a conv / output neurons of a Linear;
+- ``channels``: input channels of a conv (``w[:, c]`` over every filter and kernel position),
+  input columns of a Linear or other matrix;
+- ``kernels``: 2-D kernels ``w[o, c]`` of a conv with 2-D kernels (None otherwise);
+- ``blocks``: r×c tiles of the matrix, edge tiles padded with zeros (what BSR stores);
+- ``vectors``: panels of V consecutive rows, one column (what VectorSkip skips).
+
+Every function takes numpy or torch input and returns a float in [0, 1] (0 for empty input).
+"""
+import numpy as np
+
+
+def _np(w) -> np.ndarray:
+    if hasattr(w, "detach"):
+        w = w.detach().cpu().numpy()
+    return np.asarray(w)
+
+
+def _share_zero(groups_nonzero: np.ndarray) -> float:
+    """Share of groups whose nonzero flag is False."""
+    return float(1.0 - np.count_nonzero(groups_nonzero) / groups_nonzero.size) \
+        if groups_nonzero.size else 0.0
+
+
+def fine(w) -> float:
+    """Share of zero elements."""
+    a = _np(w)
+    return _share_zero(a != 0)
+
+
+def rows(w) -> float:
+    """Share of all-zero rows (dim 0): filters / output neurons."""
+    a = _np(w)
+    if a.size == 0:
+        return 0.0
+    return _share_zero((a.reshape(a.shape[0], -1) != 0).any(axis=1))
+
+
+def channels(w) -> float:
+    """Share of all-zero input channels (dim 1 across every other dim)."""
+    a = _np(w)
+    if a.size == 0 or a.ndim < 2:
+        return 0.0
+    return _share_zero((np.moveaxis(a, 1, 0).reshape(a.shape[1], -1) != 0).any(axis=1))
+
+
+def kernels(w) -> float | None:
+    """Share of all-zero 2-D kernels of a 4-D conv weight; None for any other shape."""
+    a = _np(w)
+    if a.ndim != 4:
+        return None
+    if a.size == 0:
+        return 0.0
+    return _share_zero((a.reshape(a.shape[0] * a.shape[1], -1) != 0).any(axis=1))
+
+
+def group_nonzero(matrix, r: int, c: int) -> np.ndarray:
+    """(ceil(M/r), ceil(K/c)) flags: does the r×c tile hold a nonzero (edges padded)?"""
+    a = _np(matrix)
+    if a.ndim != 2:
+        raise ValueError(f"expected an M×K matrix, got shape {a.shape}")
+    m, k = a.shape
+    nz = a != 0
+    pm, pk = -(-m // r) * r, -(-k // c) * c
+    if (pm, pk) != (m, k):
+        padded = np.zeros((pm, pk), bool)
+        padded[:m, :k] = nz
+        nz = padded
+    return nz.reshape(pm // r, r, pk // c, c).any(axis=(1, 3))
+
+
+def blocks(matrix, block=(4, 4)) -> float:
+    """Share of all-zero r×c blocks of the M×K matrix (the blocks BSR would skip)."""
+    r, c = block
+    return _share_zero(group_nonzero(matrix, r, c))
+
+
+def vectors(matrix, vector: int = 8) -> float:
+    """Share of all-zero length-V column vectors of V-row panels (what VectorSkip skips)."""
+    return _share_zero(group_nonzero(matrix, vector, 1))
+
+
+def structure_sparsities(weight, matrix, block=(4, 4), vector: int = 8) -> dict:
+    """All of the above for one layer: ``weight`` in its own shape, ``matrix`` its M×K view."""
+    return {"fine": fine(matrix), "rows": rows(matrix), "channels": channels(weight),
+            "kernels": kernels(weight), "blocks": blocks(matrix, block),
+            "vectors": vectors(matrix, vector)}

@@ -1,0 +1,386 @@
+"""Find every matrix product a model runs with one of its own weights, by running it once.
+
+Why a TorchDispatchMode, and not forward hooks or torch.fx:
+
+- hooks only see modules; a weight used in a functional call (``F.linear(x, self.w)``,
+  ``x @ self.proj``) or by a module calling another module's weight is invisible to them;
+- torch.fx needs a symbolically traceable model (no data-dependent control flow) and stops
+  at leaf modules;
+- a dispatch mode sees the aten ops the model really runs (``aten.convolution``, ``aten.mm``,
+  ``aten.addmm``, ``aten.bmm``, ``aten.mv``), whatever Python produced them, with their real
+  shapes, so MACs are exact. Tensor identity survives to the dispatch level (the Python
+  object of a Parameter is the object the op receives), so each operand can be traced back to
+  a named parameter.
+
+A weight rarely reaches the product as the parameter itself: ``nn.Linear`` passes ``W.t()``,
+``torch.nn.utils.prune`` multiplies ``weight_orig`` by ``weight_mask`` in a pre-hook, a
+``torch.ao.pruning`` parametrization multiplies ``original`` by its mask on access. So the
+mode tracks provenance: the output of any op whose tensor inputs all derive from parameters
+or buffers (0-d tensors aside) derives from them too. An op with an activation among its
+inputs never propagates provenance, so activations are never mistaken for weights. The tensor
+recorded for a layer is the one the product received: the effective weight, masks applied.
+
+Global module hooks run alongside, only to name layers and report their input/output shapes
+as the module saw them. sparsekit.nn's sparse layers compute in Numba, out of the mode's
+sight; they report their products themselves (``record_sparse_product``).
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+aten = torch.ops.aten
+
+_PRODUCTS = {aten.mm.default: "mm", aten.addmm.default: "addmm", aten.bmm.default: "bmm",
+             aten.baddbmm.default: "baddbmm", aten.mv.default: "mv",
+             aten.addmv.default: "addmv", aten.convolution.default: "convolution"}
+
+
+@dataclass
+class Source:
+    """Where a weight tensor comes from: the module that owns it and the attribute name."""
+
+    module: str  # dotted module name ("" for the root module)
+    attr: str  # "weight", or the parameter's own name
+    is_parameter: bool
+
+
+@dataclass
+class ProductCall:
+    """One matrix product that used a weight of the model."""
+
+    source: Source
+    op: str  # "linear", "matmul", "bmm", "conv2d", "conv_transpose2d", ...
+    matrix: torch.Tensor  # the effective weight as the M×K matrix of the GEMM view (copy)
+    weight: torch.Tensor  # the effective weight, dim 0 output and dim 1 input (copy)
+    M: int
+    K: int
+    N: int
+    groups: int
+    input_shape: tuple
+    output_shape: tuple
+    module_stack: tuple = field(default_factory=tuple)
+    weight_shape: tuple = ()  # the shape of the tensor the product received
+
+    @property
+    def macs(self) -> int:
+        return self.M * self.K * self.N
+
+
+def owner_of(param_name: str) -> tuple[str, str]:
+    """(module name, attribute) of a named parameter or buffer, seeing through pruning:
+    ``a.b.weight_orig`` / ``a.b.weight_mask`` (torch.nn.utils.prune) and
+    ``a.b.parametrizations.weight.original`` (parametrize, torch.ao.pruning) are ``a.b``'s
+    ``weight``."""
+    m = re.fullmatch(r"(?:(.*)\.)?parametrizations\.([^.]+)\.(?:original\d*|\d+\..*)",
+                     param_name)
+    if m:
+        return m.group(1) or "", m.group(2)
+    module, _, attr = param_name.rpartition(".")
+    for suffix in ("_orig", "_mask"):
+        if attr.endswith(suffix) and len(attr) > len(suffix):
+            return module, attr[: -len(suffix)]
+    return module, attr
+
+
+class ProductTracer(TorchDispatchMode):
+    """Records every matrix product whose operand derives from a model parameter/buffer."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.calls: list[ProductCall] = []
+        self._origin: dict[int, tuple[torch.Tensor, Source]] = {}
+        self.module_stack: list[str] = []
+        for name, p in model.named_parameters(remove_duplicate=False):
+            self._register(p, name, True)
+        for name, b in model.named_buffers(remove_duplicate=False):
+            self._register(b, name, False)
+
+    def _register(self, t, name, is_parameter):
+        if id(t) in self._origin and self._origin[id(t)][1].is_parameter:
+            return  # shared tensor: the first parameter name wins
+        module, attr = owner_of(name)
+        self._origin[id(t)] = (t, Source(module, attr, is_parameter))
+
+    def source(self, t) -> Source | None:
+        entry = self._origin.get(id(t)) if isinstance(t, torch.Tensor) else None
+        return entry[1] if entry is not None and entry[0] is t else None
+
+    # -- the mode ------------------------------------------------------------------------
+    def __enter__(self):
+        _ACTIVE.append(self)
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
+        return super().__exit__(*exc)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        kind = _PRODUCTS.get(func)
+        if kind is not None:
+            self._record(kind, args, out)
+        else:
+            self._propagate(args, kwargs, out)
+        return out
+
+    def _propagate(self, args, kwargs, out):
+        found = None
+        for a in tree_flatten((args, kwargs))[0]:
+            if not isinstance(a, torch.Tensor):
+                continue
+            src = self.source(a)
+            if src is None:
+                if a.dim() > 0:
+                    return  # an activation (or a fresh tensor) takes part: not a weight
+                continue
+            if found is None or (src.is_parameter and not found.is_parameter):
+                found = src
+        if found is None:
+            return
+        for o in tree_flatten(out)[0]:
+            if isinstance(o, torch.Tensor) and self.source(o) is None:
+                self._origin[id(o)] = (o, found)
+
+    # -- products ------------------------------------------------------------------------
+    def _record(self, kind, args, out):
+        if kind == "convolution":
+            call = self._conv(args, out)
+        else:
+            call = self._matmul(kind, args, out)
+        if call is not None:
+            call.module_stack = tuple(self.module_stack)
+            self.calls.append(call)
+
+    def _conv(self, args, out):
+        x, w = args[0], args[1]
+        src = self.source(w)
+        if src is None or self.source(x) is not None:
+            return None
+        transposed, groups = bool(args[6]), int(args[8])
+        spatial = tuple(w.shape[2:])
+        nd = len(spatial)
+        w_eff = _copy(w)
+        if not transposed:
+            # Conv: each of the g groups is a (C_out/g × C_in/g·k) GEMM; stacked, one
+            # C_out × (C_in/g·k) matrix. N = batch · output positions.
+            m, k = w.shape[0], math.prod(w.shape[1:])
+            matrix = w_eff.reshape(m, k)
+            n = out.shape[0] * math.prod(out.shape[2:]) if out.dim() == nd + 2 else \
+                math.prod(out.shape[1:])
+            op = f"conv{nd}d"
+        else:
+            # Transposed conv: per group a (C_out/g·k × C_in/g) GEMM on the input positions
+            # (col2im scatters its columns); the g of them stacked give M = C_out·k.
+            cin, cout_g = w.shape[0], w.shape[1]
+            kk = math.prod(spatial)
+            per = w_eff.reshape(groups, cin // groups, cout_g * kk).transpose(1, 2)
+            matrix = per.reshape(groups * cout_g * kk, cin // groups)
+            m, k = matrix.shape
+            n = x.shape[0] * math.prod(x.shape[2:]) if x.dim() == nd + 2 else \
+                math.prod(x.shape[1:])
+            op = f"conv_transpose{nd}d"
+            w_eff = w_eff.transpose(0, 1)  # (C_out/g, C_in, k...): dim 1 is the input
+        return ProductCall(src, op, matrix, w_eff, int(m), int(k), int(n), groups,
+                           tuple(x.shape), tuple(out.shape), weight_shape=tuple(w.shape))
+
+    def _matmul(self, kind, args, out):
+        if kind in ("addmm", "baddbmm", "addmv"):
+            args = args[1:]  # drop the added term (a bias): not a product operand
+        a, b = args[0], args[1]
+        sa, sb = self.source(a), self.source(b)
+        if (sa is None) == (sb is None):
+            return None  # two activations (attention), or two weights (no activation)
+        if kind in ("mm", "addmm"):
+            if sb is not None:  # x (N×K) @ B (K×M): B = Wᵀ, a transposed view for F.linear
+                linear = b.dim() == 2 and b.stride(0) == 1 and not b.is_contiguous()
+                matrix, n, src, x = _copy(b).t(), a.shape[0], sb, a
+                op = "linear" if linear else "matmul"
+                shape = tuple(matrix.shape) if linear else tuple(b.shape)
+            else:  # W (M×K) @ x (K×N)
+                matrix, n, src, x, op = _copy(a), b.shape[1], sa, b, "matmul"
+                shape = tuple(a.shape)
+            weight = matrix
+        elif kind in ("mv", "addmv"):
+            if sa is None:
+                return None  # x @ v with a weight vector: not a weight matrix
+            matrix, n, src, x, op = _copy(a), 1, sa, b, "matvec"
+            shape = tuple(a.shape)
+            weight = matrix
+        else:  # bmm / baddbmm: (B×n×k) @ (B×k×m)
+            w, x = (b, a) if sb is not None else (a, b)
+            src = sb or sa
+            per = _copy(w)
+            if sb is not None:
+                per = per.transpose(1, 2)  # each batch entry as M×K
+            shared = w.stride(0) == 0  # one weight broadcast over the batch
+            if shared:
+                matrix = per[0]
+                n = x.shape[0] * (x.shape[1] if sb is not None else x.shape[2])
+            else:
+                matrix = per.reshape(-1, per.shape[2])  # the B matrices stacked
+                n = x.shape[1] if sb is not None else x.shape[2]
+            op, weight, shape = "bmm", matrix, tuple(w.shape)
+        m, k = matrix.shape
+        return ProductCall(src, op, matrix.contiguous(), weight, int(m), int(k), int(n), 1,
+                           tuple(x.shape), tuple(out.shape), weight_shape=shape)
+
+
+_ACTIVE: list[ProductTracer] = []
+
+
+def record_sparse_product(module, op, weight, M, K, N, input_shape, output_shape):
+    """Called by sparsekit.nn's layers, whose products run in Numba where no dispatch mode
+    sees them: records the product with the tracer in force (if any), so a sparsified model
+    analyzes like its dense original. ``weight`` is the dense weight (dim 0 output)."""
+    if not _ACTIVE:
+        return
+    tracer = _ACTIVE[-1]
+    name = tracer.module_stack[-1] if tracer.module_stack else ""
+    matrix = weight.reshape(weight.shape[0], -1)
+    tracer.calls.append(ProductCall(Source(name, "weight", False), op, matrix, weight,
+                                    int(M), int(K), int(N), 1, tuple(input_shape),
+                                    tuple(output_shape), tuple(tracer.module_stack),
+                                    weight_shape=tuple(weight.shape)))
+
+
+def _copy(t: torch.Tensor) -> torch.Tensor:
+    """A detached copy of a tensor seen by the mode (views of parameters included)."""
+    if t.device.type == "meta":
+        return t.detach()
+    return t.detach().clone()
+
+
+def trace_products(model: torch.nn.Module, example_input) -> tuple[list[ProductCall], object]:
+    """Run ``model`` once on ``example_input`` (a tensor, a tuple of positional arguments or a
+    dict of keyword arguments) under no_grad and eval mode (restored afterwards, so BatchNorm
+    statistics are not updated) and return the products that used its weights, in call order,
+    with the model's output."""
+    from torch.nn.modules.module import (register_module_forward_hook,
+                                         register_module_forward_pre_hook)
+    tracer = ProductTracer(model)
+    names = {id(m): n for n, m in model.named_modules(remove_duplicate=False)}
+    modes = {m: m.training for m in model.modules()}
+    shapes: dict[str, list] = {}
+
+    def pre(mod, inputs):
+        tracer.module_stack.append(names.get(id(mod), "?"))
+
+    def post(mod, inputs, output):
+        if tracer.module_stack:
+            tracer.module_stack.pop()
+        name = names.get(id(mod))
+        if name is not None:
+            shapes.setdefault(name, []).append((_shape_of(inputs), _shape_of(output)))
+
+    handles = [register_module_forward_pre_hook(pre), register_module_forward_hook(post)]
+    model.eval()
+    # MultiheadAttention / TransformerEncoderLayer have eval-mode "fast paths": one fused aten
+    # op hiding their projections. Off while tracing, so each projection is its own product.
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad(), tracer:
+            if isinstance(example_input, dict):
+                output = model(**example_input)
+            elif isinstance(example_input, (tuple, list)):
+                output = model(*example_input)
+            else:
+                output = model(example_input)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+        for h in handles:
+            h.remove()
+        for m, training in modes.items():
+            m.train(training)
+    _module_shapes(tracer.calls, shapes)
+    return tracer.calls, output
+
+
+def _shape_of(value):
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape)
+    if isinstance(value, (tuple, list)) and value and isinstance(value[0], torch.Tensor):
+        return tuple(value[0].shape)
+    return None
+
+
+def _module_shapes(calls, shapes):
+    """Report a layer's input/output shapes as its module saw them (an nn.Linear on a 3-D
+    input, not the 2-D view aten.mm received) when the weight's owner module ran the product
+    itself, once per call."""
+    per_module: dict[str, list[ProductCall]] = {}
+    for c in calls:
+        if c.module_stack and c.module_stack[-1] == c.source.module:
+            per_module.setdefault(c.source.module, []).append(c)
+    for name, cs in per_module.items():
+        seen = shapes.get(name, [])
+        if len(seen) == len(cs):
+            for c, (i, o) in zip(cs, seen):
+                if i is not None:
+                    c.input_shape = i
+                if o is not None:
+                    c.output_shape = o
+
+
+_BATCH_NORMS = {aten.native_batch_norm.default,
+                aten._native_batch_norm_legit_no_training.default}
+
+
+class _ConvBNTracer(ProductTracer):
+    """Also records which conv outputs feed a BatchNorm, and how often each is used."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.conv_out: dict[int, tuple[torch.Tensor, str]] = {}
+        self.uses: dict[int, int] = {}
+        self.bn_input: list[tuple[int, str, bool]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        for a in tree_flatten((args, kwargs or {}))[0]:
+            if isinstance(a, torch.Tensor) and id(a) in self.conv_out \
+                    and self.conv_out[id(a)][0] is a:
+                self.uses[id(a)] = self.uses.get(id(a), 0) + 1
+        if func in _BATCH_NORMS:
+            stats = self.source(args[3])  # running_mean names the BatchNorm module
+            training = bool(args[5]) if func is aten.native_batch_norm.default else False
+            if stats is not None:
+                self.bn_input.append((id(args[0]), stats.module, training))
+        n_calls = len(self.calls)
+        out = super().__torch_dispatch__(func, types, args, kwargs)
+        if func is aten.convolution.default and len(self.calls) > n_calls:
+            self.conv_out[id(out)] = (out, self.calls[-1].source.module)
+        return out
+
+
+def conv_bn_pairs(model: torch.nn.Module, example_input) -> list[tuple[str, str]]:
+    """[(conv name, BatchNorm name)] where the BatchNorm (in eval mode) reads a conv's output
+    and nothing else does, each module running once: the pairs that can be folded."""
+    tracer = _ConvBNTracer(model)
+    with torch.no_grad(), tracer:
+        if isinstance(example_input, dict):
+            model(**example_input)
+        elif isinstance(example_input, (tuple, list)):
+            model(*example_input)
+        else:
+            model(example_input)
+    conv_calls, bn_calls = {}, {}
+    for c in tracer.calls:
+        conv_calls[c.source.module] = conv_calls.get(c.source.module, 0) + 1
+    for _, bn, _ in tracer.bn_input:
+        bn_calls[bn] = bn_calls.get(bn, 0) + 1
+    pairs = []
+    for x_id, bn, training in tracer.bn_input:
+        if training or x_id not in tracer.conv_out or tracer.uses.get(x_id) != 1:
+            continue
+        conv = tracer.conv_out[x_id][1]
+        if conv_calls.get(conv) == 1 and bn_calls.get(bn) == 1:
+            pairs.append((conv, bn))
+    return pairs

@@ -1,0 +1,266 @@
+"""sparsekit.nn and sk.sparsify: sparse layers equal their dense originals, conversion rules,
+inference-only errors, BatchNorm folding, and saving/loading converted models."""
+import io
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import sparsekit as sk
+from sparsekit.models import MLP, SmallCNN, mlp, resnet18, small_cnn
+from sparsekit.nn import SparseConv2d, SparseLinear
+
+FORMATS = ("csr", "bsr", "vectorskip")
+TOL = dict(rtol=1e-4, atol=1e-5)
+
+
+def _pruned(module, level=0.7, seed=0):
+    torch.manual_seed(seed)
+    for p in module.parameters():
+        with torch.no_grad():
+            p.copy_(torch.randn_like(p))
+    sk.prune.magnitude(module, level)
+    return module
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("shape", [(37,), (1, 37), (5, 37), (2, 3, 37), (0, 37)])
+def test_sparse_linear_equals_dense(fmt, shape):
+    lin = _pruned(nn.Linear(37, 19))
+    s = SparseLinear.from_dense(lin, fmt)
+    x = torch.randn(*shape)
+    with torch.no_grad():
+        torch.testing.assert_close(s(x), lin(x), **TOL)
+    assert s.nnz == int(torch.count_nonzero(lin.weight)) and s.format == fmt
+    assert (s.in_features, s.out_features) == (37, 19)
+
+
+def test_sparse_linear_chain_keeps_transposed_layout():
+    m = _pruned(mlp((32, 48, 16, 8)))
+    fast = sk.sparsify(m, "csr")
+    x = torch.randn(6, 32)
+    with torch.no_grad():
+        h = fast.fc1(x)
+        assert h.shape == (6, 48) and h.t().is_contiguous()  # a view of the kernel's Y
+        torch.testing.assert_close(fast(x), m(x), **TOL)
+
+
+CONVS = [dict(kernel_size=3, padding=1), dict(kernel_size=1), dict(kernel_size=1, stride=2),
+         dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 2), dilation=(2, 1)),
+         dict(kernel_size=3, padding="same", padding_mode="reflect"),
+         dict(kernel_size=4, padding="same", bias=False), dict(kernel_size=7, stride=2,
+                                                               padding=3)]
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("kw", CONVS, ids=range(len(CONVS)))
+def test_sparse_conv_equals_dense(fmt, kw):
+    conv = _pruned(nn.Conv2d(5, 11, **kw), 0.6)
+    s = SparseConv2d.from_dense(conv, fmt)
+    with torch.no_grad():
+        for shape in [(2, 5, 9, 10), (5, 8, 8), (3, 5, 20, 20)]:
+            x = torch.randn(*shape)
+            torch.testing.assert_close(s(x), conv(x), **TOL)
+        x = torch.randn(2, 5, 9, 10).to(memory_format=torch.channels_last)
+        torch.testing.assert_close(s(x), conv(x), **TOL)
+        torch.testing.assert_close(s.to_dense()(x), conv(x), **TOL)
+
+
+def test_sparse_conv_batch_folding_path_equals_per_image_path():
+    conv = _pruned(nn.Conv2d(6, 8, 3, padding=1))
+    s = SparseConv2d.from_dense(conv, "csr")
+    x = torch.randn(4, 6, 20, 20)  # 400 positions: one product per image
+    with torch.no_grad():
+        per_image = s(x)
+        s.FOLD_BELOW = 10_000  # force one product over the batch
+        torch.testing.assert_close(s(x), per_image, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(per_image, conv(x), **TOL)
+
+
+def test_inference_only_and_input_errors():
+    lin = _pruned(nn.Linear(8, 4))
+    s = SparseLinear.from_dense(lin)
+    x = torch.randn(2, 8, requires_grad=True)
+    with pytest.raises(RuntimeError, match="inference-only"):
+        s(x)
+    with torch.no_grad():
+        torch.testing.assert_close(s(x), lin(x), **TOL)
+    with torch.inference_mode():
+        s(torch.randn(2, 8))
+    with pytest.raises(TypeError, match="float32"):
+        s(torch.randn(2, 8, dtype=torch.float64))
+    with pytest.raises(ValueError, match="in_features"):
+        s(torch.randn(2, 9))
+    conv = SparseConv2d.from_dense(_pruned(nn.Conv2d(3, 4, 3)))
+    with pytest.raises(RuntimeError, match="inference-only"):
+        conv(torch.randn(1, 3, 5, 5, requires_grad=True))
+    with pytest.raises(ValueError, match="smaller than the kernel"):
+        conv(torch.randn(1, 3, 2, 2))
+    with pytest.raises(ValueError, match="groups"):
+        SparseConv2d.from_dense(nn.Conv2d(4, 4, 3, groups=2))
+    with pytest.raises(TypeError, match="float32"):
+        SparseLinear.from_dense(nn.Linear(4, 4).half())
+    with pytest.raises(ValueError, match="unknown format"):
+        SparseLinear.from_dense(lin, "coo")
+
+
+def test_float64_module_and_dtype_changes():
+    lin = _pruned(nn.Linear(8, 4)).double()
+    s = SparseLinear.from_dense(lin, "bsr")
+    x = torch.randn(3, 8, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(s(x), lin(x))
+        s32 = s.float()  # buffers replaced: the format is rebuilt from them
+        torch.testing.assert_close(s32(x.float()), lin(x).float(), **TOL)
+
+
+def test_sparsify_converts_a_copy_and_matches():
+    m = _pruned(small_cnn(), 0.8).eval()
+    state = {k: v.clone() for k, v in m.state_dict().items()}
+    x = torch.randn(3, 3, 32, 32)
+    fast, report = sk.sparsify(m, "csr", example_input=x, return_report=True)
+    assert all(torch.equal(v, state[k]) for k, v in m.state_dict().items())  # untouched
+    assert isinstance(m.conv1, nn.Conv2d) and hasattr(m.conv1, "weight_mask")
+    assert isinstance(fast.conv1, SparseConv2d) and isinstance(fast.fc, SparseLinear)
+    assert isinstance(fast.dw, nn.Conv2d)  # depthwise stays dense ...
+    rows = {r["name"]: r for r in report}
+    assert "depthwise" in rows["dw"]["reason"] and rows["dw"]["format"] == "dense"  # ... and says so
+    assert rows["conv1"]["bn_folded"] == "bn1" and isinstance(fast.bn1, nn.Identity)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), m(x), **TOL)
+
+
+def test_sparsify_min_sparsity_and_selection():
+    m = _pruned(mlp((16, 32, 8)), 0.3)
+    fast = sk.sparsify(m, "csr")  # 30 % < the default min_sparsity 0.5
+    assert isinstance(fast.fc1, nn.Linear) and not hasattr(fast.fc1, "weight_mask")
+    fast = sk.sparsify(m, "vectorskip", min_sparsity=0.2, exclude="fc2")
+    assert isinstance(fast.fc1, SparseLinear) and isinstance(fast.fc2, nn.Linear)
+    with pytest.raises(ValueError, match="format"):
+        sk.sparsify(m, "coo")
+    with pytest.raises(ValueError, match="matches no weight layer"):
+        sk.sparsify(m, "csr", include="nope")
+    assert isinstance(sk.sparsify(nn.ReLU(), "csr"), nn.ReLU)
+
+
+def test_sparsify_auto_times_layers_and_keeps_outputs():
+    m = _pruned(mlp((64, 256, 16)), 0.9)
+    x = torch.randn(4, 64)
+    fast, report = sk.sparsify(m, "auto", example_input=x, budget_s=0.002,
+                               return_report=True)
+    for r in report:
+        assert r["format"] in ("dense",) + FORMATS and r["dense ms"] > 0
+        assert r["format"] == min(("dense",) + FORMATS, key=lambda f: r[f"{f} ms"])
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), m(x), **TOL)
+    sk.sparsify(m, "auto", budget_s=0.001)  # Linear-only: batch 1 assumed
+    with pytest.raises(ValueError, match="example_input"):
+        sk.sparsify(_pruned(small_cnn(), 0.9), "auto")
+
+
+def test_sparsify_reads_torch_ao_parametrizations():
+    from torch.ao.pruning import WeightNormSparsifier
+    m = mlp((16, 32, 8))
+    sp = WeightNormSparsifier(sparsity_level=0.75, sparse_block_shape=(1, 4), zeros_per_block=4)
+    sp.prepare(m, config=[{"tensor_fqn": "fc1.weight"}])
+    sp.step()
+    fast = sk.sparsify(m, "csr")
+    assert isinstance(fast.fc1, SparseLinear) and fast.fc1.density == pytest.approx(0.25)
+    x = torch.randn(2, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), m(x), **TOL)
+
+
+def test_resnet_shaped_model_end_to_end():
+    torch.manual_seed(0)
+    m = resnet18(num_classes=10).eval()
+    sk.prune.magnitude(m, 0.9, structure="vector", vector=8)
+    x = torch.randn(2, 3, 64, 64)
+    fast = sk.sparsify(m, "vectorskip", example_input=x)
+    assert sum(isinstance(c, SparseConv2d) for c in fast.modules()) == 20
+    assert not any(isinstance(c, nn.BatchNorm2d) for c in fast.modules())  # all folded
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), m(x), **TOL)
+
+
+def test_state_dict_round_trip_resizes_buffers():
+    x = torch.randn(2, 3, 32, 32)
+    a = sk.sparsify(_pruned(small_cnn(), 0.8, seed=1).eval(), "csr", example_input=x)
+    b = sk.sparsify(_pruned(small_cnn(), 0.5, seed=2).eval(), "vectorskip", example_input=x)
+    sd = a.state_dict()
+    buf = io.BytesIO()
+    torch.save(sd, buf)
+    buf.seek(0)
+    b.load_state_dict(torch.load(buf, weights_only=True))
+    assert b.conv2.format == "csr" and b.conv2.nnz == a.conv2.nnz
+    with torch.no_grad():
+        torch.testing.assert_close(b(x), a(x))
+
+
+def test_load_state_dict_rejects_broken_arrays():
+    s = SparseLinear.from_dense(_pruned(nn.Linear(8, 4)), "csr")
+    sd = s.state_dict()
+    sd["pointers"] = torch.from_numpy(sd["pointers"].numpy()[::-1].copy())
+    with pytest.raises(RuntimeError, match="not a valid csr"):
+        SparseLinear.from_dense(_pruned(nn.Linear(8, 4))).load_state_dict(sd)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_torch_save_of_converted_modules_loads_with_weights_only(fmt):
+    conv = SparseConv2d.from_dense(_pruned(nn.Conv2d(4, 8, 3, padding=1)), fmt)
+    lin = SparseLinear.from_dense(_pruned(nn.Linear(8, 4)), fmt)
+    for module, x in ((conv, torch.randn(2, 4, 6, 6)), (lin, torch.randn(3, 8))):
+        buf = io.BytesIO()
+        torch.save(module, buf)
+        buf.seek(0)
+        back = torch.load(buf, weights_only=True)
+        with torch.no_grad():
+            torch.testing.assert_close(back(x), module(x))
+
+
+def test_torch_save_of_a_whole_converted_model():
+    m = _pruned(mlp((16, 32, 8)), 0.8)
+    fast = sk.sparsify(m, "csr")
+    buf = io.BytesIO()
+    torch.save(fast, buf)
+    buf.seek(0)
+    with torch.serialization.safe_globals([MLP, nn.ReLU, SmallCNN]):
+        back = torch.load(buf, weights_only=True)
+    x = torch.randn(2, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(back(x), m(x), **TOL)
+
+
+def test_sparse_modules_report_storage_and_dense_weight():
+    lin = _pruned(nn.Linear(20, 10), 0.9)
+    s = SparseLinear.from_dense(lin, "csr")
+    assert s.storage().total == sk.CSR.from_dense(lin.weight.detach()).storage().total
+    torch.testing.assert_close(s.weight_dense(), lin.weight.detach())
+    assert "format=csr" in repr(s) and "density=0.1" in repr(s)
+    conv = SparseConv2d.from_dense(_pruned(nn.Conv2d(2, 4, 3, padding=(0, 1))), "bsr")
+    assert "block=4×4" in repr(conv)
+
+
+def test_functional_padding_equivalence_of_to_dense():
+    conv = _pruned(nn.Conv2d(3, 4, 4, padding="same"))
+    s = SparseConv2d.from_dense(conv, "csr")
+    d = s.to_dense()  # asymmetric 'same' padding: a pad module and a conv
+    x = torch.randn(1, 3, 7, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(d(x), F.conv2d(F.pad(x, s.pad), conv.weight, conv.bias),
+                                   **TOL)
+
+
+def test_sparsify_a_bare_layer_and_auto_on_convs():
+    lin = _pruned(nn.Linear(16, 8), 0.8)
+    fast = sk.sparsify(lin, "csr")
+    assert isinstance(fast, SparseLinear) and isinstance(lin, nn.Linear)
+    m = _pruned(small_cnn(), 0.9).eval()
+    x = torch.randn(2, 3, 32, 32)
+    fast, report = sk.sparsify(m, "auto", example_input=x, budget_s=0.001,
+                               max_timing_batch=1, return_report=True)
+    assert {r["name"] for r in report if "dense ms" in r} == {"conv1", "conv2", "pw", "fc"}
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), m(x), **TOL)
