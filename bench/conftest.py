@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import sparsekit as sk
-from sparsekit.workloads import build_format, random_weight
+from sparsekit.formats import pack
+from sparsekit.workloads import random_weight
 
 GRIDS = {
     # The grid of issue 2: shapes × sparsity × batch × threads.
@@ -48,7 +49,7 @@ def weight(shape, sparsity, structure):
 
 @functools.lru_cache(maxsize=6)
 def sparse_matrix(fmt, shape, sparsity, structure):
-    return build_format(fmt, weight(shape, sparsity, structure), block=BLOCK, vector=VECTOR)
+    return pack(weight(shape, sparsity, structure), fmt, block=BLOCK, vector=VECTOR)
 
 
 @functools.lru_cache(maxsize=4)

@@ -141,7 +141,8 @@ def measure(threads: int = 1, budget_s: float = 20.0, progress=None) -> dict:
 
     import sparsekit as sk
     from kernels.probe import read_bandwidth
-    from sparsekit.workloads import build_format, random_weight
+    from sparsekit.formats import pack
+    from sparsekit.workloads import random_weight
 
     say = progress or (lambda msg: None)
     sk.set_num_threads(threads)
@@ -177,7 +178,7 @@ def measure(threads: int = 1, budget_s: float = 20.0, progress=None) -> dict:
         fits = []
         for shape, sparsity, batch in points:
             w = random_weight(shape, sparsity, structure, block=BLOCK, vector=VECTOR, seed=1)
-            mat = build_format(fmt, w, block=BLOCK, vector=VECTOR)
+            mat = pack(w, fmt, block=BLOCK, vector=VECTOR)
             x = np.random.default_rng(2).standard_normal(
                 (shape[1], batch) if batch > 1 else shape[1]).astype(np.float32)
             out = np.empty((shape[0],) + x.shape[1:], np.float32)

@@ -60,10 +60,10 @@ def _batch_of(example_input):
 
 def _pack(matrix, fmt, block, vector, value_bits, index_bits):
     """(format object or None, value bytes, metadata bytes, stored values) of ``matrix``."""
-    from sparsekit.workloads import build_format
+    from sparsekit.formats import pack
     if fmt == "dense":
         return None, matrix.size * value_bits / 8, 0.0, matrix.size
-    a = build_format(fmt, matrix, block=block, vector=vector)
+    a = pack(matrix, fmt, block=block, vector=vector)
     st = a.storage(value_bits=value_bits, index_bits=index_bits)
     return a, float(st.values), float(st.metadata), int(a.stored)
 

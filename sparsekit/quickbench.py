@@ -11,7 +11,8 @@ import numpy as np
 from sparsekit.baselines import baseline
 from sparsekit.threads import set_num_threads
 from sparsekit.timing import median_seconds
-from sparsekit.workloads import STRUCTURE_OF_FORMAT, build_format, random_weight
+from sparsekit.formats import pack
+from sparsekit.workloads import STRUCTURE_OF_FORMAT, random_weight
 
 QUICK = dict(shapes=[(4096, 4096), (256, 2304)], sparsities=[0.5, 0.9], batches=[1, 64])
 
@@ -48,7 +49,7 @@ def run(shapes=QUICK["shapes"], sparsities=QUICK["sparsities"], batches=QUICK["b
         t_dense = median_seconds(baseline("torch_dense", dense_w, x), budget_s=budget_s)
         for fmt in formats:
             w = random_weight(shape, sparsity, STRUCTURE_OF_FORMAT[fmt])
-            a = build_format(fmt, w)
+            a = pack(w, fmt)
             out = np.empty((shape[0],) + x.shape[1:], np.float32)
             t = median_seconds(lambda: a.matmul(x, out), budget_s=budget_s)
             t_torch_csr = median_seconds(baseline("torch_csr", w, x), budget_s=budget_s)

@@ -2,8 +2,6 @@
 structured in the groups a format skips (r×c blocks for BSR, length-V vectors for VectorSkip)."""
 import numpy as np
 
-from sparsekit.formats import BSR, CSR, VectorSkip
-
 STRUCTURE_OF_FORMAT = {"csr": "unstructured", "bsr": "block", "vectorskip": "vector"}
 
 
@@ -40,14 +38,3 @@ def random_weight(shape, sparsity: float, structure: str = "unstructured", block
     if structure == "vector":
         return _prune_groups(w, sparsity, vector, 1)
     raise ValueError(f"structure must be unstructured, block or vector, got {structure!r}")
-
-
-def build_format(fmt: str, w, block=(4, 4), vector: int = 8):
-    """The sparsekit format object named ``fmt`` for the dense weight w."""
-    if fmt == "csr":
-        return CSR.from_dense(w)
-    if fmt == "bsr":
-        return BSR.from_dense(w, block)
-    if fmt == "vectorskip":
-        return VectorSkip.from_dense(w, vector)
-    raise ValueError(f"format must be csr, bsr or vectorskip, got {fmt!r}")
