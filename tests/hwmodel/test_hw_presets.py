@@ -83,6 +83,9 @@ def test_edge_npu_figures():
     assert c.sparsity.support == "skip"
 
 
-def test_host_cpu_placeholder_is_marked_uncalibrated():
-    assert "UNCALIBRATED" in hwmodel.load("host-cpu").description
-    assert "UNCALIBRATED" in preset_path("host-cpu").read_text().splitlines()[0]
+def test_host_cpu_says_where_and_when_it_was_calibrated():
+    first = preset_path("host-cpu").read_text().splitlines()[0]
+    assert "calibrated by `sparsekit calibrate`: measured" in first
+    hw = hwmodel.load("host-cpu")
+    assert "calibrated" in hw.description and hw.compute.sparsity.support == "skip"
+    assert [level.name for level in hw.memory][0] == "dram"
