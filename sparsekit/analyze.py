@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from sparsekit import structure
-from sparsekit.formats import BSR, CSR, VectorSkip
+from sparsekit.formats import pack
 from sparsekit.prune.masks import check_block, check_vector
 from sparsekit.summary import Summary
 from sparsekit.tracing import trace_products
@@ -38,20 +38,6 @@ def _check_formats(formats):
     if bad:
         raise ValueError(f"unknown format(s) {bad}; choose from {FORMAT_NAMES}")
     return formats
-
-
-def format_storage(matrix: np.ndarray, fmt: str, block=(4, 4), vector: int = 8,
-                   value_bits: int = 32, index_bits: int | None = None):
-    """The Storage of ``matrix`` (M×K numpy) packed in format ``fmt``."""
-    if fmt == "csr":
-        a = CSR.from_dense(matrix)
-    elif fmt == "bsr":
-        a = BSR.from_dense(matrix, block)
-    elif fmt == "vectorskip":
-        a = VectorSkip.from_dense(matrix, vector)
-    else:
-        raise ValueError(f"unknown format {fmt!r}; choose from {FORMAT_NAMES}")
-    return a.storage(value_bits=value_bits, index_bits=index_bits)
 
 
 def analyze(model, example_input, *, block=(4, 4), vector: int = 8, value_bits: int = 32,
@@ -120,7 +106,7 @@ def _row(name, call, modules, formats, block, vector, value_bits, index_bits) ->
         row[f"bytes_{f}"] = None
         if f in formats:
             try:
-                st = format_storage(m, f, block, vector, value_bits, index_bits)
+                st = pack(m, f, block, vector).storage(value_bits=value_bits, index_bits=index_bits)
             except ValueError as e:
                 raise ValueError(f"layer {name!r}: {e}") from None
             row[f"bytes_{f}"] = sizes[f] = st.total

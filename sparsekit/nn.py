@@ -24,24 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sparsekit.formats import BSR, CSR, VectorSkip
+from sparsekit.formats import BSR, CSR, VectorSkip, pack
 from sparsekit import tracing
 from sparsekit.prune.select import effective_weight
 
 FORMATS = ("csr", "bsr", "vectorskip")
 _EMPTY = {"values": torch.float32, "indices": torch.uint16, "pointers": torch.uint16,
           "bitmap": torch.uint64}
-
-
-def make_format(w, format="csr", block=(4, 4), vector=8):
-    """Pack a dense M×K matrix (numpy or torch) into ``format``."""
-    if format == "csr":
-        return CSR.from_dense(w)
-    if format == "bsr":
-        return BSR.from_dense(w, block)
-    if format == "vectorskip":
-        return VectorSkip.from_dense(w, vector)
-    raise ValueError(f"unknown format {format!r}; choose from {FORMATS}")
 
 
 def _arrays(fmt) -> dict:
@@ -229,7 +218,7 @@ class SparseLinear(_SparseModule):
         _check_weight_dtype(w, "SparseLinear.from_dense")
         if w.dim() != 2:
             raise ValueError(f"a Linear weight is 2-D, got shape {tuple(w.shape)}")
-        return cls(make_format(w.contiguous(), format, block, vector), linear.bias)
+        return cls(pack(w.contiguous(), format, block, vector), linear.bias)
 
     @property
     def in_features(self) -> int:
@@ -336,7 +325,7 @@ class SparseConv2d(_SparseModule):
         _check_weight_dtype(w, "SparseConv2d.from_dense")
         mat = w.reshape(w.shape[0], -1).contiguous()
         left, right, top, bottom = conv._reversed_padding_repeated_twice
-        return cls(make_format(mat, format, block, vector), conv.in_channels, conv.kernel_size,
+        return cls(pack(mat, format, block, vector), conv.in_channels, conv.kernel_size,
                    conv.stride, (left, right, top, bottom), conv.dilation, conv.bias,
                    conv.padding_mode)
 

@@ -26,6 +26,7 @@ from hwmodel.table import Table
 from sparsekit.nn import FORMATS, SparseConv2d, SparseLinear
 from sparsekit.prune import masks as M
 from sparsekit.prune.select import effective_weight, select_layers
+from sparsekit.tracing import call_model
 
 def _base_class(module):
     cls = type(module)
@@ -147,12 +148,7 @@ def _record_inputs(model, names, example_input) -> dict:
         handles.append(modules[n].register_forward_pre_hook(hook))
     try:
         with torch.no_grad():
-            if isinstance(example_input, dict):
-                model(**example_input)
-            elif isinstance(example_input, (tuple, list)):
-                model(*example_input)
-            else:
-                model(example_input)
+            call_model(model, example_input)
     finally:
         for h in handles:
             h.remove()

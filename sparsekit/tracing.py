@@ -72,6 +72,16 @@ class ProductCall:
         return self.M * self.K * self.N
 
 
+
+def call_model(model, example_input):
+    """model(example_input): a tensor, a tuple/list of positional arguments, or a dict of
+    keyword arguments."""
+    if isinstance(example_input, dict):
+        return model(**example_input)
+    if isinstance(example_input, (tuple, list)):
+        return model(*example_input)
+    return model(example_input)
+
 def owner_of(param_name: str) -> tuple[str, str]:
     """(module name, attribute) of a named parameter or buffer, seeing through pruning:
     ``a.b.weight_orig`` / ``a.b.weight_mask`` (torch.nn.utils.prune) and
@@ -288,12 +298,7 @@ def trace_products(model: torch.nn.Module, example_input) -> tuple[list[ProductC
     torch.backends.mha.set_fastpath_enabled(False)
     try:
         with torch.no_grad(), tracer:
-            if isinstance(example_input, dict):
-                output = model(**example_input)
-            elif isinstance(example_input, (tuple, list)):
-                output = model(*example_input)
-            else:
-                output = model(example_input)
+            output = call_model(model, example_input)
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
         for h in handles:
@@ -365,12 +370,7 @@ def conv_bn_pairs(model: torch.nn.Module, example_input) -> list[tuple[str, str]
     and nothing else does, each module running once: the pairs that can be folded."""
     tracer = _ConvBNTracer(model)
     with torch.no_grad(), tracer:
-        if isinstance(example_input, dict):
-            model(**example_input)
-        elif isinstance(example_input, (tuple, list)):
-            model(*example_input)
-        else:
-            model(example_input)
+        call_model(model, example_input)
     conv_calls, bn_calls = {}, {}
     for c in tracer.calls:
         conv_calls[c.source.module] = conv_calls.get(c.source.module, 0) + 1
