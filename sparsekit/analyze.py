@@ -106,7 +106,8 @@ def _row(name, call, modules, formats, block, vector, value_bits, index_bits) ->
         row[f"bytes_{f}"] = None
         if f in formats:
             try:
-                st = pack(m, f, block, vector).storage(value_bits=value_bits, index_bits=index_bits)
+                st = pack(m, f, block, vector).storage(value_bits=value_bits,
+                                                       index_bits=index_bits)
             except ValueError as e:
                 raise ValueError(f"layer {name!r}: {e}") from None
             row[f"bytes_{f}"] = sizes[f] = st.total

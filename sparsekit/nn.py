@@ -428,4 +428,4 @@ class _Pad(nn.Module):
 
 torch.serialization.add_safe_globals([SparseLinear, SparseConv2d])
 
-__all__ = ["SparseLinear", "SparseConv2d", "make_format"]
+__all__ = ["SparseLinear", "SparseConv2d"]

@@ -126,7 +126,8 @@ def test_sparsify_converts_a_copy_and_matches():
     assert isinstance(fast.conv1, SparseConv2d) and isinstance(fast.fc, SparseLinear)
     assert isinstance(fast.dw, nn.Conv2d)  # depthwise stays dense ...
     rows = {r["name"]: r for r in report}
-    assert "depthwise" in rows["dw"]["reason"] and rows["dw"]["format"] == "dense"  # ... and says so
+    # ... and says so
+    assert "depthwise" in rows["dw"]["reason"] and rows["dw"]["format"] == "dense"
     assert rows["conv1"]["bn_folded"] == "bn1" and isinstance(fast.bn1, nn.Identity)
     with torch.no_grad():
         torch.testing.assert_close(fast(x), m(x), **TOL)
