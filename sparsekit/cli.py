@@ -56,7 +56,7 @@ def cmd_bench(args):
     print(f"sparse vs dense on this machine, {args.threads} thread(s); "
           "speedups over dense torch.matmul in the same process")
     print(result)
-    write_outputs(result.table(), args)
+    write_outputs(result, args)
     return 0
 
 

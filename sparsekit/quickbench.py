@@ -4,9 +4,9 @@ For each shape, sparsity and batch it times the sparsekit formats (each on weigh
 the structure it skips) against dense torch.matmul and torch's sparse CSR, all with the same
 pinned thread count, and reports medians and speedups over dense torch.
 """
-from dataclasses import dataclass, field
-
 import numpy as np
+
+from hwmodel.table import Table
 
 from sparsekit.baselines import baseline
 from sparsekit.threads import set_num_threads
@@ -17,25 +17,9 @@ from sparsekit.workloads import STRUCTURE_OF_FORMAT, random_weight
 QUICK = dict(shapes=[(4096, 4096), (256, 2304)], sparsities=[0.5, 0.9], batches=[1, 64])
 
 
-@dataclass
-class BenchResult:
-    """Rows of a quick benchmark; prints as a table, exports like every sparsekit result."""
-
-    rows: list = field(default_factory=list)
-    threads: int = 1
-
-    def __str__(self):
-        from hwmodel.table import Table
-        return str(Table(self.rows))
-
-    def table(self):
-        from hwmodel.table import Table
-        return Table(self.rows)
-
-
 def run(shapes=QUICK["shapes"], sparsities=QUICK["sparsities"], batches=QUICK["batches"],
         formats=("csr", "bsr", "vectorskip"), threads=1, budget_s=0.2, progress=True):
-    """Time every (shape, sparsity, batch, format) point; returns a BenchResult."""
+    """Time every (shape, sparsity, batch, format) point; returns a Table of rows."""
     import torch  # noqa: F401  (set_num_threads pins torch too once it is imported)
     from tqdm import tqdm
 
@@ -64,4 +48,4 @@ def run(shapes=QUICK["shapes"], sparsities=QUICK["sparsities"], batches=QUICK["b
                 "GBps": round(moved / t / 1e9, 1),
                 "GFLOPps": round(2 * a.nnz * batch / t / 1e9, 1),
             })
-    return BenchResult(rows, threads)
+    return Table(rows)
