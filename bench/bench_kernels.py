@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import BLOCK, activations, sparse_matrix, weight
-from sparsekit.baselines import DENSE, SPARSE, baseline
-from sparsekit.workloads import STRUCTURE_OF_FORMAT
+from sparsekit.benchmarking.baselines import DENSE, SPARSE, baseline
+from sparsekit.benchmarking.workloads import STRUCTURE_OF_FORMAT
 
 FORMATS = ("csr", "bsr", "vectorskip")
 BASELINE_STRUCTURE = {"torch_csr": "unstructured", "scipy_csr": "unstructured",

@@ -91,7 +91,7 @@ def pruned_model(name, structure, level):
     import copy
 
     import sparsekit as sk
-    from sparsekit.sparsify import fold_masks
+    from sparsekit.nn._sparsify import fold_masks
     model = copy.deepcopy(dense_model(name))
     if level > 0:
         sk.prune.magnitude(model, level, structure=structure, vector=VECTOR)

@@ -2,7 +2,7 @@
 
 A session fixture runs ``sparsekit calibrate`` (into a temporary directory, or uses the
 preset named by ``SK_HOST_PRESET``); each grid point (shape × sparsity × batch × format, one
-thread) that is not one of ``sparsekit.calibrate.CALIBRATION_POINTS`` is timed and predicted,
+thread) that is not one of ``sparsekit.hw._calibrate.CALIBRATION_POINTS`` is timed and predicted,
 and |predicted / measured - 1| is recorded in extra_info. At the end of the module the
 per-point table, the median and the worst error are printed (target: median ≤ 15 %, worst
 ≤ 50 %) and written to bench/.benchmarks/predict.json.
@@ -24,10 +24,10 @@ from conftest import GRIDS, activations, sparse_matrix  # noqa: E402
 
 import hwmodel  # noqa: E402
 from hwmodel.table import Table  # noqa: E402
-from sparsekit.calibrate import (CALIBRATION_POINTS, calibrate, kernel_layer,  # noqa: E402
+from sparsekit.hw._calibrate import (CALIBRATION_POINTS, calibrate, kernel_layer,  # noqa: E402
                                  warm, working_set)
-from sparsekit.timing import median_seconds  # noqa: E402
-from sparsekit.workloads import STRUCTURE_OF_FORMAT  # noqa: E402
+from sparsekit.benchmarking.timing import median_seconds  # noqa: E402
+from sparsekit.benchmarking.workloads import STRUCTURE_OF_FORMAT  # noqa: E402
 
 FORMATS = ("csr", "bsr", "vectorskip")
 TARGET_MEDIAN, TARGET_WORST = 0.15, 0.50

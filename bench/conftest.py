@@ -7,7 +7,7 @@ import pytest
 
 import sparsekit as sk
 from sparsekit.formats import pack
-from sparsekit.workloads import random_weight
+from sparsekit.benchmarking.workloads import random_weight
 
 GRIDS = {
     # The grid of issue 2: shapes × sparsity × batch × threads.
@@ -74,7 +74,7 @@ def machine():
     """This machine's measured read bandwidth (1 and 2 threads), recorded in every result."""
     import numba
 
-    from kernels.probe import read_bandwidth
+    from sparsekit.kernels.probe import read_bandwidth
     bw = {}
     for n in range(1, numba.config.NUMBA_NUM_THREADS + 1):
         sk.set_num_threads(n)

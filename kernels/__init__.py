@@ -4,10 +4,10 @@ Every kernel writes the whole of its output (it needs no zeroed buffer), trusts 
 structure completely (Numba does not bounds-check: the format classes in ``sparsekit.formats``
 validate before calling), and splits rows across threads by work, not by row count.
 """
-from kernels.bsr import bsr_spmm, bsr_spmv
-from kernels.csr import csr_spmm, csr_spmv
-from kernels.threads import get_num_threads, set_num_threads
-from kernels.vectorskip import vectorskip_spmm, vectorskip_spmv
+from .bsr import bsr_spmm, bsr_spmv
+from .csr import csr_spmm, csr_spmv
+from .threads import get_num_threads, set_num_threads
+from .vectorskip import vectorskip_spmm, vectorskip_spmv
 
 __all__ = ["csr_spmv", "csr_spmm", "bsr_spmv", "bsr_spmm", "vectorskip_spmv",
            "vectorskip_spmm", "get_num_threads", "set_num_threads"]

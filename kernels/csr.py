@@ -2,8 +2,8 @@
 import numba
 import numpy as np
 
-from kernels.axpy import FASTMATH, axpy, axpy4
-from kernels.threads import num_parts, split_point
+from .axpy import FASTMATH, axpy, axpy4
+from .threads import num_parts, split_point
 
 
 

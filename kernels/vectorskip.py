@@ -4,8 +4,8 @@ import numba
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from kernels.axpy import FASTMATH, axpy, axpy4
-from kernels.threads import num_parts, split_point
+from .axpy import FASTMATH, axpy, axpy4
+from .threads import num_parts, split_point
 
 
 

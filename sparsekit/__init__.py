@@ -2,28 +2,36 @@
 
 Compressed weight formats with fast Numba CPU kernels, model analysis and pruning for PyTorch,
 and a bridge to the analytical hardware model in ``hwmodel``.
+
+The package is grouped by concern:
+
+- ``sparsekit.formats``  executable formats (CSR, BSR, VectorSkip), one class each
+- ``sparsekit.kernels``  the Numba kernels they call (numpy only, never torch)
+- ``sparsekit.model``    what a forward pass does, layer by layer (``analyze``)
+- ``sparsekit.prune``    masks over torch.nn.utils.prune
+- ``sparsekit.nn``       sparse layers and ``sparsify``
+- ``sparsekit.hw``       estimates on a described hardware (``estimate``, ``compare``, ``calibrate``)
+- ``sparsekit.models``   example models;  ``sparsekit.cli``  the command line
 """
-from kernels import get_num_threads
+from importlib import import_module
+
+from sparsekit.kernels import get_num_threads
 from sparsekit.formats import BSR, CSR, FORMATS, SparseFormat, Storage, VectorSkip
 from sparsekit.threads import set_num_threads
-from sparsekit.estimate import compare, estimate
-from sparsekit.calibrate import calibrate
+from sparsekit.hw import calibrate, compare, estimate
 
 __version__ = "0.1.0"
 
 __all__ = ["CSR", "BSR", "VectorSkip", "SparseFormat", "Storage", "FORMATS",
-           "set_num_threads", "get_num_threads"]
-__all__ += ["estimate", "compare", "calibrate"]
+           "set_num_threads", "get_num_threads", "estimate", "compare", "calibrate"]
 
 # The model side (torch) loads on first use, so ``import sparsekit`` stays torch-free and fast.
-# ``sk.analyze`` and ``sk.sparsify`` are functions living in modules of the same name; if
-# such a module is imported before the attribute is first read, the import system binds the
-# module instead, and the module forwards calls to its function (see the module's end).
-_LAZY = {"analyze": ("sparsekit.analyze", "analyze"),
-         "sparsify": ("sparsekit.sparsify", "sparsify"),
-         "Summary": ("sparsekit.summary", "Summary"),
+_LAZY = {"analyze": ("sparsekit.model", "analyze"),
+         "Summary": ("sparsekit.model", "Summary"),
+         "sparsify": ("sparsekit.nn", "sparsify"),
          "prune": ("sparsekit.prune", None),
          "nn": ("sparsekit.nn", None),
+         "model": ("sparsekit.model", None),
          "models": ("sparsekit.models", None)}
 __all__ += list(_LAZY)
 
@@ -31,9 +39,8 @@ __all__ += list(_LAZY)
 def __getattr__(name):
     if name not in _LAZY:
         raise AttributeError(f"module 'sparsekit' has no attribute {name!r}")
-    import importlib
     module_name, attr = _LAZY[name]
-    value = importlib.import_module(module_name)
+    value = import_module(module_name)
     if attr is not None:
         value = getattr(value, attr)
     globals()[name] = value

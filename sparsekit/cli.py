@@ -43,7 +43,7 @@ def write_outputs(table, args):
 
 
 def cmd_bench(args):
-    from sparsekit import quickbench
+    from sparsekit.benchmarking import quick as quickbench
     grid = dict(quickbench.QUICK)
     if not args.quick:
         grid = dict(shapes=[(4096, 4096), (1024, 4096), (256, 2304)],
@@ -141,7 +141,7 @@ def _say(msg):
 
 
 def cmd_summary(args):
-    from sparsekit.analyze import analyze
+    from sparsekit.model._analyze import analyze
     model, x = load_model_and_input(args)
     summary = analyze(pruned_copy(model, args), x, block=args.block, vector=args.vector,
                       value_bits=args.value_bits)
@@ -151,7 +151,7 @@ def cmd_summary(args):
 
 
 def cmd_estimate(args):
-    from sparsekit.estimate import compare, estimate
+    from sparsekit.hw._estimate import compare, estimate
     model, x = load_model_and_input(args)
     pruned = pruned_copy(model, args)
     kw = dict(format=args.format, value_bits=args.value_bits,
@@ -172,7 +172,7 @@ def cmd_estimate(args):
 
 def cmd_calibrate(args):
     from hwmodel.table import Table
-    from sparsekit.calibrate import calibrate, summary_rows
+    from sparsekit.hw._calibrate import calibrate, summary_rows
     path, m = calibrate(args.out, threads=args.threads, budget_s=args.budget,
                                   progress=None if args.quiet else _say)
     print(f"host-cpu calibrated on {m['cpu']} ({m['date']}, {m['threads']} thread(s), "
@@ -187,7 +187,7 @@ def cmd_calibrate(args):
 
 def _time_model(model, x, budget_s):
     import torch
-    from sparsekit.timing import median_seconds
+    from sparsekit.benchmarking.timing import median_seconds
     with torch.no_grad():
         return median_seconds(lambda: model(x), min_repeats=3, max_repeats=100,
                               budget_s=budget_s)
@@ -196,9 +196,9 @@ def _time_model(model, x, budget_s):
 def cmd_demo(args):
     import sparsekit as sk
     from hwmodel.table import Table
-    from sparsekit.analyze import analyze
-    from sparsekit.estimate import compare
-    from sparsekit.sparsify import sparsify
+    from sparsekit.model._analyze import analyze
+    from sparsekit.hw._estimate import compare
+    from sparsekit.nn._sparsify import sparsify
 
     sk.set_num_threads(args.threads)
     if args.sparsity is None:
@@ -274,7 +274,7 @@ def _use_calibrated_presets():
     """Put the directory `sparsekit calibrate` writes to on HWMODEL_PRESET_PATH (after any
     directory already there), so "host-cpu" means this machine once it is calibrated."""
     import os
-    from sparsekit.calibrate import DEFAULT_OUT
+    from sparsekit.hw._calibrate import DEFAULT_OUT
     directory = os.path.expanduser(os.fspath(DEFAULT_OUT.parent))
     paths = [p for p in os.environ.get("HWMODEL_PRESET_PATH", "").split(os.pathsep) if p]
     if os.path.isdir(directory) and directory not in paths:

@@ -1,7 +1,7 @@
 """One thread count for Numba kernels and torch, so sparse-vs-dense comparisons are fair."""
 import sys
 
-import kernels
+from sparsekit import kernels
 
 
 def set_num_threads(n: int) -> None:

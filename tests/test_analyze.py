@@ -12,8 +12,8 @@ import torch.nn.utils.prune as torch_prune
 from torch import nn
 
 import sparsekit as sk
-from sparsekit import structure
-from sparsekit.analyze import analyze
+from sparsekit.model import structure
+from sparsekit.model._analyze import analyze
 from sparsekit.models import small_cnn
 
 

@@ -4,7 +4,7 @@ import pytest
 
 import hwmodel
 import sparsekit as sk
-from sparsekit.calibrate import _fit_compute, kernel_layer, warm, working_set
+from sparsekit.hw._calibrate import _fit_compute, kernel_layer, warm, working_set
 
 
 def test_fit_recovers_efficiency_and_decode_cycles():

@@ -9,7 +9,7 @@ import torch
 import hwmodel
 import sparsekit as sk
 from sparsekit import prune
-from sparsekit.estimate import build_layers
+from sparsekit.hw._estimate import build_layers
 from sparsekit.models import MLP, SmallCNN
 
 
@@ -142,5 +142,5 @@ def test_calibrate_writes_a_loadable_preset(tmp_path, monkeypatch, restore_threa
     monkeypatch.setenv("HWMODEL_PRESET_PATH", str(tmp_path))
     assert "measured" in hwmodel.load("host-cpu").description
     a = sk.CSR.from_dense(np.eye(16, dtype=np.float32))
-    from sparsekit.calibrate import predict_seconds
+    from sparsekit.hw._calibrate import predict_seconds
     assert predict_seconds(hw, a, 4) > 0

@@ -8,11 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import kernels
+from sparsekit import kernels
 import sparsekit as sk
 from helpers import (FLOATS, SPEC_BY_ID, assert_matmul_close, build, format_specs,
                      random_sparse, sparse_matrices, tolerances, to_np)
-from kernels.threads import PARALLEL_MIN_MACS
+from sparsekit.kernels.threads import PARALLEL_MIN_MACS
 
 BATCHES = [None, 0, 1, 3, 16, 64, 100]  # None: X is 1-D
 

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 import sparsekit as sk
-from sparsekit.analyze import analyze, total_macs
+from sparsekit.model._analyze import analyze, total_macs
 from sparsekit.models import MODELS, example_input, load_model, mlp, resnet18, resnet50
 
 # torchvision's published figures (weights docs: "GFLOPS" = MACs at 1×3×224×224, "params").

@@ -2,27 +2,15 @@
 divisible by the block are padded with zeros; the padding never reaches the output."""
 import numpy as np
 
-import kernels
+from sparsekit import kernels
 from sparsekit.formats.arrays import (check_float_dtype, check_pointers, check_shape,
                                       check_sorted_indices, index_array, pointer_dtype,
                                       to_numpy, unsigned_index_dtype)
 from sparsekit.formats.base import SparseFormat
+from sparsekit.formats.params import check_block
 from sparsekit.formats.coo import (coo_from_dense, coo_from_scipy, coo_from_torch,
                                    group_coordinates)
 from sparsekit.formats.storage import Storage, check_index_bits, check_value_bits
-
-
-def _check_block(block) -> tuple[int, int]:
-    try:
-        block = tuple(block)
-        r, c = (int(b) for b in block)
-        if (r, c) != block:
-            raise ValueError
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"block must be two positive integers (r, c), got {block!r}") from None
-    if r < 1 or c < 1:
-        raise ValueError(f"block must be two positive integers (r, c), got {block!r}")
-    return r, c
 
 
 class BSR(SparseFormat):
@@ -36,7 +24,7 @@ class BSR(SparseFormat):
         if blocks.ndim != 3:
             raise ValueError(f"blocks must be 3-D (nblocks, r, c), got shape {blocks.shape}")
         check_float_dtype(blocks.dtype, "blocks")
-        r, c = _check_block(blocks.shape[1:])
+        r, c = check_block(blocks.shape[1:])
         nbr, nbc = -(-m // r), -(-k // c)
         indices = index_array(indices, "indices")
         indptr = index_array(indptr, "indptr")
@@ -77,7 +65,7 @@ class BSR(SparseFormat):
     # -- construction --------------------------------------------------------------------
     @classmethod
     def _from_coo(cls, rows, cols, vals, shape, block) -> "BSR":
-        r, c = _check_block(block)
+        r, c = check_block(block)
         m, k = shape
         nbr, nbc = -(-m // r), -(-k // c)
         keys, position = group_coordinates(rows, cols, r, c, nbc)

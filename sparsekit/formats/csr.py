@@ -1,7 +1,7 @@
 """CSR: row pointers, column indices, values."""
 import numpy as np
 
-import kernels
+from sparsekit import kernels
 from sparsekit.formats.arrays import (check_float_dtype, check_pointers, check_shape,
                                       check_sorted_indices, index_array, pointer_dtype,
                                       to_numpy, unsigned_index_dtype)

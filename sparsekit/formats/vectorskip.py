@@ -4,19 +4,14 @@ panel, columns ascending), and a bitmap with one bit per panel×column says whic
 The bitmap is kept as 64-bit words (bit j % 64 of word j // 64), the width the kernel reads."""
 import numpy as np
 
-import kernels
+from sparsekit import kernels
 from sparsekit.formats.arrays import (check_float_dtype, check_pointers, check_shape,
                                       index_array, pointer_dtype, to_numpy)
 from sparsekit.formats.base import SparseFormat
+from sparsekit.formats.params import check_vector
 from sparsekit.formats.coo import (coo_from_dense, coo_from_scipy, coo_from_torch,
                                    group_coordinates)
 from sparsekit.formats.storage import Storage, check_index_bits, check_value_bits
-
-
-def _check_vector(vector) -> int:
-    if isinstance(vector, bool) or not isinstance(vector, (int, np.integer)) or vector < 1:
-        raise ValueError(f"vector length must be a positive integer, got {vector!r}")
-    return int(vector)
 
 
 def _popcount(words: np.ndarray) -> np.ndarray:
@@ -42,7 +37,7 @@ class VectorSkip(SparseFormat):
         if vectors.ndim != 2:
             raise ValueError(f"vectors must be 2-D (nvec, V), got shape {vectors.shape}")
         check_float_dtype(vectors.dtype, "vectors")
-        v_len = _check_vector(vectors.shape[1])
+        v_len = check_vector(vectors.shape[1])
         npanels, nwords = -(-m // v_len), -(-k // 64)
         bitmap = to_numpy(bitmap, "bitmap")
         if bitmap.dtype != np.uint64:
@@ -81,7 +76,7 @@ class VectorSkip(SparseFormat):
     # -- construction --------------------------------------------------------------------
     @classmethod
     def _from_coo(cls, rows, cols, vals, shape, vector) -> "VectorSkip":
-        v_len = _check_vector(vector)
+        v_len = check_vector(vector)
         m, k = shape
         npanels, nwords = -(-m // v_len), -(-k // 64)
         keys, position = group_coordinates(rows, cols, v_len, 1, max(k, 1))

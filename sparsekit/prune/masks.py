@@ -17,6 +17,8 @@ import numbers
 
 import torch
 
+from sparsekit.formats.params import check_block, check_vector, is_int as _is_int  # noqa: F401
+
 STRUCTURES = ("element", "filter", "channel", "block", "vector", "nm")
 ALIASES = {"unstructured": "element", "fine": "element", "elements": "element",
            "filters": "filter", "row": "filter", "rows": "filter",
@@ -40,27 +42,6 @@ def check_level(level, what="sparsity") -> float:
             not math.isfinite(float(level)) or not 0.0 <= float(level) < 1.0:
         raise ValueError(f"{what} must be a number in [0, 1), got {level!r}")
     return float(level)
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def check_block(block) -> tuple[int, int]:
-    try:
-        r, c = block
-        ok = _is_int(r) and _is_int(c)
-    except (TypeError, ValueError):
-        ok = False
-    if not ok or r < 1 or c < 1:
-        raise ValueError(f"block must be two positive integers (r, c), got {block!r}")
-    return int(r), int(c)
-
-
-def check_vector(vector) -> int:
-    if not _is_int(vector) or vector < 1:
-        raise ValueError(f"vector length must be a positive integer, got {vector!r}")
-    return int(vector)
 
 
 def check_nm(n, m) -> tuple[int, int]:

@@ -14,20 +14,9 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from sparsekit.model.weights import effective_weight, is_torch_pruned  # noqa: F401
+
 NOT_PRODUCTS = (nn.Embedding, nn.EmbeddingBag)
-
-
-def is_torch_pruned(module, name="weight") -> bool:
-    return hasattr(module, name + "_orig") and hasattr(module, name + "_mask")
-
-
-def effective_weight(module, name="weight") -> torch.Tensor:
-    """The weight as the module's forward uses it (masks applied), detached."""
-    with torch.no_grad():
-        if is_torch_pruned(module, name):
-            orig, mask = getattr(module, name + "_orig"), getattr(module, name + "_mask")
-            return (mask.to(dtype=orig.dtype) * orig).detach()
-        return getattr(module, name).detach()
 
 
 def value_tensor(module, name="weight") -> torch.Tensor:

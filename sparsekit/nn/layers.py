@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from sparsekit.formats import BSR, CSR, VectorSkip, pack
-from sparsekit import tracing
-from sparsekit.prune.select import effective_weight
+from sparsekit.model import tracing
+from sparsekit.model.weights import effective_weight
 
 FORMATS = ("csr", "bsr", "vectorskip")
 _EMPTY = {"values": torch.float32, "indices": torch.uint16, "pointers": torch.uint16,

@@ -23,10 +23,11 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from hwmodel.table import Table
-from sparsekit.nn import FORMATS, SparseConv2d, SparseLinear
+from sparsekit.nn.layers import FORMATS, SparseConv2d, SparseLinear
 from sparsekit.prune import masks as M
-from sparsekit.prune.select import effective_weight, select_layers
-from sparsekit.tracing import call_model
+from sparsekit.model.weights import effective_weight
+from sparsekit.prune.select import select_layers
+from sparsekit.model.tracing import call_model
 
 def _base_class(module):
     cls = type(module)
@@ -97,7 +98,7 @@ def fold_masks(model) -> None:
 def fold_batchnorm(model, pairs) -> list[tuple[str, str]]:
     """Fold each eval-mode BatchNorm into the conv before it (weight scaled per output
     channel, bias shifted: zeros stay zeros) and replace it with nn.Identity. ``pairs`` come
-    from ``sparsekit.tracing.conv_bn_pairs``. Returns the pairs folded."""
+    from ``sparsekit.model.tracing.conv_bn_pairs``. Returns the pairs folded."""
     done = []
     for conv_name, bn_name in pairs:
         conv, bn = model.get_submodule(conv_name), model.get_submodule(bn_name)
@@ -213,7 +214,7 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
     fold_masks(new)
     folded = {}
     if fold_bn and example_input is not None:
-        from sparsekit.tracing import conv_bn_pairs
+        from sparsekit.model.tracing import conv_bn_pairs
         folded = dict(fold_batchnorm(new, conv_bn_pairs(new, example_input)))
     try:
         layers = select_layers(new, include, exclude, types)
@@ -313,14 +314,3 @@ def _choose(module, shape, candidates, block, vector, budget_s, max_batch):
                                reject_above=3 * min(times.values()))
     choice = min(times, key=times.get)
     return choice, times, modules.get(choice)
-
-
-class _CallableModule(__import__("types").ModuleType):
-    """``sk.sparsify(...)`` works even when this module, not its function, is bound as
-    ``sparsekit.sparsify`` (it is when the module was imported before the attribute was read)."""
-
-    def __call__(self, *args, **kwargs):
-        return sparsify(*args, **kwargs)
-
-
-__import__("sys").modules[__name__].__class__ = _CallableModule

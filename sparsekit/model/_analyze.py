@@ -16,11 +16,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from sparsekit import structure
+from sparsekit.model import structure
 from sparsekit.formats import pack
-from sparsekit.prune.masks import check_block, check_vector
-from sparsekit.summary import Summary
-from sparsekit.tracing import trace_products
+from sparsekit.formats.params import check_block, check_vector
+from sparsekit.model.summary import Summary
+from sparsekit.model.tracing import trace_products
 
 FORMAT_NAMES = ("csr", "bsr", "vectorskip")
 ROOT_NAME = "(model)"  # the row name of a weight owned by the model itself (a bare nn.Linear)
@@ -162,14 +162,3 @@ def total_macs(model, example_input) -> int:
     """Dense MACs of one forward pass (DESIGN.md's convention), without packing anything."""
     calls, _ = trace_products(model, example_input)
     return sum(c.macs for c in calls)
-
-
-class _CallableModule(__import__("types").ModuleType):
-    """``sk.analyze(...)`` works even when this module, not its function, is bound as
-    ``sparsekit.analyze`` (it is when the module was imported before the attribute was read)."""
-
-    def __call__(self, *args, **kwargs):
-        return analyze(*args, **kwargs)
-
-
-__import__("sys").modules[__name__].__class__ = _CallableModule

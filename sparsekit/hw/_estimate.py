@@ -72,8 +72,8 @@ def build_layers(model, example_input, hw, format="auto", value_bits=None,
                  activation_density=None, block=(4, 4), vector=8, index_bits=None):
     """The ``hwmodel.Layer`` of every weight layer of ``model`` and the format chosen for it:
     a list of (Layer, format name). See ``estimate`` for the arguments."""
-    from sparsekit.analyze import analyze
-    from sparsekit.tracing import trace_products
+    from sparsekit.model._analyze import analyze
+    from sparsekit.model.tracing import trace_products
 
     if format != "auto" and format not in FORMATS:
         raise ValueError(f"format must be 'auto' or one of {FORMATS}, got {format!r}")

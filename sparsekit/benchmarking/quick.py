@@ -8,11 +8,11 @@ import numpy as np
 
 from hwmodel.table import Table
 
-from sparsekit.baselines import baseline
+from sparsekit.benchmarking.baselines import baseline
 from sparsekit.threads import set_num_threads
-from sparsekit.timing import median_seconds
+from sparsekit.benchmarking.timing import median_seconds
 from sparsekit.formats import pack
-from sparsekit.workloads import STRUCTURE_OF_FORMAT, random_weight
+from sparsekit.benchmarking.workloads import STRUCTURE_OF_FORMAT, random_weight
 
 QUICK = dict(shapes=[(4096, 4096), (256, 2304)], sparsities=[0.5, 0.9], batches=[1, 64])
 

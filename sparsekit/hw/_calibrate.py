@@ -131,7 +131,7 @@ def predict_seconds(hw, a, batch: int, warm_cache: bool = True) -> float:
 
 
 def _budget_timer(fn, budget_s):
-    from sparsekit.timing import median_seconds
+    from sparsekit.benchmarking.timing import median_seconds
     return median_seconds(fn, min_repeats=3, max_repeats=50, budget_s=budget_s)
 
 
@@ -140,9 +140,9 @@ def measure(threads: int = 1, budget_s: float = 20.0, progress=None) -> dict:
     import torch
 
     import sparsekit as sk
-    from kernels.probe import read_bandwidth
+    from sparsekit.kernels.probe import read_bandwidth
     from sparsekit.formats import pack
-    from sparsekit.workloads import random_weight
+    from sparsekit.benchmarking.workloads import random_weight
 
     say = progress or (lambda msg: None)
     sk.set_num_threads(threads)
