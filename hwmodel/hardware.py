@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .yamlsource import field_line, field_name
+from .yamlsource import SourceError, shown
 
 OPERANDS = ("weights", "inputs", "outputs")
 SPARSE_SUPPORT = ("skip", "gate", "none")
@@ -21,25 +21,8 @@ SPARSE_STRUCTURES = ("unstructured", "block", "vector")
 _MAC_TYPE = re.compile(r"^(int|fp)(\d+)$")
 
 
-class HardwareError(ValueError):
+class HardwareError(SourceError):
     """A bad hardware description; ``field`` is the YAML path, ``file``/``line`` where known."""
-
-    def __init__(self, parts, message, file=None, line=None):
-        self.parts, self.message, self.file, self.line = tuple(parts), message, file, line
-        self.field = field_name(self.parts)
-        where = ""
-        if file is not None:
-            where = f"{file}:{line}: " if line else f"{file}: "
-        elif line:
-            where = f"line {line}: "
-        super().__init__(f"{where}{self.field}: {message}")
-
-    def __reduce__(self):              # picklable across process pools
-        return HardwareError, (self.parts, self.message, self.file, self.line)
-
-    def located(self, text, file=None):
-        """The same error with the line of its field in ``text`` (and the file name)."""
-        return HardwareError(self.parts, self.message, file, field_line(text, self.parts))
 
 
 @dataclass(frozen=True)

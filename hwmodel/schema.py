@@ -7,40 +7,19 @@ units of their source ("34 GB/s", "1.3 nJ/64b", "108 KiB"; see ``hwmodel.units``
 or unknown key is an error naming its path; ``load_yaml`` adds the file and line.
 """
 
-import os
-
-import yaml
-
 from . import units
 from .hardware import OPERANDS, SPARSE_STRUCTURES, Compute, Hardware, HardwareError, \
     MemoryLevel, Sparsity
+from .yamlsource import read_document, shown
 
 
 def load_yaml(path_or_text):
     """A Hardware from a YAML file path or YAML text; errors carry the file and line."""
-    text, file = _read_source(path_or_text)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise HardwareError((), f"not valid YAML: {exc}", file,
-                            mark.line + 1 if mark else None) from None
+    data, text, file = read_document(path_or_text, HardwareError, "hardware description")
     try:
         return parse(data)
     except HardwareError as exc:
         raise exc.located(text, file) from None
-
-
-def _read_source(path_or_text):
-    if isinstance(path_or_text, os.PathLike) or (
-            isinstance(path_or_text, str) and "\n" not in path_or_text
-            and (path_or_text.endswith((".yaml", ".yml")) or os.path.isfile(path_or_text))):
-        path = os.fspath(path_or_text)
-        with open(path, encoding="utf-8") as fh:
-            return fh.read(), path
-    if not isinstance(path_or_text, str):
-        raise TypeError(f"expected a YAML path or text, got {type(path_or_text).__name__}")
-    return path_or_text, None
 
 
 def unparse(hw):
