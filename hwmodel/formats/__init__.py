@@ -11,6 +11,7 @@ See ``spec`` for the representations (U, B, CP, UOP, RLE) and how padding is cou
 
 from .builtin import BUILTINS, builtin
 from .codec import Encoded, RankArrays, decode, encode
+from .expected import expected_footprint
 from .footprint import Footprint, RankFootprint, footprint
 from .layout import Layout
 from .load import dump, from_dict, load, to_dict
@@ -19,4 +20,4 @@ from .spec import REPRESENTATIONS, FormatError, FormatSpec, Rank
 
 __all__ = ["BUILTINS", "REPRESENTATIONS", "Encoded", "Footprint", "FormatError", "FormatSpec",
            "Layout", "Rank", "RankArrays", "RankFootprint", "builtin", "decode", "dump",
-           "encode", "footprint", "from_dict", "load", "parse", "to_dict"]
+           "encode", "expected_footprint", "footprint", "from_dict", "load", "parse", "to_dict"]
