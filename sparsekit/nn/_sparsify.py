@@ -3,10 +3,27 @@ layers run on the sparse kernels.
 
 Converted: ``nn.Linear`` and ``nn.Conv2d`` with groups=1 (torch.nn.utils.prune'd or
 torch.ao.pruning-parametrized ones included: their effective weight is packed), whose weight
-sparsity is at least ``min_sparsity``. Kept dense, with the reason in the report: grouped and
-depthwise convs, layers below ``min_sparsity``, non-float32/64 weights, Linears used by
-``nn.MultiheadAttention`` (which reads their weights directly), and — with ``format="auto"`` —
-layers where no sparse format beat the dense layer on this machine.
+sparsity is at least ``min_sparsity``, and the projections of ``nn.MultiheadAttention``: each
+one is split into a ``SparseMultiheadAttention`` whose q, k, v and output projections are
+separate Linears, converted by the same rules (the split is undone when none of them is).
+Kept dense, with the reason in the report: grouped and depthwise convs, layers below
+``min_sparsity``, weights other than float32/float64 (bfloat16, float16: the model still
+runs, dense), attention with ``bias_k``/``add_zero_attn``, layers whose ``.weight`` other
+code reads directly (found by one pass of ``example_input``, when given), and — with
+``format="auto"`` — layers where no sparse format beat the dense layer on this machine.
+
+- A module used at several places is converted at every one of them (one sparse module); a
+  model that is itself a Linear or Conv2d is returned converted.
+- A parent that reads a converted child's ``.weight`` still works: the sparse layers build
+  the dense weight on demand, with a warning (``sparsekit.nn.DenseReadWarning``). With
+  ``example_input``, sparsify runs the converted model once and keeps such layers dense
+  instead (the product would run dense anyway); an error in that pass is raised by sparsify,
+  not left for the caller's first forward.
+- torch's fused inference paths read weights densely: in ``nn.TransformerEncoderLayer`` and
+  ``nn.TransformerEncoder`` holding a converted module they are switched off
+  (``activation_relu_or_gelu = 0``, the flag the layer's fused path checks and nothing else
+  reads; ``use_nested_tensor = False``), so those layers take torch's ordinary path through
+  their submodules.
 
 ``format="auto"`` times, per layer, the dense module and each candidate format on the
 layer's real input shape (one traced pass of ``example_input`` records them) at the current
@@ -17,14 +34,17 @@ from __future__ import annotations
 import copy
 import sys
 import time
+import warnings
 
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
 from hwmodel.table import Table
+from sparsekit.formats.params import check_block, check_vector
+from sparsekit.nn._base import DenseReadWarning, SparseModule
+from sparsekit.nn.attention import SparseMultiheadAttention
 from sparsekit.nn.layers import FORMATS, SparseConv2d, SparseLinear
-from sparsekit.prune import masks as M
 from sparsekit.model.weights import effective_weight
 from sparsekit.prune.select import select_layers
 from sparsekit.model.tracing import call_model
@@ -130,12 +150,62 @@ def _set_child(model, name, new):
     setattr(parent, child, new)
 
 
-def _replace(model, name, new):
-    """The model with module ``name`` replaced by ``new`` (the root itself when name is "")."""
-    if not name:
+def _swap(model, old, new):
+    """``model`` with every use of module ``old`` replaced by ``new`` (a module used at
+    several places is replaced at all of them; the root itself when it is ``old``)."""
+    if model is old:
         return new
-    _set_child(model, name, new)
+    for parent in list(model.modules()):
+        for key, child in parent._modules.items():
+            if child is old:
+                parent._modules[key] = new
     return model
+
+
+def _split_attention(model):
+    """Replace each nn.MultiheadAttention that can be split by a SparseMultiheadAttention
+    with dense projections. Returns (model, {split: original}, {kept name: reason})."""
+    split, kept = {}, {}
+    for name, m in list(model.named_modules()):
+        if _base_class(m) is not nn.MultiheadAttention:
+            continue
+        why = SparseMultiheadAttention.unsupported(m)
+        if why:
+            kept[name] = why
+            continue
+        new = SparseMultiheadAttention.from_dense(m)
+        model = _swap(model, m, new)
+        split[new] = m
+    return model, split, kept
+
+
+_FUSED = ((nn.TransformerEncoderLayer, "activation_relu_or_gelu", 0),
+          (nn.TransformerEncoder, "use_nested_tensor", False))
+
+
+def _fused_paths(model, saved: dict) -> None:
+    """Switch torch's fused transformer paths off where a module holds a sparse one (they
+    read weights densely; the encoder's makes nested tensors), back on elsewhere."""
+    for m in model.modules():
+        for cls, attr, off in _FUSED:
+            if isinstance(m, cls) and hasattr(m, attr):
+                saved.setdefault((m, attr), getattr(m, attr))
+                sparse = any(isinstance(c, SparseModule) for c in m.modules())
+                setattr(m, attr, off if sparse else saved[(m, attr)])
+
+
+def _read_densely(model, example_input) -> list:
+    """The sparse modules whose ``.weight`` other code reads, from one pass of
+    ``example_input`` through the converted model (an error in it is raised here)."""
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DenseReadWarning)
+        try:
+            call_model(model, example_input)
+        except Exception as e:
+            e.add_note("sk.sparsify: raised by the converted model on example_input; keep "
+                       "the layers involved dense with exclude=")
+            raise
+    return [m for m in model.modules() if isinstance(m, SparseModule) and m.read_densely]
 
 
 def _record_inputs(model, names, example_input) -> dict:
@@ -208,7 +278,7 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
                          f"{candidates!r}")
     if not 0.0 <= float(min_sparsity) <= 1.0:
         raise ValueError(f"min_sparsity must be in [0, 1], got {min_sparsity!r}")
-    block, vector = M.check_block(block), M.check_vector(vector)
+    block, vector = check_block(block), check_vector(vector)
 
     new = _deepcopy(model).eval()
     fold_masks(new)
@@ -216,6 +286,7 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
     if fold_bn and example_input is not None:
         from sparsekit.model.tracing import conv_bn_pairs
         folded = dict(fold_batchnorm(new, conv_bn_pairs(new, example_input)))
+    new, split, attention = _split_attention(new)
     try:
         layers = select_layers(new, include, exclude, types)
     except ValueError:
@@ -223,7 +294,6 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
             layers = []  # a model without weight layers: nothing to convert
         else:
             raise
-    attention = {n for n, m in new.named_modules() if isinstance(m, nn.MultiheadAttention)}
 
     report, todo = [], []
     for name, module in layers:
@@ -234,7 +304,8 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
             row["reason"] = "not a Linear or Conv2d"
             continue
         if name.rpartition(".")[0] in attention:
-            row["reason"] = "used by MultiheadAttention (reads the weight directly)"
+            row["reason"] = (f"in a MultiheadAttention with "
+                             f"{attention[name.rpartition('.')[0]]}: kept dense")
             continue
         if isinstance(module, nn.Conv2d) and module.groups != 1:
             kind = "depthwise" if module.groups == module.in_channels else "grouped"
@@ -243,7 +314,8 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
         w = effective_weight(module)
         row["sparsity"] = 1.0 - torch.count_nonzero(w).item() / w.numel() if w.numel() else 0.0
         if w.dtype not in (torch.float32, torch.float64):
-            row["reason"] = f"{w.dtype} weights"
+            row["reason"] = (f"{w.dtype} weights: sparse layers support float32/float64, "
+                             "kept dense")
             continue
         if row["sparsity"] < float(min_sparsity):
             row["reason"] = f"sparsity {row['sparsity']:.3f} < min_sparsity {min_sparsity}"
@@ -265,24 +337,40 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
     if progress is None:
         progress = sys.stderr.isatty() and format == "auto"
     from tqdm.auto import tqdm
+    converted = {}  # sparse module -> (the dense module it replaced, report row)
     for name, module, row in tqdm(todo, desc="sparsify", unit="layer",
                                   disable=not progress):
         if format != "auto":
-            new = _replace(new, name, _convert(module, format, block, vector))
+            sparse = _convert(module, format, block, vector)
             row["format"] = format
-            continue
-        if name not in shapes:
+        elif name not in shapes:
             row["reason"] = "not called by example_input: kept dense"
             continue
-        choice, times, sparse = _choose(module, shapes[name], candidates, block, vector,
-                                        budget_s, max_timing_batch)
-        row.update({f"{k} ms": round(v * 1e3, 4) for k, v in times.items()})
-        if choice != "dense":
-            new = _replace(new, name, sparse)
+        else:
+            choice, times, sparse = _choose(module, shapes[name], candidates, block, vector,
+                                            budget_s, max_timing_batch)
+            row.update({f"{k} ms": round(v * 1e3, 4) for k, v in times.items()})
+            if choice == "dense":
+                row["reason"] = "dense was fastest here"
+                continue
             row["format"] = choice
             row["reason"] = f"{times['dense'] / times[choice]:.2f}× faster than dense"
-        else:
-            row["reason"] = "dense was fastest here"
+        new = _swap(new, module, sparse)
+        converted[sparse] = (module, row)
+
+    saved = {}
+    _fused_paths(new, saved)
+    if example_input is not None and converted:
+        for sparse in _read_densely(new, example_input):
+            module, row = converted.pop(sparse)
+            new = _swap(new, sparse, module)
+            row["format"] = "dense"
+            row["reason"] = ("its .weight is read by other code (e.g. a parent's "
+                             "F.linear(x, child.weight)): kept dense")
+    for attn, original in split.items():
+        if not any(isinstance(c, SparseModule) for c in attn.modules()):
+            new = _swap(new, attn, original)  # nothing sparse in it: torch's own module
+    _fused_paths(new, saved)
     return (new, Table(report)) if return_report else new
 
 

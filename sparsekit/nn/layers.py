@@ -10,200 +10,34 @@
   image's im2col matrix, written straight into the NCHW output. A 1×1 conv needs no im2col
   (a strided 1×1 conv subsamples first). Grouped and depthwise convs are not converted
   (``sk.sparsify`` keeps them dense, and says so).
-- The format's arrays are buffers (``values``, ``indices``, ``pointers``, ``bitmap``) and its
-  kind and shape are extra state, so ``state_dict()``/``load_state_dict()`` round-trip (buffers
-  are resized to the loaded ones) and ``torch.save(module)`` loads back with
-  ``torch.load(..., weights_only=True)`` (both classes are registered as safe globals).
+- The format's arrays are mirrored in buffers (``values``, ``indices``, ``pointers``,
+  ``bitmap``) and its kind and shape (and a conv's geometry) are extra state, so
+  ``state_dict()``/``load_state_dict()`` round-trip and ``torch.save(module)`` loads back
+  with ``torch.load(..., weights_only=True)`` (both classes are registered as safe globals).
+  How the kernels stay safe from edits of those buffers, and how a load is all or nothing:
+  ``sparsekit.nn._base``.
+- ``.weight`` gives the dense weight on demand, with a warning, for code that reads it.
 """
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sparsekit.formats import BSR, CSR, VectorSkip, pack
+from sparsekit.formats import pack
+from sparsekit.formats.params import is_int
 from sparsekit.model import tracing
 from sparsekit.model.weights import effective_weight
-
-FORMATS = ("csr", "bsr", "vectorskip")
-_EMPTY = {"values": torch.float32, "indices": torch.uint16, "pointers": torch.uint16,
-          "bitmap": torch.uint64}
-
-
-def _arrays(fmt) -> dict:
-    """The format's arrays under the module's buffer names."""
-    if isinstance(fmt, CSR):
-        return {"values": fmt.data, "indices": fmt.indices, "pointers": fmt.indptr}
-    if isinstance(fmt, BSR):
-        return {"values": fmt.blocks, "indices": fmt.indices, "pointers": fmt.indptr}
-    if isinstance(fmt, VectorSkip):
-        return {"values": fmt.vectors, "pointers": fmt.panel_ptr, "bitmap": fmt.bitmap}
-    raise TypeError(f"expected a CSR, BSR or VectorSkip matrix, got {type(fmt).__name__}")
-
-
-def _build(kind, shape, buffers):
-    """The format object over the buffers' memory (validated by its constructor)."""
-    a = {k: v.detach().cpu().numpy() for k, v in buffers.items()}
-    if kind == "csr":
-        return CSR(a["values"], a["indices"], a["pointers"], shape)
-    if kind == "bsr":
-        return BSR(a["values"], a["indices"], a["pointers"], shape)
-    if kind == "vectorskip":
-        return VectorSkip(a["values"], a["bitmap"], a["pointers"], shape)
-    raise ValueError(f"unknown format {kind!r} in the state; expected one of {FORMATS}")
+from sparsekit.nn._base import FORMATS, SparseModule, check_float
 
 
 def _check_weight_dtype(w, what):
-    if w.dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"{what}: sparse layers support float32 (and float64) weights, got "
-                        f"{w.dtype}; convert with .float() first")
+    check_float(w.dtype, f"{what} weight")
 
 
-class _SparseModule(nn.Module):
-    """Buffers + extra state shared by the sparse layers."""
-
-    def __init__(self, matrix, bias=None):
-        super().__init__()
-        self._fmt = None
-        self._set_matrix(matrix)
-        if bias is not None:
-            bias = torch.as_tensor(bias).detach().clone().to(self.values.dtype)
-            if bias.shape != (self.shape[0],):
-                raise ValueError(f"bias must have shape ({self.shape[0]},), got "
-                                 f"{tuple(bias.shape)}")
-        self.register_buffer("bias", bias)
-
-    def _set_matrix(self, matrix):
-        if not isinstance(matrix, (CSR, BSR, VectorSkip)):
-            raise TypeError(f"expected a CSR, BSR or VectorSkip matrix, got "
-                            f"{type(matrix).__name__}")
-        if matrix.dtype not in (np.float32, np.float64):
-            raise TypeError(f"sparse layers need float32/float64 values, got {matrix.dtype}")
-        self.format = matrix.format
-        self.shape = tuple(matrix.shape)
-        self.block = tuple(getattr(matrix, "block", ())) or None
-        self.vector = getattr(matrix, "vector", None)
-        arrays = _arrays(matrix)
-        for key, dtype in _EMPTY.items():
-            t = torch.from_numpy(arrays[key]) if key in arrays else torch.empty(0, dtype=dtype)
-            if key in self._buffers:
-                self._buffers[key] = t
-            else:
-                self.register_buffer(key, t)
-        self._fmt = matrix
-
-    # -- the format, rebuilt lazily after load_state_dict / .to() --------------------------
-    def matrix(self):
-        """The format object (CSR / BSR / VectorSkip) over this module's buffers."""
-        if self._fmt is None:
-            self._fmt = _build(self.format, self.shape, self._format_buffers())
-        return self._fmt
-
-    def _format_buffers(self):
-        return {k: self._buffers[k] for k in _EMPTY}
-
-    def _apply(self, fn, *args, **kwargs):
-        out = super()._apply(fn, *args, **kwargs)
-        self._fmt = None  # buffers may have been replaced (dtype / device change)
-        return out
-
-    @property
-    def nnz(self) -> int:
-        return self.matrix().nnz
-
-    @property
-    def density(self) -> float:
-        return self.matrix().density
-
-    def storage(self, value_bits=None, index_bits=None):
-        return self.matrix().storage(value_bits, index_bits)
-
-    def weight_dense(self) -> torch.Tensor:
-        """The weight as a dense M×K tensor."""
-        return torch.from_numpy(self.matrix().to_dense())
-
-    # -- state ---------------------------------------------------------------------------
-    def get_extra_state(self):
-        return {"format": self.format, "shape": list(self.shape),
-                "block": list(self.block) if self.block else None, "vector": self.vector,
-                **self._layer_state()}
-
-    def set_extra_state(self, state):
-        if not isinstance(state, dict) or state.get("format") not in FORMATS:
-            raise ValueError(f"not the state of a sparse layer: {state!r}")
-        self.format = state["format"]
-        self.shape = tuple(state["shape"])
-        self.block = tuple(state["block"]) if state.get("block") else None
-        self.vector = state.get("vector")
-        self._set_layer_state(state)
-        self._fmt = None
-
-    def _layer_state(self) -> dict:
-        return {}
-
-    def _set_layer_state(self, state):
-        pass
-
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
-                              unexpected_keys, error_msgs):
-        # The compressed arrays change size with the weight: adopt the incoming tensors
-        # (shape and dtype) instead of copying into buffers of the old size.
-        for key in (*_EMPTY, "bias"):
-            full = prefix + key
-            if full in state_dict:
-                incoming = state_dict[full]
-                if incoming is None:
-                    self._buffers[key] = None
-                elif isinstance(incoming, torch.Tensor):
-                    self._buffers[key] = incoming.detach().clone()
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
-                                      unexpected_keys, error_msgs)
-        self._fmt = None
-        try:
-            self.matrix()
-        except (ValueError, TypeError) as e:
-            error_msgs.append(f"{prefix or 'sparse layer'}: loaded arrays are not a valid "
-                              f"{self.format}: {e}")
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self._fmt = None
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_fmt"] = None  # rebuilt from the buffers; keeps pickles free of numpy objects
-        return state
-
-    # -- forward helpers -----------------------------------------------------------------
-    def _check_input(self, x):
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{type(self).__name__} expects a torch.Tensor, got "
-                            f"{type(x).__name__}")
-        if x.requires_grad and torch.is_grad_enabled():
-            raise RuntimeError(
-                f"{type(self).__name__} is inference-only (the sparse kernels have no "
-                "backward), but its input requires grad with autograd enabled; run it under "
-                "torch.no_grad() or torch.inference_mode(), or train the dense model")
-        if x.device.type != "cpu":
-            raise RuntimeError(f"{type(self).__name__} runs on the CPU; input is on {x.device}")
-        if x.dtype != self.values.dtype:
-            raise TypeError(f"{type(self).__name__} has {self.values.dtype} weights but the "
-                            f"input is {x.dtype}; cast the input (or the module) to match")
-
-    def _extra_common(self):
-        fmt = self.matrix()
-        extra = f"format={self.format}"
-        if self.block:
-            extra += f", block={self.block[0]}×{self.block[1]}"
-        if self.vector:
-            extra += f", vector={self.vector}"
-        return extra + f", nnz={fmt.nnz}, density={fmt.density:.4f}, bias={self.bias is not None}"
-
-
-class SparseLinear(_SparseModule):
+class SparseLinear(SparseModule):
     """y = x Wᵀ + b with W held in a sparse format.
 
     ``SparseLinear(matrix, bias=None)`` with matrix a CSR/BSR/VectorSkip of shape
@@ -235,7 +69,7 @@ class SparseLinear(_SparseModule):
             raise ValueError(f"input must end in in_features={k}, got shape {tuple(x.shape)}")
         lead = x.shape[:-1]
         n = math.prod(lead)
-        fmt = self.matrix()
+        fmt = self.matrix()  # revalidated if the buffers changed
         if n == 1:  # SpMV
             xv = x.reshape(k)
             if not xv.is_contiguous():
@@ -276,16 +110,54 @@ class SparseLinear(_SparseModule):
                 + self._extra_common())
 
 
-def _pair(v):
-    return (int(v), int(v)) if isinstance(v, int) else tuple(int(a) for a in v)
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-class SparseConv2d(_SparseModule):
+def _ints(value, n, name, low):
+    """``value`` (an int, or a list/tuple of n ints) as a tuple of n ints >= low."""
+    seq = (value,) * n if is_int(value) else value
+    if not isinstance(seq, (list, tuple)) or len(seq) != n or \
+            not all(is_int(v) and v >= low for v in seq):
+        raise ValueError(f"{name} must be an int or {n} ints, each >= {low}, got {value!r}")
+    return tuple(int(v) for v in seq)
+
+
+def conv_geometry(in_channels, kernel_size, stride, padding, dilation, padding_mode,
+                  columns) -> dict:
+    """A conv's geometry, validated and consistent with a matrix of ``columns`` columns
+    (C_in·kh·kw); ``padding`` is an int, (ph, pw), or (left, right, top, bottom)."""
+    if not is_int(in_channels) or in_channels < 1:
+        raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
+    kernel_size = _ints(kernel_size, 2, "kernel_size", 1)
+    if isinstance(padding, (list, tuple)) and len(padding) == 2:
+        ph, pw = _ints(padding, 2, "padding", 0)
+        pad = (pw, pw, ph, ph)
+    else:
+        try:
+            pad = _ints(padding, 4, "padding", 0)
+        except ValueError:
+            raise ValueError(f"padding must be an int, (ph, pw) or (left, right, top, "
+                             f"bottom) of ints >= 0, got {padding!r}") from None
+    if padding_mode not in _PADDING_MODES:
+        raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, got "
+                         f"{padding_mode!r}")
+    geo = {"in_channels": int(in_channels), "kernel_size": kernel_size,
+           "stride": _ints(stride, 2, "stride", 1), "dilation": _ints(dilation, 2, "dilation", 1),
+           "pad": pad, "padding_mode": padding_mode}
+    kh, kw = kernel_size
+    if columns != in_channels * kh * kw:
+        raise ValueError(f"matrix has {columns} columns but in_channels·kh·kw = "
+                         f"{in_channels}·{kh}·{kw} = {in_channels * kh * kw}")
+    return geo
+
+
+class SparseConv2d(SparseModule):
     """A groups=1 Conv2d whose weight, as the C_out × C_in·kh·kw matrix, is held sparse.
 
     ``SparseConv2d.from_dense(conv, format="csr")``, or ``SparseConv2d(matrix, in_channels,
     kernel_size, stride=1, padding=0, dilation=1, bias=None, padding_mode="zeros")`` with
     ``padding`` an int, a pair, or four values (left, right, top, bottom) as ``F.pad`` takes.
+    The geometry is read-only; ``load_state_dict`` may change it (validated).
     """
 
     # Below this many output positions per image, images are batched into one product
@@ -295,24 +167,8 @@ class SparseConv2d(_SparseModule):
     def __init__(self, matrix, in_channels, kernel_size, stride=1, padding=0, dilation=1,
                  bias=None, padding_mode="zeros"):
         super().__init__(matrix, bias)
-        self.in_channels = int(in_channels)
-        self.kernel_size = _pair(kernel_size)
-        self.stride = _pair(stride)
-        self.dilation = _pair(dilation)
-        p = (padding,) * 4 if isinstance(padding, int) else tuple(int(v) for v in padding)
-        if len(p) == 2:
-            p = (p[1], p[1], p[0], p[0])
-        if len(p) != 4 or min(p) < 0:
-            raise ValueError(f"padding must be an int, (ph, pw) or (left, right, top, "
-                             f"bottom), got {padding!r}")
-        self.pad = p
-        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
-            raise ValueError(f"unknown padding_mode {padding_mode!r}")
-        self.padding_mode = padding_mode
-        kh, kw = self.kernel_size
-        if self.shape[1] != self.in_channels * kh * kw:
-            raise ValueError(f"matrix has {self.shape[1]} columns but in_channels·kh·kw = "
-                             f"{self.in_channels * kh * kw}")
+        self._geo = conv_geometry(in_channels, kernel_size, stride, padding, dilation,
+                                  padding_mode, self.shape[1])
 
     @classmethod
     def from_dense(cls, conv: nn.Conv2d, format="csr", block=(4, 4), vector=8):
@@ -329,22 +185,38 @@ class SparseConv2d(_SparseModule):
                    conv.stride, (left, right, top, bottom), conv.dilation, conv.bias,
                    conv.padding_mode)
 
+    in_channels = property(lambda self: self._geo["in_channels"])
+    kernel_size = property(lambda self: self._geo["kernel_size"])
+    stride = property(lambda self: self._geo["stride"])
+    dilation = property(lambda self: self._geo["dilation"])
+    pad = property(lambda self: self._geo["pad"], doc="(left, right, top, bottom)")
+    padding_mode = property(lambda self: self._geo["padding_mode"])
+
     @property
     def out_channels(self) -> int:
         return self.shape[0]
 
-    def _layer_state(self):
-        return {"in_channels": self.in_channels, "kernel_size": list(self.kernel_size),
-                "stride": list(self.stride), "dilation": list(self.dilation),
-                "pad": list(self.pad), "padding_mode": self.padding_mode}
+    def _dense_shape(self):
+        return (self.shape[0], self.in_channels, *self.kernel_size)
 
-    def _set_layer_state(self, state):
-        self.in_channels = int(state["in_channels"])
-        self.kernel_size = tuple(state["kernel_size"])
-        self.stride = tuple(state["stride"])
-        self.dilation = tuple(state["dilation"])
-        self.pad = tuple(state["pad"])
-        self.padding_mode = state["padding_mode"]
+    def _layer_state(self):
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self._geo.items()}
+
+    def _parse_layer_state(self, state, shape):
+        try:
+            geo = conv_geometry(*(state[k] for k in ("in_channels", "kernel_size", "stride",
+                                                     "pad", "dilation", "padding_mode")),
+                                shape[1])
+        except KeyError as e:
+            raise ValueError(f"extra state lacks the conv's {e.args[0]!r}") from None
+        if (geo["in_channels"], geo["kernel_size"]) != (self.in_channels, self.kernel_size):
+            raise ValueError(f"extra state is a conv of {geo['in_channels']} channels with "
+                             f"kernel {geo['kernel_size']}, this layer has {self.in_channels} "
+                             f"and {self.kernel_size}")
+        return geo
+
+    def _set_layer_state(self, geo):
+        self._geo = geo
 
     def forward(self, x):
         self._check_input(x)
