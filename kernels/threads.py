@@ -2,6 +2,10 @@
 import numba
 import numpy as np
 
+from . import layer
+
+layer.configure()   # before any parallel kernel can start Numba's thread pool
+
 # Below this many multiply-accumulates a kernel runs on the calling thread: waking the pool
 # costs more than it saves.
 PARALLEL_MIN_MACS = 1 << 16
@@ -22,8 +26,13 @@ def get_num_threads() -> int:
 
 
 def num_parts(macs: int) -> int:
-    """How many chunks to split a product of ``macs`` multiply-accumulates into."""
-    return 1 if macs < PARALLEL_MIN_MACS else numba.get_num_threads()
+    """How many chunks to split a product of ``macs`` multiply-accumulates into (1: serial).
+
+    Serial also in a process forked after its parent started GNU OpenMP (see ``layer``).
+    """
+    if macs < PARALLEL_MIN_MACS or not layer.pool_usable():
+        return 1
+    return numba.get_num_threads()
 
 
 @numba.njit(cache=True, inline="always")
