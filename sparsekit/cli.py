@@ -1,8 +1,52 @@
-"""The `sparsekit` command line: bench, summary, estimate, calibrate, demo."""
+"""The ``sparsekit`` command line.
+
+    sparsekit demo [MODEL]              the main job: prune, analyse, time sparse on this
+                                        machine, estimate on hardware; writes a report folder
+    sparsekit summary MODEL             per-layer analysis (MACs, structure, bytes per format)
+    sparsekit estimate MODEL --hw HW    latency, energy, inferences/s/W on a hardware description
+    sparsekit calibrate                 measure this machine: the "host-cpu" preset
+    sparsekit bench [--quick]           sparse formats against dense on this machine
+    sparsekit presets | models          what --hw and MODEL accept
+    sparsekit --version
+
+Output. Tables go to stdout and fit 100 columns (``--wide`` shows every column); progress
+goes to stderr, with bars only on a terminal. ``--json``/``--csv``/``--markdown`` write the
+tables too; every command's JSON has the same layout, ``{"command", "meta", "tables"}``,
+described in ``sparsekit.report.outputs``.
+
+Errors. What the user typed or points to (arguments, model arguments, an input shape that does
+not fit the model, a batch too big for memory, hardware files, output paths) ends in one line,
+``sparsekit CMD: error: ...``, and exit 2. Output paths, hardware and the model's input are
+checked before any long work starts. Ctrl-C exits 130. A bug still shows its traceback.
+"""
 import argparse
+import os
 import sys
+from dataclasses import dataclass, field
+
+DEMO_PRESETS = ("host-cpu", "eyeriss-like", "edge-npu")
+LAYER_HW = "host-cpu"           # the preset the report's per-layer estimates come from
+DEMO_SPARSITIES = (0.5, 0.7, 0.9, 0.95)
+FORMATS = ["auto", "dense", "csr", "bsr", "vectorskip"]
+WIDTH = 100                     # terminal columns the default output fits
 
 
+class UserError(Exception):
+    """Something wrong in what the user asked for: printed as one line, exit 2."""
+
+
+@dataclass
+class Outcome:
+    """What a command produced for --json/--csv/--markdown: the run's meta, its tables by
+    name, and the name of the main table (the one --csv writes)."""
+
+    meta: dict
+    tables: dict
+    main: str
+    notes: list = field(default_factory=list)
+
+
+# -- argument types --------------------------------------------------------------------------
 def _shape(text):
     try:
         m, k = (int(v) for v in text.lower().split("x"))
@@ -14,54 +58,33 @@ def _shape(text):
 
 
 def _sparsity(text):
-    v = float(text)
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"sparsity must be a number, got {text!r}")
     if not 0.0 <= v < 1.0:
         raise argparse.ArgumentTypeError(f"sparsity must be in [0, 1), got {text}")
     return v
 
 
 def _positive(text):
-    v = int(text)
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return v
 
 
-def add_outputs(p):
-    p.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
-    p.add_argument("--json", metavar="PATH", help="also write the table as JSON")
-    p.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown")
-
-
-def write_outputs(table, args):
-    for kind in ("csv", "json", "markdown"):
-        path = getattr(args, kind)
-        if path:
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(getattr(table, "to_" + kind)())
-            print(f"wrote {path}", file=sys.stderr)
-
-
-def cmd_bench(args):
-    from sparsekit.benchmarking import quick as quickbench
-    grid = dict(quickbench.QUICK)
-    if not args.quick:
-        grid = dict(shapes=[(4096, 4096), (1024, 4096), (256, 2304)],
-                    sparsities=[0.0, 0.5, 0.7, 0.9, 0.95], batches=[1, 16, 64, 256])
-    for key in ("shapes", "sparsities", "batches"):
-        if getattr(args, key):
-            grid[key] = getattr(args, key)
-    result = quickbench.run(**grid, formats=args.formats, threads=args.threads,
-                            progress=not args.no_progress)
-    print(f"sparse vs dense on this machine, {args.threads} thread(s); "
-          "speedups over dense torch.matmul in the same process")
-    print(result)
-    write_outputs(result, args)
-    return 0
-
-
-# -- summary / estimate / calibrate / demo -------------------------------------------------
-DEMO_PRESETS = ("host-cpu", "eyeriss-like", "edge-npu")
+def _seconds(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}")
+    if not 0.0 < v < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return v
 
 
 def _model_arg(text):
@@ -71,7 +94,7 @@ def _model_arg(text):
     import ast
     try:
         return key, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
         return key, value
 
 
@@ -85,15 +108,20 @@ def _dims(text):
     return dims
 
 
-def _block(text):
-    r, c = _shape(text)
-    return r, c
+# -- shared options ----------------------------------------------------------------------------
+def add_outputs(p):
+    p.add_argument("--csv", metavar="PATH", help="also write the main table as CSV")
+    p.add_argument("--json", metavar="PATH", help="also write every table and the run's "
+                   "metadata as JSON")
+    p.add_argument("--markdown", metavar="PATH", help="also write the tables as Markdown")
+    p.add_argument("--wide", action="store_true",
+                   help=f"show every column (default: tables fit {WIDTH} columns)")
 
 
-def add_model(p, sparsity_help="prune a copy to this sparsity by magnitude first"):
-    p.add_argument("model", metavar="MODEL",
-                   help="a sparsekit.models name (mlp, small_cnn, resnet18, resnet50) or "
-                        "package.module:callable")
+def add_model(p, default=None):
+    p.add_argument("model", metavar="MODEL", nargs="?" if default else None, default=default,
+                   help="a built-in model (see `sparsekit models`) or package.module:callable"
+                        + (f" (default {default})" if default else ""))
     p.add_argument("--arg", dest="model_args", type=_model_arg, action="append", default=[],
                    metavar="KEY=VALUE", help="keyword argument for the model constructor "
                    "(repeatable), e.g. --arg 'sizes=(256, 256, 10)'")
@@ -101,25 +129,131 @@ def add_model(p, sparsity_help="prune a copy to this sparsity by magnitude first
                    help="shape of one input without the batch dimension (default: the "
                         "model's own)")
     p.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
-    p.add_argument("--sparsity", type=_sparsity, help=sparsity_help)
     p.add_argument("--structure", default="element",
                    choices=["element", "block", "vector", "filter", "channel"],
                    help="pruning structure for --sparsity (default element)")
-    p.add_argument("--block", type=_block, default=(4, 4), help="BSR block RxC (default 4x4)")
+    p.add_argument("--block", type=_shape, default=(4, 4), help="BSR block RxC (default 4x4)")
     p.add_argument("--vector", type=_positive, default=8, help="VectorSkip V (default 8)")
 
 
+def _say(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _progress():
+    from sparsekit.hw._estimate import show_progress
+    return show_progress(None)
+
+
+# -- checks made before the work -----------------------------------------------------------
+def check_outputs(args):
+    """Every output path the command will write, checked now (UserError otherwise)."""
+    from sparsekit.report import outputs
+    try:
+        for kind in ("csv", "json", "markdown", "plot"):
+            if getattr(args, kind, None):
+                outputs.check_file(getattr(args, kind), "--" + kind)
+        if args.command == "calibrate":
+            from sparsekit.hw._calibrate import DEFAULT_OUT
+            outputs.check_file_in_new_directory(args.out or DEFAULT_OUT, "--out")
+        if args.command == "demo" and not args.no_report:
+            args.out = outputs.prepare_directory(args.out, "--out")
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
+
+def load_hardware(name):
+    """``hwmodel.load(name)``, any problem with the name or the file as a UserError."""
+    import hwmodel
+    try:
+        return hwmodel.load(name)
+    except (ValueError, OSError, ArithmeticError, RecursionError) as e:
+        raise UserError(f"--hw {name}: {e}") from None
+
+
+def check_plotting():
+    from sparsekit.report import plots
+    try:
+        plots.figure(1, 1)
+    except ImportError as e:
+        raise UserError(f"{e}; or run without the pictures (--no-report, no --plot)") from None
+
+
+def available_memory():
+    """Bytes of memory available to a new allocation (Linux MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _fmt_shape(shape):
+    return "x".join(str(d) for d in shape)
+
+
+def _gib(n):
+    """Bytes as MiB, GiB or TiB, without an exponent."""
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if n >= size or unit == "MiB":
+            v = n / size
+            return f"{v:,.0f} {unit}" if v >= 100 else f"{v:.3g} {unit}"
+
+
+def _probe(model, shape, name):
+    """Run ``model`` once on one random input of ``shape``: UserError if the input does not
+    fit; returns the bytes of the largest output any submodule produced."""
+    import torch
+    largest = [0]
+
+    def hook(module, inputs, output):
+        if isinstance(output, torch.Tensor):
+            largest[0] = max(largest[0], output.numel() * output.element_size())
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    try:
+        with torch.no_grad():
+            model(torch.randn((1,) + tuple(shape)))
+    except (RuntimeError, ValueError, IndexError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"input shape {_fmt_shape(shape)} does not fit model {name!r} "
+                        f"({first}); give the shape of one input with --input-shape") from None
+    finally:
+        for h in handles:
+            h.remove()
+    return largest[0]
+
+
 def load_model_and_input(args):
-    """(model, example input) of the MODEL argument, in eval mode."""
+    """(model in eval mode, random input of --batch × the input shape). The input shape is
+    checked on one example and the batch's memory against what the machine has available,
+    before the full input is allocated."""
+    import math
     import torch
     from sparsekit import models
     kwargs = dict(args.model_args)
-    model = models.load_model(args.model, **kwargs)
+    try:
+        model = models.load_model(args.model, **kwargs)
+    except TypeError as e:
+        raise UserError(f"model {args.model!r}: {e}") from None
     shape = args.input_shape
-    if shape is None and "sizes" in kwargs:
+    if shape is None and "sizes" in kwargs and isinstance(kwargs["sizes"], (tuple, list)):
         shape = (int(kwargs["sizes"][0]),)
     if shape is None:
-        return model, models.example_input(args.model, batch=args.batch)
+        shape = models.input_shape(args.model)
+    largest = _probe(model, shape, args.model)
+    per_input = 4 * math.prod(shape) + 3 * largest   # the input, an output, im2col scratch
+    need, free = args.batch * per_input, available_memory()
+    if free is not None and need > free:
+        raise UserError(f"--batch {args.batch} needs about {_gib(need)} of memory for the "
+                        f"input and activations ({_gib(per_input)} per input), more than "
+                        f"the {_gib(free)} available; use a smaller --batch")
     g = torch.Generator().manual_seed(0)
     return model, torch.randn((args.batch,) + tuple(shape), generator=g)
 
@@ -136,185 +270,309 @@ def pruned_copy(model, args):
     return pruned
 
 
-def _say(msg):
-    print(msg, file=sys.stderr, flush=True)
+def _analyze(model, x, args, **kwargs):
+    """sk.analyze with the command's block/vector and a progress bar where it takes one."""
+    from sparsekit.hw._estimate import analyze_with_progress
+    return analyze_with_progress(model, x, _progress(), block=args.block, vector=args.vector,
+                                 **kwargs)
 
 
+def _model_meta(args, x, **fields):
+    from sparsekit.report.meta import run_meta
+    return run_meta(command=args.command, model=args.model, model_args=dict(args.model_args),
+                    input_shape=list(x.shape[1:]), batch=args.batch,
+                    sparsity=args.sparsity, structure=args.structure, **fields)
+
+
+# -- commands --------------------------------------------------------------------------------
 def cmd_summary(args):
-    from sparsekit.model._analyze import analyze
+    from sparsekit.report.outputs import render
     model, x = load_model_and_input(args)
-    summary = analyze(pruned_copy(model, args), x, block=args.block, vector=args.vector,
-                      value_bits=args.value_bits)
-    print(summary)
-    write_outputs(summary, args)
-    return 0
+    summary = _analyze(pruned_copy(model, args), x, args, value_bits=args.value_bits)
+    print(render(summary, args.wide))
+    return Outcome(_model_meta(args, x, hardware=None, format=None,
+                               value_bits=args.value_bits),
+                   {"summary": summary}, "summary")
 
 
 def cmd_estimate(args):
     from sparsekit.hw._estimate import compare, estimate
+    from sparsekit.report.outputs import render
+    hw = load_hardware(args.hw)
     model, x = load_model_and_input(args)
     pruned = pruned_copy(model, args)
     kw = dict(format=args.format, value_bits=args.value_bits,
               activation_density=args.activation_density, block=args.block,
-              vector=args.vector, objective=args.objective)
+              vector=args.vector, objective=args.objective, progress=_progress())
+    meta = _model_meta(args, x, hardware=[hw.name], format=args.format,
+                       value_bits=args.value_bits, objective=args.objective,
+                       activation_density=args.activation_density)
     if args.compare:
-        table = compare(model, pruned, x, args.hw, **kw)
-        print(f"{args.hw}: dense vs {args.format} ({args.objective}-optimal mappings, "
+        table = compare(model, pruned, x, hw, **kw)
+        print(f"{hw.name}: dense vs {args.format} ({args.objective}-optimal mappings, "
               f"batch {args.batch})")
-        print(table)
-    else:
-        est = estimate(pruned, x, args.hw, **kw)
-        print(est)
-        table = est.table(detail=True)
-    write_outputs(table, args)
-    return 0
+        print(render(table, args.wide))
+        return Outcome(meta, {"compare": table}, "compare")
+    est = estimate(pruned, x, hw, **kw)
+    print(render(est, args.wide))
+    return Outcome(meta, {"estimate": est}, "estimate")
 
 
 def cmd_calibrate(args):
     from hwmodel.table import Table
     from sparsekit.hw._calibrate import calibrate, summary_rows
+    from sparsekit.report.meta import run_meta
+    from sparsekit.report.outputs import render
     path, m = calibrate(args.out, threads=args.threads, budget_s=args.budget,
-                                  progress=None if args.quiet else _say)
+                        progress=None if args.quiet else _say)
     print(f"host-cpu calibrated on {m['cpu']} ({m['date']}, {m['threads']} thread(s), "
           f"{m['seconds']:.1f} s)")
     table = Table(summary_rows(m))
-    print(table)
+    print(render(table, args.wide))
     print(f"wrote {path}; use it with hwmodel.load({str(path)!r}) or "
           f"HWMODEL_PRESET_PATH={path.parent} (then the preset name 'host-cpu')")
-    write_outputs(table, args)
-    return 0
+    meta = run_meta(command="calibrate", hardware=["host-cpu"], threads=args.threads,
+                    budget_s=args.budget, preset=str(path))
+    return Outcome(meta, {"calibration": table}, "calibration")
 
 
-def _time_model(model, x, budget_s):
-    import torch
-    from sparsekit.benchmarking.timing import median_seconds
-    with torch.no_grad():
-        return median_seconds(lambda: model(x), min_repeats=3, max_repeats=100,
-                              budget_s=budget_s)
+def cmd_bench(args):
+    from sparsekit.benchmarking import quick as quickbench
+    from sparsekit.report.meta import run_meta
+    from sparsekit.report.outputs import render
+    grid = dict(quickbench.QUICK)
+    if not args.quick:
+        grid = dict(shapes=[(4096, 4096), (1024, 4096), (256, 2304)],
+                    sparsities=[0.0, 0.5, 0.7, 0.9, 0.95], batches=[1, 16, 64, 256])
+    for key in ("shapes", "sparsities", "batches"):
+        if getattr(args, key):
+            grid[key] = getattr(args, key)
+    largest = max(4 * m * k * 4 + 8 * (m + k) * b for m, k in grid["shapes"]
+                  for b in grid["batches"])   # dense + sparse copies of W, X and Y
+    free = available_memory()
+    if free is not None and largest > free:
+        raise UserError(f"the largest shape and batch: each point needs about "
+                        f"{_gib(largest)} of memory, more than the {_gib(free)} available")
+    result = quickbench.run(**grid, formats=args.formats, threads=args.threads,
+                            progress=_progress() and not args.no_progress)
+    print(f"sparse vs dense on this machine, {args.threads} thread(s); "
+          "speedups over dense torch.matmul in the same process")
+    print(render(result, args.wide))
+    meta = run_meta(command="bench", hardware=None, format=args.formats, threads=args.threads,
+                    batch=grid["batches"], sparsity=grid["sparsities"],
+                    shapes=[list(s) for s in grid["shapes"]])
+    return Outcome(meta, {"bench": result}, "bench")
+
+
+def _one_line(text, width):
+    """``text``'s first clause (up to ': ' or '. '), cut to ``width`` with an ellipsis."""
+    for sep in (": ", ". "):
+        text = text.split(sep)[0]
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def cmd_presets(args):
+    """The hardware presets --hw accepts, one line each."""
+    import hwmodel
+    from hwmodel.presets import preset_path
+    from hwmodel.table import Table
+    from sparsekit.report.meta import run_meta
+    rows = []
+    for name in hwmodel.presets():
+        row = {"name": name, "path": str(preset_path(name))}
+        try:
+            hw = hwmodel.load(name)
+        except (ValueError, OSError, ArithmeticError, RecursionError) as e:
+            row["description"] = f"(cannot be read: {str(e).splitlines()[0]})"
+        else:
+            row.update(description=" ".join(hw.description.split()),
+                       mac_type=hw.compute.native_type,
+                       peak_macs_per_s=hw.compute.macs_per_cycle * hw.clock_hz,
+                       memory=[level.name for level in hw.memory])
+        rows.append(row)
+    width = max(len(r["name"]) for r in rows) if rows else 0
+    for r in rows:
+        text = r["description"] if args.wide else _one_line(r["description"],
+                                                              WIDTH - width - 2)
+        print(f"{r['name']:<{width}}  {text}")
+    print("\nuse one with --hw NAME, or give a YAML file: --hw path/to/hardware.yaml")
+    return Outcome(run_meta(command="presets"), {"presets": Table(rows)}, "presets")
+
+
+def cmd_models(args):
+    """The built-in example models and their default input shapes."""
+    from hwmodel.table import Table
+    from sparsekit import models
+    from sparsekit.report.meta import run_meta
+    rows = models.catalogue()
+    width = max(len(r["name"]) for r in rows)
+    print(f"{'model':<{width}}  {'input':<9}  {'params':>7}  {'MACs':>6}  description")
+    for r in rows:
+        line = (f"{r['name']:<{width}}  {_fmt_shape(r['input_shape']):<9}  "
+                f"{r['params'] / 1e6:>6.3g}M  {r['macs'] / 1e9:>5.3g}G  {r['description']}")
+        print(line if args.wide or len(line) <= WIDTH else line[: WIDTH - 1] + "…")
+    print("\naliases: " + ", ".join(f"{a} = {r['name']}" for r in rows for a in r["aliases"]))
+    print("any package.module:callable works too, e.g. torchvision.models:inception_v3 "
+          f"(input {_fmt_shape(models.input_shape('torchvision.models:inception_v3'))})")
+    return Outcome(run_meta(command="models"), {"models": Table(rows)}, "models")
+
+
+def _whole_model_rows(measured, comparisons):
+    """The demo's headline table: the measured row, then each hardware's totals."""
+    rows = [{"hardware": "this machine (measured)", "dense_latency_s": measured["dense_s"],
+             "sparse_latency_s": measured["sparse_s"], "speedup": measured["speedup"]}]
+    for name, table in comparisons.items():
+        total = dict(table[-1])
+        total.pop("layer")
+        rows.append({"hardware": f"{name} (estimated)", **total})
+    return rows
+
+
+def _layer_rows(pruned, x, host, decisions, measured, args):
+    """Per layer of the sparsified model: the format it runs in, its estimate on ``host`` in
+    that format, and its measured time."""
+    from sparsekit.hw._estimate import estimate
+    fmt = {row["name"]: row["format"] for row in decisions}
+    by_format = {}
+    for f in sorted({fmt.get(name, "dense") for name in measured}):
+        est = estimate(pruned, x, host, format=f, block=args.block, vector=args.vector,
+                       progress=_progress())
+        by_format[f] = {layer.name: layer.seconds for layer in est.layers}
+    rows = []
+    for name, seconds in measured.items():
+        f = fmt.get(name, "dense")
+        rows.append({"layer": name, "format": f, "estimated_s": by_format[f][name],
+                     "measured_s": seconds, "measured/estimated": seconds / by_format[f][name]})
+    return rows
 
 
 def cmd_demo(args):
+    """The main job: prune, analyse, time sparse on this machine, estimate on hardware, and
+    (unless --no-report) measure a few more sparsities and every layer for the report."""
     import sparsekit as sk
     from hwmodel.table import Table
-    from sparsekit.model._analyze import analyze
     from sparsekit.hw._estimate import compare
     from sparsekit.nn._sparsify import sparsify
+    from sparsekit.report import folder, measure, plots
+    from sparsekit.report.outputs import render
 
+    hardware = {}
+    for name in args.hw:
+        hw = load_hardware(name)
+        hardware[hw.name] = hw
+    report = not args.no_report
+    if report or args.plot:
+        check_plotting()
+    host = hardware.get(LAYER_HW) or (load_hardware(LAYER_HW) if report else None)
+    steps = 4 if report else 3
     sk.set_num_threads(args.threads)
-    if args.sparsity is None:
-        args.sparsity = 0.9
+    progress = _progress()
     model, x = load_model_and_input(args)
-    _say(f"[1/4] pruning {args.model} to {args.sparsity:.0%} by magnitude ({args.structure})")
-    pruned = pruned_copy(model, args)
-    summary = analyze(pruned, x, block=args.block, vector=args.vector)
-    print(f"== {args.model} pruned to {args.sparsity:.0%} ({args.structure}), "
-          f"input {tuple(x.shape)} ==")
-    print(summary)
 
-    _say(f"[2/4] timing dense vs sparsified on this machine ({args.threads} thread(s))")
-    fast = sparsify(pruned, format="auto", example_input=x, block=args.block,
-                    vector=args.vector)
-    dense_s = _time_model(model, x, args.budget)
-    sparse_s = _time_model(fast, x, args.budget)
+    _say(f"[1/{steps}] pruning {args.model} to {args.sparsity:.0%} by magnitude "
+         f"({args.structure}) and analysing it")
+    pruned = pruned_copy(model, args)
+    summary = _analyze(pruned, x, args)
+    print(f"== {args.model} pruned to {args.sparsity:.0%} ({args.structure}), "
+          f"input {_fmt_shape(x.shape)} ==")
+    print(render(summary, args.wide))
+
+    _say(f"[2/{steps}] converting with sk.sparsify and timing dense vs sparsified on this "
+         f"machine ({args.threads} thread(s))")
+    fast, decisions = sparsify(pruned, format="auto", example_input=x, block=args.block,
+                               vector=args.vector, progress=progress, return_report=True)
+    dense_s = measure.model_seconds(model, x, args.budget)
+    sparse_s = measure.model_seconds(fast, x, args.budget)
+    here = {"sparsity": args.sparsity, "dense_s": dense_s, "sparse_s": sparse_s,
+            "speedup": dense_s / sparse_s}
     print(f"\n== measured on this machine: dense torch {dense_s * 1e3:.3f} ms, "
           f"sk.sparsify(format='auto') {sparse_s * 1e3:.3f} ms, "
           f"speedup {dense_s / sparse_s:.2f}x ==")
 
-    _say(f"[3/4] estimating on {', '.join(args.hw)}")
-    rows = [{"hardware": "this machine (measured)", "dense_latency_s": dense_s,
-             "sparse_latency_s": sparse_s, "speedup": dense_s / sparse_s}]
-    comparisons = {}
-    for hw in args.hw:
-        table = compare(model, pruned, x, hw, format=args.format, block=args.block,
-                        vector=args.vector)
-        comparisons[hw] = table
-        total = dict(table[-1])
-        total.pop("layer")
-        rows.append({"hardware": f"{hw} (estimated)", **total})
-    table = Table(rows)
+    _say(f"[3/{steps}] estimating on {', '.join(hardware)}")
+    comparisons = {name: compare(model, pruned, x, hw, format=args.format, block=args.block,
+                                 vector=args.vector, progress=progress)
+                   for name, hw in hardware.items()}
+    estimates = Table(_whole_model_rows(here, comparisons))
     print("\n== dense vs compressed, whole model (ratios are dense / compressed) ==")
-    print(table)
-    write_outputs(table, args)
+    print(render(estimates, args.wide))
+
+    meta = _model_meta(args, x, hardware=list(hardware), format=args.format,
+                       threads=args.threads, budget_s=args.budget)
+    tables = {"summary": summary, "estimates": estimates, "measured": Table([here])}
+    if report:
+        _say(f"[4/{steps}] measuring {', '.join(f'{s:.0%}' for s in DEMO_SPARSITIES)} "
+             "sparsity and every layer for the report")
+        others = [s for s in DEMO_SPARSITIES if s != args.sparsity]
+        sweep = measure.speedup_vs_sparsity(model, x, others, dense_s, args.budget,
+                                            structure=args.structure, block=args.block,
+                                            vector=args.vector, progress=progress)
+        tables["measured"] = Table(sorted(sweep + [here], key=lambda r: r["sparsity"]))
+        names = [layer.name for layer in
+                 (comparisons.get(LAYER_HW) or compare(model, pruned, x, host)).sparse.layers]
+        seconds = measure.layer_seconds(fast, x, names, args.budget, progress=progress)
+        tables["layer_latency"] = Table(_layer_rows(pruned, x, host, decisions, seconds,
+                                                    args))
+        tables.update({f"{name} per layer": table for name, table in comparisons.items()})
+        written = folder.write(args.out, title=f"sparsekit demo: {args.model} pruned to "
+                               f"{args.sparsity:.0%}", meta=meta, tables=tables,
+                               comparisons=comparisons, hardware=hardware, layer_hw=LAYER_HW)
+        print(f"\nreport: {written[0]} (with {len(written) - 1} pictures in {args.out})")
+    else:
+        tables.update({f"{name} per layer": table for name, table in comparisons.items()})
     if args.plot:
-        _say("[4/4] plotting the energy breakdown")
-        plot_energy(comparisons, args.plot)
-        print(f"wrote {args.plot}", file=sys.stderr)
-    return 0
+        plots.energy_breakdown(comparisons, args.plot)
+        _say(f"wrote {args.plot}")
+    return Outcome(meta, tables, "estimates")
 
 
-def plot_energy(comparisons, path):
-    """A PNG: per hardware, dense and compressed energy per inference stacked by part."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(comparisons), figsize=(4 * len(comparisons), 4),
-                             squeeze=False)
-    for ax, (hw, table) in zip(axes[0], comparisons.items()):
-        parts = {}
-        for label, est in (("dense", table.dense), ("compressed", table.sparse)):
-            per = {f"{k} memory": v for k, v in est.energy_by_level.items()}
-            per["MAC"] = est.mac_energy_j
-            per["static"] = est.static_energy_j
-            for k, v in per.items():
-                parts.setdefault(k, {})[label] = v / est.batch
-        bottom = [0.0, 0.0]
-        for k, v in parts.items():
-            heights = [v.get("dense", 0.0), v.get("compressed", 0.0)]
-            ax.bar(["dense", "compressed"], heights, bottom=bottom, label=k)
-            bottom = [b + h for b, h in zip(bottom, heights)]
-        ax.set_title(hw)
-        ax.set_ylabel("energy per inference (J)")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def _use_calibrated_presets():
-    """Put the directory `sparsekit calibrate` writes to on HWMODEL_PRESET_PATH (after any
-    directory already there), so "host-cpu" means this machine once it is calibrated."""
-    import os
-    from sparsekit.hw._calibrate import DEFAULT_OUT
-    directory = os.path.expanduser(os.fspath(DEFAULT_OUT.parent))
-    paths = [p for p in os.environ.get("HWMODEL_PRESET_PATH", "").split(os.pathsep) if p]
-    if os.path.isdir(directory) and directory not in paths:
-        os.environ["HWMODEL_PRESET_PATH"] = os.pathsep.join(paths + [directory])
-
-
+# -- parser and main -----------------------------------------------------------------------
 def build_parser():
+    from sparsekit.report.meta import version_line
     parser = argparse.ArgumentParser(prog="sparsekit", description="What sparsity really "
                                      "buys a neural network: formats, kernels, estimates.")
+    parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("bench", help="time sparse formats against dense on this machine")
-    b.add_argument("--quick", action="store_true", help="a short grid (about a minute)")
-    b.add_argument("--shape", dest="shapes", type=_shape, action="append",
-                   help="MxK weight shape (repeatable)")
-    b.add_argument("--sparsity", dest="sparsities", type=_sparsity, action="append",
-                   help="sparsity in [0, 1) (repeatable)")
-    b.add_argument("--batch", dest="batches", type=_positive, action="append",
-                   help="batch N (repeatable)")
-    b.add_argument("--format", dest="formats", action="append",
-                   choices=["csr", "bsr", "vectorskip"], help="format (repeatable)")
-    b.add_argument("--threads", type=_positive, default=1, help="threads (default 1)")
-    b.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_outputs(b)
-    b.set_defaults(func=cmd_bench, formats=None)
+
+    d = sub.add_parser("demo", help="the main job: prune a model, analyse it, time it sparse "
+                       "on this machine, estimate it on hardware presets, write a report")
+    add_model(d, default="small_cnn")
+    d.add_argument("--sparsity", type=_sparsity, default=0.9,
+                   help="magnitude-pruning sparsity (default 0.9)")
+    d.add_argument("--format", default="auto", choices=FORMATS,
+                   help="format for the estimates (default auto)")
+    d.add_argument("--hw", action="append", default=None,
+                   help=f"hardware preset or YAML (repeatable; default {', '.join(DEMO_PRESETS)})")
+    d.add_argument("--threads", type=_positive, default=1, help="threads (default 1)")
+    d.add_argument("--budget", type=_seconds, default=0.5,
+                   help="timing budget per model in seconds (default 0.5)")
+    d.add_argument("--out", default="sparsekit-report", metavar="DIR",
+                   help="the report folder: report.md and PNG pictures (default "
+                        "./sparsekit-report)")
+    d.add_argument("--no-report", action="store_true", help="write no report folder")
+    d.add_argument("--plot", metavar="PATH", help="also write the energy breakdown PNG here")
+    add_outputs(d)
+    d.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("summary", help="per-layer analysis of a model (shapes, MACs, nnz, "
                        "structure, bytes per format)")
     add_model(s)
+    s.add_argument("--sparsity", type=_sparsity,
+                   help="prune a copy to this sparsity by magnitude first")
     s.add_argument("--value-bits", type=int, default=32, choices=[8, 16, 32, 64],
                    help="stored value width (default 32)")
     add_outputs(s)
     s.set_defaults(func=cmd_summary)
 
-    fmts = ["auto", "dense", "csr", "bsr", "vectorskip"]
     e = sub.add_parser("estimate", help="latency, energy and inferences/s/W of a model on "
                        "a hardware description")
     add_model(e)
+    e.add_argument("--sparsity", type=_sparsity,
+                   help="prune a copy to this sparsity by magnitude first")
     e.add_argument("--hw", default="eyeriss-like",
-                   help="hardware preset name or YAML path (default eyeriss-like)")
-    e.add_argument("--format", default="auto", choices=fmts,
+                   help="hardware preset name or YAML path (default eyeriss-like; see "
+                        "`sparsekit presets`)")
+    e.add_argument("--format", default="auto", choices=FORMATS,
                    help="weight format (auto: smallest per layer)")
     e.add_argument("--value-bits", type=int, choices=[8, 16, 32, 64],
                    help="weight/activation width (default: the hardware's native type)")
@@ -331,57 +589,79 @@ def build_parser():
                        "hardware preset")
     c.add_argument("--out", default=None, metavar="PATH",
                    help="where to write the YAML (default "
-                        "~/.config/sparsekit/presets/host-cpu.yaml)")
+                        "~/.config/sparsekit/presets/host-cpu.yaml; missing folders are "
+                        "created)")
     c.add_argument("--threads", type=_positive, default=1, help="threads (default 1)")
-    c.add_argument("--budget", type=float, default=20.0,
+    c.add_argument("--budget", type=_seconds, default=20.0,
                    help="time budget in seconds (default 20)")
     c.add_argument("--quiet", action="store_true", help="no progress lines")
     add_outputs(c)
     c.set_defaults(func=cmd_calibrate)
 
-    d = sub.add_parser("demo", help="the main job: prune a model, analyse it, time it sparse "
-                       "on this machine and estimate it on a few hardware presets")
-    d.add_argument("model", metavar="MODEL", nargs="?", default="small_cnn",
-                   help="model (default small_cnn); see `sparsekit summary --help`")
-    d.add_argument("--arg", dest="model_args", type=_model_arg, action="append", default=[],
-                   metavar="KEY=VALUE", help="keyword argument for the model constructor")
-    d.add_argument("--input-shape", type=_dims, metavar="DxHxW",
-                   help="shape of one input without the batch dimension")
-    d.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
-    d.add_argument("--sparsity", type=_sparsity, default=0.9,
-                   help="magnitude-pruning sparsity (default 0.9)")
-    d.add_argument("--structure", default="element",
-                   choices=["element", "block", "vector", "filter", "channel"],
-                   help="pruning structure (default element)")
-    d.add_argument("--block", type=_block, default=(4, 4), help="BSR block (default 4x4)")
-    d.add_argument("--vector", type=_positive, default=8, help="VectorSkip V (default 8)")
-    d.add_argument("--format", default="auto", choices=fmts,
-                   help="format for the estimates (default auto)")
-    d.add_argument("--hw", action="append", default=None,
-                   help=f"hardware preset or YAML (repeatable; default {', '.join(DEMO_PRESETS)})")
-    d.add_argument("--threads", type=_positive, default=1, help="threads (default 1)")
-    d.add_argument("--budget", type=float, default=0.5,
-                   help="timing budget per model in seconds (default 0.5)")
-    d.add_argument("--plot", metavar="PATH", help="write a PNG energy breakdown")
-    add_outputs(d)
-    d.set_defaults(func=cmd_demo)
+    b = sub.add_parser("bench", help="time sparse formats against dense on this machine")
+    b.add_argument("--quick", action="store_true", help="a short grid (about a minute)")
+    b.add_argument("--shape", dest="shapes", type=_shape, action="append",
+                   help="MxK weight shape (repeatable)")
+    b.add_argument("--sparsity", dest="sparsities", type=_sparsity, action="append",
+                   help="sparsity in [0, 1) (repeatable)")
+    b.add_argument("--batch", dest="batches", type=_positive, action="append",
+                   help="batch N (repeatable)")
+    b.add_argument("--format", dest="formats", action="append",
+                   choices=["csr", "bsr", "vectorskip"], help="format (repeatable)")
+    b.add_argument("--threads", type=_positive, default=1, help="threads (default 1)")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_outputs(b)
+    b.set_defaults(func=cmd_bench, formats=None)
+
+    p = sub.add_parser("presets", help="the hardware presets --hw accepts, one line each")
+    add_outputs(p)
+    p.set_defaults(func=cmd_presets)
+    m = sub.add_parser("models", help="the built-in example models and their input shapes")
+    add_outputs(m)
+    m.set_defaults(func=cmd_models)
     return parser
+
+
+def _use_calibrated_presets():
+    """Put the directory `sparsekit calibrate` writes to on HWMODEL_PRESET_PATH (after any
+    directory already there), so "host-cpu" means this machine once it is calibrated."""
+    from sparsekit.hw._calibrate import DEFAULT_OUT
+    directory = os.path.expanduser(os.fspath(DEFAULT_OUT.parent))
+    paths = [p for p in os.environ.get("HWMODEL_PRESET_PATH", "").split(os.pathsep) if p]
+    if os.path.isdir(directory) and directory not in paths:
+        os.environ["HWMODEL_PRESET_PATH"] = os.pathsep.join(paths + [directory])
+
+
+def _run(args):
+    """Check what can be checked up front, run the command, write its outputs."""
+    from sparsekit.report import outputs
+    check_outputs(args)
+    outcome = args.func(args)
+    paths = {kind: getattr(args, kind, None) for kind in ("json", "csv", "markdown")}
+    for path in outputs.write(paths, args.command, outcome.meta, outcome.tables,
+                              outcome.main):
+        _say(f"wrote {path}")
+    return 0
 
 
 def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
-    except SystemExit as e:         # --help (0) and bad arguments (2) as return codes
+    except SystemExit as e:         # --help, --version (0) and bad arguments (2) as codes
         return e.code
     if getattr(args, "formats", "unset") is None:
         args.formats = ["csr", "bsr", "vectorskip"]
     _use_calibrated_presets()
-    if getattr(args, "command", None) == "demo" and args.hw is None:
+    if args.command == "demo" and args.hw is None:
         args.hw = list(DEMO_PRESETS)
     try:
-        return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, KeyError) as e:
-        print(f"sparsekit {args.command}: error: {e}", file=sys.stderr)
+        return _run(args)
+    except KeyboardInterrupt:
+        print(f"\nsparsekit {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (UserError, ValueError, OSError) as e:
+        message = " ".join(str(e).split()) or type(e).__name__
+        print(f"sparsekit {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

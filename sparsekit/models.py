@@ -6,7 +6,10 @@ load into torchvision's models and back, and their MACs at 1×3×224×224 are to
 (1,814,073,344 and 4,089,184,256).
 
 ``load_model(name)`` takes one of the names in ``MODELS`` or a ``package.module:callable``
-spec (``"torchvision.models:resnet50"``) when that package is installed.
+spec (``"torchvision.models:resnet50"``) when that package is installed. ``input_shape(name)``
+is the shape of one input the model expects (without the batch dimension): a torchvision model
+gets the crop size of its default weights (inception_v3 299×299, efficientnet_b7 600×600),
+other specs 3×224×224.
 """
 import importlib
 
@@ -14,7 +17,7 @@ import torch
 from torch import nn
 
 __all__ = ["MLP", "SmallCNN", "ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet50",
-           "mlp", "small_cnn", "load_model", "example_input", "MODELS"]
+           "mlp", "small_cnn", "load_model", "example_input", "input_shape", "catalogue", "MODELS"]
 
 
 class MLP(nn.Sequential):
@@ -151,18 +154,22 @@ class ResNet(nn.Module):
 
 
 def resnet18(num_classes=1000) -> ResNet:
+    """torchvision's ResNet-18 (basic blocks [2, 2, 2, 2]), 224×224 images."""
     return ResNet(BasicBlock, [2, 2, 2, 2], num_classes)
 
 
 def resnet50(num_classes=1000) -> ResNet:
+    """torchvision's ResNet-50 v1.5 (bottlenecks [3, 4, 6, 3]), 224×224 images."""
     return ResNet(Bottleneck, [3, 4, 6, 3], num_classes)
 
 
 def mlp(sizes=(4096, 4096, 4096, 1024), bias=True) -> MLP:
+    """Linear layers with ReLU between them; --arg 'sizes=(...)' sets the widths."""
     return MLP(sizes, bias)
 
 
 def small_cnn(num_classes=10, width=32) -> SmallCNN:
+    """A small CNN for 32×32 images: plain, strided, depthwise and 1×1 convs, a Linear."""
     return SmallCNN(num_classes, width)
 
 
@@ -174,6 +181,25 @@ MODELS = {
     "resnet50": (resnet50, (3, 224, 224)),
 }
 _ALIASES = {"cnn": "small_cnn", "smallcnn": "small_cnn"}
+
+
+def catalogue() -> list:
+    """One row per built-in model: name, aliases, input shape (without the batch), parameter
+    count, MACs at batch 1, and a one-line description. Counted on the meta device: no
+    weights are allocated."""
+    from sparsekit.model._analyze import total_macs
+    rows = []
+    for name, (ctor, shape) in MODELS.items():
+        with torch.device("meta"):
+            model = ctor()
+            macs = total_macs(model, torch.empty((1,) + shape))
+        rows.append({"name": name,
+                     "aliases": [a for a, key in _ALIASES.items() if key == name],
+                     "input_shape": shape,
+                     "params": sum(p.numel() for p in model.parameters()),
+                     "macs": macs,
+                     "description": (ctor.__doc__ or "").strip().splitlines()[0]})
+    return rows
 
 
 def _resolve(spec: str):
@@ -214,10 +240,43 @@ def load_model(name: str, **kwargs) -> nn.Module:
     return model.eval()
 
 
-def example_input(name: str, batch: int = 1, seed: int = 0) -> torch.Tensor:
-    """A random float32 input for a named model (``batch`` × its input shape). A
-    ``package.module:callable`` model gets 3×224×224 images, the torchvision convention."""
+# Crop sizes of torchvision's default weights that differ from 224 (its weights' docs:
+# ``weights.transforms().crop_size``); used when torchvision itself cannot be asked.
+TORCHVISION_CROP = {"inception_v3": 299, "efficientnet_b1": 240, "efficientnet_b2": 288,
+                    "efficientnet_b3": 300, "efficientnet_b4": 380, "efficientnet_b5": 456,
+                    "efficientnet_b6": 528, "efficientnet_b7": 600, "efficientnet_v2_s": 384,
+                    "efficientnet_v2_m": 480, "efficientnet_v2_l": 480, "swin_v2_t": 256,
+                    "swin_v2_s": 256, "swin_v2_b": 256}
+
+
+def _torchvision_crop(attr: str) -> int:
+    """The crop size of torchvision model ``attr``'s default weights (224 if unknown)."""
+    try:
+        from torchvision.models import get_model_weights
+        crop = get_model_weights(attr).DEFAULT.transforms.keywords["crop_size"]
+        return int(crop[0] if isinstance(crop, (tuple, list)) else crop)
+    except (ImportError, AttributeError, KeyError, ValueError, TypeError, IndexError):
+        # torchvision missing or older than 0.14, an unknown name, a model without weights
+        return TORCHVISION_CROP.get(attr, 224)
+
+
+def input_shape(name: str) -> tuple:
+    """Shape of one input of model ``name`` without the batch dimension: the built-in models'
+    own (``MODELS``), the crop size of a torchvision model's default weights
+    (``"torchvision.models:inception_v3"`` → (3, 299, 299)), else 3×224×224 images."""
+    if not isinstance(name, str):
+        raise TypeError(f"model name must be a string, got {type(name).__name__}")
     key = _ALIASES.get(name.lower(), name.lower())
-    shape = MODELS[key][1] if key in MODELS else (3, 224, 224)
+    if key in MODELS:
+        return MODELS[key][1]
+    module, _, attr = name.partition(":")
+    if module.split(".")[0] == "torchvision" and attr:
+        size = _torchvision_crop(attr.rpartition(".")[2])
+        return (3, size, size)
+    return (3, 224, 224)
+
+
+def example_input(name: str, batch: int = 1, seed: int = 0) -> torch.Tensor:
+    """A random float32 input for a named model: ``batch`` × ``input_shape(name)``."""
     g = torch.Generator().manual_seed(seed)
-    return torch.randn((int(batch),) + tuple(shape), generator=g)
+    return torch.randn((int(batch),) + tuple(input_shape(name)), generator=g)

@@ -92,3 +92,27 @@ def test_example_input_shapes():
     assert example_input("resnet50").shape == (1, 3, 224, 224)
     assert example_input("torchvision.models:resnet50").shape == (1, 3, 224, 224)
     assert torch.equal(example_input("mlp", seed=1), example_input("mlp", seed=1))
+
+
+@pytest.mark.parametrize("name, shape", [
+    ("torchvision.models:inception_v3", (3, 299, 299)),
+    ("torchvision.models:efficientnet_b7", (3, 600, 600)),
+    ("torchvision.models:swin_v2_t", (3, 256, 256)),
+    ("torchvision.models:resnet50", (3, 224, 224)),
+    ("torch.nn:Linear", (3, 224, 224)),
+    ("small_cnn", (3, 32, 32)), ("CNN", (3, 32, 32)), ("mlp", (4096,))])
+def test_example_input_uses_each_models_real_input_size(name, shape):
+    from sparsekit.models import input_shape
+    assert input_shape(name) == shape
+    assert example_input(name, batch=2).shape == (2, *shape)
+
+
+def test_catalogue_counts_match_torchvision():
+    from sparsekit.models import catalogue
+    rows = {r["name"]: r for r in catalogue()}
+    assert set(rows) == set(MODELS)
+    for name, (macs, params) in TORCHVISION.items():
+        assert (rows[name]["macs"], rows[name]["params"]) == (macs, params)
+        assert rows[name]["input_shape"] == (3, 224, 224)
+    assert "cnn" in rows["small_cnn"]["aliases"]
+    assert all(r["description"] for r in rows.values())

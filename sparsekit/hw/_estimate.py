@@ -5,11 +5,16 @@ nonzeros, packs each layer's real weight in the chosen format (the same format c
 kernels use, so the bytes are exact: values and metadata apart) and hands one
 ``hwmodel.Layer`` per weight layer to ``hwmodel.estimate``. ``sk.compare`` sets a dense model
 and its compressed twin side by side.
+
+``progress``: a tqdm bar on stderr over the layers being packed, shown only when the work
+takes over 2 s; None shows it when stderr is a terminal.
 """
 from __future__ import annotations
 
+import inspect
 import math
 import re
+import sys
 
 import hwmodel
 from hwmodel.table import Table
@@ -68,11 +73,28 @@ def _pack(matrix, fmt, block, vector, value_bits, index_bits):
     return a, float(st.values), float(st.metadata), int(a.stored)
 
 
+def show_progress(progress) -> bool:
+    """Whether to draw a progress bar: ``progress`` itself, or (None) whether stderr is a
+    terminal."""
+    if progress is None:
+        return bool(getattr(sys.stderr, "isatty", lambda: False)())
+    return bool(progress)
+
+
+def analyze_with_progress(model, example_input, progress, **kwargs):
+    """``analyze`` with ``progress`` passed on where it takes one."""
+    from sparsekit.model._analyze import analyze
+    if "progress" in inspect.signature(analyze).parameters:
+        kwargs["progress"] = progress
+    return analyze(model, example_input, **kwargs)
+
+
 def build_layers(model, example_input, hw, format="auto", value_bits=None,
-                 activation_density=None, block=(4, 4), vector=8, index_bits=None):
+                 activation_density=None, block=(4, 4), vector=8, index_bits=None,
+                 progress=None):
     """The ``hwmodel.Layer`` of every weight layer of ``model`` and the format chosen for it:
     a list of (Layer, format name). See ``estimate`` for the arguments."""
-    from sparsekit.model._analyze import analyze
+    from tqdm.auto import tqdm
     from sparsekit.model.tracing import trace_products
 
     if format != "auto" and format not in FORMATS:
@@ -80,8 +102,10 @@ def build_layers(model, example_input, hw, format="auto", value_bits=None,
     hw = hwmodel.load(hw)
     kind, bits = _kind_and_bits(hw, value_bits)
     block = (int(block[0]), int(block[1]))
-    summary = analyze(model, example_input, block=block, vector=int(vector), value_bits=bits,
-                      index_bits=index_bits, formats=())
+    progress = show_progress(progress)
+    summary = analyze_with_progress(model, example_input, progress, block=block,
+                                    vector=int(vector), value_bits=bits,
+                                    index_bits=index_bits, formats=())
     calls, _ = trace_products(model, example_input)
     if len(calls) != len(summary.layers):
         raise RuntimeError("analyze and trace disagree on the number of weight layers")
@@ -89,7 +113,9 @@ def build_layers(model, example_input, hw, format="auto", value_bits=None,
         raise ValueError("the model has no weight layers (no conv/linear/matmul with a weight)")
     candidates = FORMATS if format == "auto" else (format,)
     out = []
-    for row, call in zip(summary.layers, calls):
+    desc = f"estimate ({format})" if len(candidates) > 1 else f"estimate {format}"
+    for row, call in tqdm(list(zip(summary.layers, calls)), desc=desc, unit="layer", delay=2,
+                          disable=not progress):
         name = row["name"]
         if row["nnz"] is None:
             raise ValueError(f"layer {name!r} has no values (meta tensor): nothing to estimate")
@@ -116,7 +142,8 @@ def build_layers(model, example_input, hw, format="auto", value_bits=None,
 
 
 def estimate(model, example_input, hw, format="auto", value_bits=None, activation_density=None,
-             block=(4, 4), vector=8, objective="energy", index_bits=None, batch=None):
+             block=(4, 4), vector=8, objective="energy", index_bits=None, batch=None,
+             progress=None):
     """Estimate ``model`` (its real, possibly pruned weights) on hardware ``hw``.
 
     hw: a preset name (``hwmodel.presets()``), a YAML path or a ``hwmodel.Hardware``.
@@ -130,12 +157,14 @@ def estimate(model, example_input, hw, format="auto", value_bits=None, activatio
         (None: the smallest that fits, what the kernels read).
     objective: "energy", "latency" or "edp" for the mapping search.
     batch: inferences per forward pass (default: the first dimension of the input).
+    progress: a progress bar over the layers (None: when stderr is a terminal).
     Returns the ``hwmodel.Estimate`` (``.layers``, ``.latency_s``, ``.energy_j``,
     ``.inferences_per_sec``, ``.inferences_per_sec_per_watt``, ``.table()``...).
     """
     hw = hwmodel.load(hw)
     layers = [layer for layer, _ in build_layers(model, example_input, hw, format, value_bits,
-                                                 activation_density, block, vector, index_bits)]
+                                                 activation_density, block, vector, index_bits,
+                                                 progress)]
     batch = _batch_of(example_input) if batch is None else int(batch)
     return hwmodel.estimate(hw, layers, objective=objective, batch=batch)
 
@@ -157,12 +186,13 @@ def _ratio(a, b):
 
 def compare(dense_model, pruned_model, example_input, hw, format="auto", value_bits=None,
             activation_density=None, block=(4, 4), vector=8, objective="energy",
-            index_bits=None, batch=None):
+            index_bits=None, batch=None, progress=None):
     """Dense ``dense_model`` (stored dense) next to ``pruned_model`` in ``format`` on ``hw``:
     a Comparison table with, per layer and in total, latency, energy, outer-memory (DRAM)
     bytes, inferences/sec/watt, and the ratios dense/compressed (speedup, energy saving)."""
     hw = hwmodel.load(hw)
-    kw = dict(value_bits=value_bits, block=block, vector=vector, index_bits=index_bits)
+    kw = dict(value_bits=value_bits, block=block, vector=vector, index_bits=index_bits,
+              progress=progress)
     dense_layers = build_layers(dense_model, example_input, hw, "dense",
                                 activation_density=activation_density, **kw)
     sparse_layers = build_layers(pruned_model, example_input, hw, format,
