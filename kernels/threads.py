@@ -11,28 +11,47 @@ layer.configure()   # before any parallel kernel can start Numba's thread pool
 PARALLEL_MIN_MACS = 1 << 16
 
 
+# The count set by set_num_threads for every thread of the process (None: never set, each
+# thread keeps Numba's own setting). Numba's count is thread-local (a new Python thread starts
+# at NUMBA_NUM_THREADS whatever another thread set), so each kernel launch applies this one to
+# its calling thread first.
+_process_threads = None
+
+
 def set_num_threads(n: int) -> None:
-    """Set the number of threads Numba kernels use (1 ≤ n ≤ NUMBA_NUM_THREADS)."""
+    """Set the number of threads Numba kernels use (1 ≤ n ≤ NUMBA_NUM_THREADS), for every
+    Python thread of the process: kernels called from any thread, now or later, run on n.
+    (A kernel launch sets its calling thread's Numba count to n, so that thread's own
+    ``numba.set_num_threads`` is overridden at its next sparsekit product.)"""
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
         raise TypeError(f"thread count must be an int, got {type(n).__name__}")
     limit = numba.config.NUMBA_NUM_THREADS
     if not 1 <= n <= limit:
         raise ValueError(f"thread count must be in [1, {limit}], got {n}")
-    numba.set_num_threads(int(n))
+    global _process_threads
+    _process_threads = int(n)
+    numba.set_num_threads(_process_threads)
 
 
 def get_num_threads() -> int:
-    return numba.get_num_threads()
+    """The count kernels use: set_num_threads's, else this thread's Numba setting."""
+    return numba.get_num_threads() if _process_threads is None else _process_threads
 
 
 def num_parts(macs: int) -> int:
     """How many chunks to split a product of ``macs`` multiply-accumulates into (1: serial).
 
     Serial also in a process forked after its parent started GNU OpenMP (see ``layer``).
+    For a parallel launch, the calling thread's Numba count is made set_num_threads's.
     """
     if macs < PARALLEL_MIN_MACS or not layer.pool_usable():
         return 1
-    return numba.get_num_threads()
+    n = _process_threads
+    if n is None:
+        return numba.get_num_threads()
+    if numba.get_num_threads() != n:
+        numba.set_num_threads(n)
+    return n
 
 
 @numba.njit(cache=True, inline="always")

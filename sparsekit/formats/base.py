@@ -1,19 +1,67 @@
-"""What every compressed weight format shares: shape bookkeeping and the matmul front door."""
+"""What every compressed weight format shares: ownership of its arrays, shape bookkeeping, the
+matmul front door (``A @ X`` and ``X @ A``) and the numpy/scipy-style conveniences."""
 import numpy as np
 
-from sparsekit.formats.arrays import check_float_dtype, is_torch, to_numpy
+from sparsekit.formats.arrays import check_float_dtype, float_array, is_torch
 from sparsekit.formats.storage import Storage
+
+PRODUCTS = ("supported products: A @ X with X of shape (K,) or (K, N), numpy or torch "
+            "(every format); X @ A with X of shape (M,) or (N, M) for CSR and BSR (through A.T)")
 
 
 class SparseFormat:
-    """A compressed M×K weight matrix. Subclasses set ``format`` and implement the hooks
-    ``_spmv(x, y)``, ``_spmm(X, Y)``, ``to_dense()``, ``storage()`` and ``_stored_values``."""
+    """A compressed M×K weight matrix. Subclasses set ``format`` and implement ``_setup``,
+    ``_parts``, ``_spmv(x, y)``, ``_spmm(X, Y)``, ``to_dense()``, ``storage()``, ``values``.
+
+    **Ownership.** A format owns its arrays: the constructor copies the caller's values,
+    indices, pointers and bitmap, validates the copies and makes them read-only
+    (``flags.writeable = False``); the accessors return those read-only arrays. Nothing the
+    caller does to its own arrays afterwards can reach the kernels, which trust the structure
+    (they do not bounds-check). The objects are immutable: to change a matrix, build a new one.
+
+    **NaN and inf** (the rule of scipy.sparse and torch.sparse): structural zeros, the entries a
+    format does not store, are never multiplied; stored entries always are, zeros included.
+    So with W = [[1, 0]] and x = [1, inf], CSR gives 1 (the 0 is not stored) while BSR with
+    1×2 blocks gives nan (the block stores the 0, and 0·inf = nan), like the dense product.
+    What is stored: CSR every entry != 0 of ``from_dense`` (NaN and inf included) and every
+    entry passed to the constructor, explicit zeros included; BSR whole r×c blocks, VectorSkip
+    whole length-V vectors (see each class). Edge padding outside the shape is never multiplied.
+
+    **numpy.** ``np.asarray(A)`` raises (call ``A.to_dense()``); numpy defers ``X @ A`` to
+    ``A.__rmatmul__`` (``__array_ufunc__ = None``).
+    """
 
     format = "?"
-    shape: tuple[int, int]
-    dtype: np.dtype
+    __array_ufunc__ = None  # numpy operators return NotImplemented: X @ A -> A.__rmatmul__
+    __array_priority__ = 1000
+
+    @classmethod
+    def _adopt(cls, *parts):
+        """A format over arrays this package has just created, which nobody else holds:
+        validated and frozen like the constructor's, but not copied (from_dense, .T)."""
+        obj = cls.__new__(cls)
+        obj._setup(*parts, copy=False)
+        return obj
+
+    def _setup(self, *parts, copy: bool):  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+    def _parts(self) -> tuple:  # pragma: no cover - every subclass overrides
+        """The constructor's arguments that rebuild this matrix (values first)."""
+        raise NotImplementedError
+
+    def __reduce__(self):  # pickle and copy.deepcopy rebuild through the validating constructor
+        return type(self), self._parts()
 
     # -- sizes ---------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self._shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
     @property
     def ndim(self) -> int:
         return 2
@@ -47,6 +95,32 @@ class SparseFormat:
     def to_dense(self) -> np.ndarray:
         raise NotImplementedError  # pragma: no cover
 
+    def toarray(self) -> np.ndarray:
+        """Alias of ``to_dense()`` (scipy's name): a new, writable numpy array."""
+        return self.to_dense()
+
+    def todense(self) -> np.ndarray:
+        """Alias of ``to_dense()``: a numpy array (not scipy's np.matrix)."""
+        return self.to_dense()
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(f"np.asarray() of a sparse {type(self).__name__} would not densify "
+                        "it; call A.to_dense() (or A.toarray()) for a dense numpy array")
+
+    def copy(self):
+        """An independent copy (new arrays, validated like any constructed matrix)."""
+        return type(self)(*self._parts())
+
+    def astype(self, dtype):
+        """The same structure with values cast to ``dtype`` (float32 or float64): a new matrix."""
+        dtype = check_float_dtype(dtype, "dtype")
+        values, *rest = self._parts()
+        return type(self)(values.astype(dtype), *rest)
+
+    @property
+    def T(self):  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         m, k = self.shape
         return (f"<{type(self).__name__} {m}×{k} {self.dtype}, nnz={self.nnz}, "
@@ -59,14 +133,34 @@ class SparseFormat:
     def __matmul__(self, X):
         return self.matmul(X)
 
+    def __rmatmul__(self, X):
+        """X @ A = (Aᵀ @ Xᵀ)ᵀ for CSR and BSR, whose transpose ``A.T`` is built on each call
+        (O(stored) work and memory; keep ``At = A.T`` to reuse it); the result is a
+        transposed view. Other formats raise a TypeError listing the supported products."""
+        if isinstance(X, SparseFormat):
+            raise TypeError(f"sparse @ sparse is not supported; {PRODUCTS}")
+        if not (is_torch(X) or isinstance(X, np.ndarray)):
+            X = np.asarray(X)
+        m, k = self.shape
+        if X.ndim not in (1, 2) or X.shape[-1] != m:
+            raise ValueError(f"shape mismatch in X @ A: A is {m}×{k}, so X must have shape "
+                             f"({m},) or (N, {m}); got {tuple(X.shape)}")
+        try:
+            transposed = self.T
+        except TypeError as e:
+            raise TypeError(f"X @ A is not supported for {type(self).__name__} ({e}); "
+                            f"{PRODUCTS}") from None
+        return transposed.matmul(X) if X.ndim == 1 else transposed.matmul(X.T).T
+
     def matmul(self, X, out=None):
         """Y = A @ X for X of shape (K,) or (K, N), numpy or torch (result of the same kind),
         any strides, the same float dtype as A. ``out`` (numpy or torch) receives Y."""
+        if isinstance(X, SparseFormat):
+            raise TypeError(f"sparse @ sparse is not supported; {PRODUCTS}")
         torch_in = is_torch(X)
-        x = to_numpy(X, "X")
+        x = float_array(X, "X")
         if x.ndim not in (1, 2):
             raise ValueError(f"X must be 1-D or 2-D, got shape {x.shape}")
-        check_float_dtype(x.dtype, "X")
         if x.dtype != self.dtype:
             raise TypeError(f"dtype mismatch: A is {self.dtype}, X is {x.dtype}; cast one")
         m, k = self.shape
@@ -95,7 +189,7 @@ class SparseFormat:
     def _output(self, out, shape) -> np.ndarray:
         if out is None:
             return np.empty(shape, self.dtype)
-        y = to_numpy(out, "out")
+        y = float_array(out, "out")
         if y.shape != shape:
             raise ValueError(f"out must have shape {shape}, got {y.shape}")
         if y.dtype != self.dtype:

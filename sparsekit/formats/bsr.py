@@ -3,61 +3,80 @@ divisible by the block are padded with zeros; the padding never reaches the outp
 import numpy as np
 
 from sparsekit import kernels
-from sparsekit.formats.arrays import (check_float_dtype, check_pointers, check_shape,
-                                      check_sorted_indices, index_array, pointer_dtype,
-                                      to_numpy, unsigned_index_dtype)
+from sparsekit.formats.arrays import (check_pointers, check_shape, check_sorted_indices,
+                                      float_array, index_array, owned, pointer_dtype,
+                                      unsigned_index_dtype)
 from sparsekit.formats.base import SparseFormat
-from sparsekit.formats.params import check_block
-from sparsekit.formats.coo import (coo_from_dense, coo_from_scipy, coo_from_torch,
-                                   group_coordinates)
+from sparsekit.formats.coo import (coo_from_scipy, coo_from_torch, group_coordinates,
+                                   is_dense_tensor, transpose_pattern)
+from sparsekit.formats.interop import torch_compressed
+from sparsekit.formats.params import check_block_for_shape
 from sparsekit.formats.storage import Storage, check_index_bits, check_value_bits
+from sparsekit.formats.tiles import dense_matrix, dense_tiles
 
 
 class BSR(SparseFormat):
-    """Block sparse rows. ``BSR(blocks, indices, indptr, shape)`` with blocks (nblocks, r, c)."""
+    """Block sparse rows. ``BSR(blocks, indices, indptr, shape)`` with blocks (nblocks, r, c)
+    copies and validates everything (see ``SparseFormat`` on ownership). r ≤ max(M, 64) and
+    c ≤ max(K, 64) (``params.check_block_for_shape``).
+
+    Stored entries are every entry of a stored block inside the shape, zeros included: a zero
+    beside a nonzero in one block is multiplied (0 · inf = nan), as in the dense product.
+    ``A.T`` is cheap: a BSR of the transpose with c×r blocks (O(stored))."""
 
     format = "bsr"
 
     def __init__(self, blocks, indices, indptr, shape):
+        self._setup(blocks, indices, indptr, shape, copy=True)
+
+    def _setup(self, blocks, indices, indptr, shape, copy):
         m, k = check_shape(shape)
-        blocks = to_numpy(blocks, "blocks")
+        blocks = float_array(blocks, "blocks", copy)
         if blocks.ndim != 3:
             raise ValueError(f"blocks must be 3-D (nblocks, r, c), got shape {blocks.shape}")
-        check_float_dtype(blocks.dtype, "blocks")
-        r, c = check_block(blocks.shape[1:])
+        r, c = check_block_for_shape(blocks.shape[1:], (m, k))
         nbr, nbc = -(-m // r), -(-k // c)
-        indices = index_array(indices, "indices")
-        indptr = index_array(indptr, "indptr")
+        indices = index_array(indices, "indices", copy)
+        indptr = index_array(indptr, "indptr", copy)
         if indices.shape[0] != blocks.shape[0]:
             raise ValueError(f"indices and blocks must have the same length, got "
                              f"{indices.shape[0]} and {blocks.shape[0]}")
         check_pointers(indptr, "indptr", nbr + 1, blocks.shape[0])
         check_sorted_indices(indices, indptr, nbc, "indices")
-        self.shape = (m, k)
-        self.block = (r, c)
-        self.dtype = blocks.dtype
-        self.blocks = np.ascontiguousarray(blocks)
-        self.indices = np.ascontiguousarray(indices, dtype=unsigned_index_dtype(max(nbc - 1, 0)))
-        self.indptr = np.ascontiguousarray(indptr, dtype=pointer_dtype(blocks.shape[0]))
-        self._check_padding()
+        _check_padding(blocks, indices, indptr, (m, k))
+        self._shape = (m, k)
+        self._block = (r, c)
+        self._dtype = blocks.dtype
+        self._blocks = owned(blocks)
+        self._indices = owned(indices, unsigned_index_dtype(max(nbc - 1, 0)))
+        self._indptr = owned(indptr, pointer_dtype(blocks.shape[0]))
 
-    def _check_padding(self):
-        """Entries of edge blocks that fall outside the shape must be zero."""
-        m, k = self.shape
-        r, c = self.block
-        if self.blocks.size == 0 or (m % r == 0 and k % c == 0):
-            return
-        rows = np.repeat(np.arange(len(self.indptr) - 1), np.diff(self.indptr.astype(np.int64)))
-        outside = ((rows[:, None, None] * r + np.arange(r)[None, :, None]) >= m) | \
-                  ((self.indices.astype(np.int64)[:, None, None] * c
-                    + np.arange(c)[None, None, :]) >= k)
-        if np.any(self.blocks[np.broadcast_to(outside, self.blocks.shape)] != 0):
-            raise ValueError("blocks hold nonzero values in the padding outside the shape "
-                             f"{self.shape}")
+    def _parts(self) -> tuple:
+        return self._blocks, self._indices, self._indptr, self._shape
+
+    @property
+    def block(self) -> tuple[int, int]:
+        """(r, c)."""
+        return self._block
+
+    @property
+    def blocks(self) -> np.ndarray:
+        """The stored (nblocks, r, c) blocks, block row by block row (read-only)."""
+        return self._blocks
+
+    @property
+    def indices(self) -> np.ndarray:
+        """The block column of each stored block (read-only)."""
+        return self._indices
+
+    @property
+    def indptr(self) -> np.ndarray:
+        """Block row i holds blocks indptr[i]:indptr[i+1] (read-only)."""
+        return self._indptr
 
     @property
     def values(self) -> np.ndarray:
-        return self.blocks
+        return self._blocks
 
     def _repr_extra(self) -> str:
         return f", block={self.block[0]}×{self.block[1]}"
@@ -65,7 +84,7 @@ class BSR(SparseFormat):
     # -- construction --------------------------------------------------------------------
     @classmethod
     def _from_coo(cls, rows, cols, vals, shape, block) -> "BSR":
-        r, c = check_block(block)
+        r, c = check_block_for_shape(block, shape)
         m, k = shape
         nbr, nbc = -(-m // r), -(-k // c)
         keys, position = group_coordinates(rows, cols, r, c, nbc)
@@ -73,12 +92,16 @@ class BSR(SparseFormat):
         blocks[position, rows % r, cols % c] = vals
         indptr = np.zeros(nbr + 1, np.int64)
         np.cumsum(np.bincount(keys // max(nbc, 1), minlength=nbr), out=indptr[1:])
-        return cls(blocks, keys % max(nbc, 1), indptr, shape)
+        return cls._adopt(blocks, keys % max(nbc, 1), indptr, shape)
 
     @classmethod
     def from_dense(cls, W, block=(4, 4)) -> "BSR":
-        """Keep every r×c block holding a nonzero (NaN and inf included)."""
-        return cls._from_coo(*coo_from_dense(W), block)
+        """Keep every r×c block holding a nonzero (NaN and inf included), zeros beside it too.
+        Converts a few MB of rows at a time: the peak is about the output plus one chunk."""
+        w = dense_matrix(W)
+        r, c = check_block_for_shape(block, w.shape)
+        blocks, indptr, indices = dense_tiles(w, r, c)
+        return cls._adopt(blocks, indices, indptr, w.shape)
 
     @classmethod
     def from_scipy(cls, s, block=None) -> "BSR":
@@ -94,24 +117,31 @@ class BSR(SparseFormat):
         """From a torch tensor: sparse BSR (``block`` defaults to its blocksize), any other
         sparse layout, or dense."""
         import torch
+        dense = is_dense_tensor(t)
         if block is None:
-            if not (isinstance(t, torch.Tensor) and t.layout == torch.sparse_bsr):
+            if t.layout != torch.sparse_bsr:
                 raise ValueError("block=(r, c) is required unless the input is torch sparse BSR")
             block = tuple(t.values().shape[1:])
+        if dense:
+            return cls.from_dense(t, block)
         return cls._from_coo(*coo_from_torch(t), block)
 
     # -- conversion ----------------------------------------------------------------------
-    def _padded_dense(self) -> np.ndarray:
-        r, c = self.block
-        nbr, nbc = len(self.indptr) - 1, -(-self.shape[1] // c)
-        w = np.zeros((nbr, nbc, r, c), self.dtype)
-        rows = np.repeat(np.arange(nbr), np.diff(self.indptr.astype(np.int64)))
-        w[rows, self.indices] = self.blocks
-        return w.transpose(0, 2, 1, 3).reshape(nbr * r, nbc * c)
+    @property
+    def T(self) -> "BSR":
+        """The K×M transpose, as a new BSR with c×r blocks (O(stored) time and memory)."""
+        nbc = -(-self.shape[1] // self.block[1])
+        order, tptr, rows = transpose_pattern(self._indices, self._indptr, nbc)
+        return BSR._adopt(self._blocks[order].transpose(0, 2, 1), rows, tptr, self.shape[::-1])
 
     def to_dense(self) -> np.ndarray:
         m, k = self.shape
-        return np.ascontiguousarray(self._padded_dense()[:m, :k])
+        r, c = self.block
+        nbr, nbc = len(self._indptr) - 1, -(-k // c)
+        w = np.zeros((nbr, nbc, r, c), self.dtype)
+        rows = np.repeat(np.arange(nbr), np.diff(self._indptr.astype(np.int64)))
+        w[rows, self._indices] = self._blocks
+        return np.ascontiguousarray(w.transpose(0, 2, 1, 3).reshape(nbr * r, nbc * c)[:m, :k])
 
     def _require_divisible(self, what: str):
         m, k = self.shape
@@ -123,16 +153,14 @@ class BSR(SparseFormat):
     def to_scipy(self):
         import scipy.sparse as sp
         self._require_divisible("scipy bsr_array")
-        return sp.bsr_array((self.blocks.copy(), self.indices.astype(np.int32),
-                             self.indptr.astype(np.int32)), shape=self.shape,
+        return sp.bsr_array((self._blocks.copy(), self._indices.astype(np.int32),
+                             self._indptr.astype(np.int32)), shape=self.shape,
                             blocksize=self.block)
 
     def to_torch(self):
-        import torch
+        """A torch sparse_bsr tensor (int64 indices; no beta warning reaches the caller)."""
         self._require_divisible("torch sparse_bsr")
-        return torch.sparse_bsr_tensor(torch.from_numpy(self.indptr.astype(np.int64)),
-                                       torch.from_numpy(self.indices.astype(np.int64)),
-                                       torch.from_numpy(self.blocks.copy()), size=self.shape)
+        return torch_compressed("bsr", self._indptr, self._indices, self._blocks, self.shape)
 
     # -- bytes ---------------------------------------------------------------------------
     def storage(self, value_bits=None, index_bits=None) -> Storage:
@@ -141,14 +169,27 @@ class BSR(SparseFormat):
         vb = check_value_bits(self.dtype.itemsize * 8 if value_bits is None else value_bits)
         nbc = -(-self.shape[1] // self.block[1])
         ib = check_index_bits(index_bits, max(nbc - 1, 0))
-        nblocks = self.blocks.shape[0]
+        nblocks = self._blocks.shape[0]
         return Storage(self.format, values=self.stored * vb // 8, indices=nblocks * ib // 8,
-                       pointers=self.indptr.size * self.indptr.dtype.itemsize, bitmap=0,
+                       pointers=self._indptr.size * self._indptr.dtype.itemsize, bitmap=0,
                        value_bits=vb, index_bits=ib)
 
     # -- kernels -------------------------------------------------------------------------
     def _spmv(self, x, y):
-        kernels.bsr_spmv(self.blocks, self.indices, self.indptr, x, y)
+        kernels.bsr_spmv(self._blocks, self._indices, self._indptr, x, y)
 
     def _spmm(self, X, Y):
-        kernels.bsr_spmm(self.blocks, self.indices, self.indptr, X, Y)
+        kernels.bsr_spmm(self._blocks, self._indices, self._indptr, X, Y)
+
+
+def _check_padding(blocks, indices, indptr, shape):
+    """Entries of edge blocks that fall outside the shape must be zero: the rows past M of the
+    last block row, the columns past K of the last block column."""
+    m, k = shape
+    r, c = blocks.shape[1:]
+    if blocks.shape[0] and m % r and np.any(blocks[int(indptr[-2]):, m % r:, :] != 0):
+        raise ValueError(f"blocks hold nonzero values in the padding rows past row {m - 1} "
+                         f"of the shape {shape}")
+    if blocks.shape[0] and k % c and np.any(blocks[indices == k // c, :, k % c:] != 0):
+        raise ValueError(f"blocks hold nonzero values in the padding columns past column "
+                         f"{k - 1} of the shape {shape}")

@@ -1,18 +1,10 @@
-"""Coordinates (rows, cols, values) of the nonzeros of a dense or scipy matrix: the common
-starting point of every format's constructors."""
+"""Coordinates (rows, cols, values) of the nonzeros of a scipy matrix or a torch sparse tensor,
+the starting point of from_scipy/from_torch; and the transposition of a compressed pattern.
+Dense input goes through ``tiles.dense_tiles`` instead (chunked, no per-entry coordinates)."""
 import numpy as np
 
-from sparsekit.formats.arrays import check_float_dtype, float_matrix, is_torch
-
-
-def coo_from_dense(W):
-    """Row-major coordinates of every entry that is not zero (NaN and inf kept). A torch
-    weight that requires grad (an nn.Parameter) is read detached."""
-    if is_torch(W):
-        W = W.detach()
-    w = float_matrix(W)
-    rows, cols = np.nonzero(w)
-    return rows, cols, w[rows, cols], w.shape
+from sparsekit.formats.arrays import check_float_dtype, is_torch
+from sparsekit.formats.interop import quiet
 
 
 def coo_from_scipy(s):
@@ -20,8 +12,8 @@ def coo_from_scipy(s):
     import scipy.sparse as sp
     if not sp.issparse(s):
         raise TypeError(f"expected a scipy.sparse matrix or array, got {type(s).__name__}")
+    check_float_dtype(s.dtype, "scipy matrix")
     c = sp.csr_array(s, copy=True)
-    check_float_dtype(c.dtype, "scipy matrix")
     c.sum_duplicates()
     c.eliminate_zeros()
     rows = np.repeat(np.arange(c.shape[0]), np.diff(c.indptr))
@@ -36,21 +28,36 @@ def group_coordinates(rows, cols, group_rows, group_cols, n_group_cols):
     return unique_keys, position
 
 
-def coo_from_torch(t):
-    """Row-major coordinates of a torch tensor: dense (strided) or any sparse layout."""
+def is_dense_tensor(t) -> bool:
+    """True for a strided torch tensor, False for a sparse one; TypeError for anything else."""
     import torch
-    if not isinstance(t, torch.Tensor):
+    if not is_torch(t):
         raise TypeError(f"expected a torch.Tensor, got {type(t).__name__}")
-    if t.layout == torch.strided:
-        return coo_from_dense(t)
+    return t.layout == torch.strided
+
+
+def coo_from_torch(t):
+    """Row-major coordinates of a sparse torch tensor of any layout (zeros dropped)."""
     if t.dim() != 2:
         raise ValueError(f"expected a 2-D tensor, got shape {tuple(t.shape)}")
-    c = t.detach().to_sparse_coo().coalesce()
+    check_float_dtype(t.dtype, "tensor")
+    with quiet():
+        c = t.detach().to_sparse_coo().coalesce()
     if c.dense_dim():
         raise ValueError(f"expected a 2-D sparse tensor without dense dimensions, got "
                          f"sparse_dim={c.sparse_dim()}, dense_dim={c.dense_dim()}")
     vals = c.values().numpy()
-    check_float_dtype(vals.dtype, "tensor")
     rows, cols = c.indices().numpy()
     keep = vals != 0
     return rows[keep], cols[keep], vals[keep], tuple(t.shape)
+
+
+def transpose_pattern(indices: np.ndarray, ptr: np.ndarray, ncols: int):
+    """For a compressed pattern (row i holds ``indices[ptr[i]:ptr[i+1]]``): the order that
+    lists its entries column by column (rows ascending within each column), the transposed
+    pointers (ncols + 1) and the transposed indices (the original rows, in that order)."""
+    rows = np.repeat(np.arange(ptr.shape[0] - 1), np.diff(ptr.astype(np.int64)))
+    order = np.argsort(indices, kind="stable")
+    tptr = np.zeros(ncols + 1, np.int64)
+    np.cumsum(np.bincount(indices.astype(np.int64), minlength=ncols), out=tptr[1:])
+    return order, tptr, rows[order]

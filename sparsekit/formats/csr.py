@@ -2,53 +2,83 @@
 import numpy as np
 
 from sparsekit import kernels
-from sparsekit.formats.arrays import (check_float_dtype, check_pointers, check_shape,
-                                      check_sorted_indices, index_array, pointer_dtype,
-                                      to_numpy, unsigned_index_dtype)
-from sparsekit.formats.coo import coo_from_dense, coo_from_scipy, coo_from_torch
+from sparsekit.formats.arrays import (check_pointers, check_shape, check_sorted_indices,
+                                      float_array, index_array, owned, pointer_dtype,
+                                      unsigned_index_dtype)
 from sparsekit.formats.base import SparseFormat
+from sparsekit.formats.coo import coo_from_scipy, coo_from_torch, is_dense_tensor, transpose_pattern
+from sparsekit.formats.interop import torch_compressed
 from sparsekit.formats.storage import Storage, check_index_bits, check_value_bits
+from sparsekit.formats.tiles import dense_matrix, dense_tiles
 
 
 class CSR(SparseFormat):
-    """Compressed sparse rows. ``CSR(data, indices, indptr, shape)`` validates everything."""
+    """Compressed sparse rows. ``CSR(data, indices, indptr, shape)`` copies and validates
+    everything (see ``SparseFormat`` on ownership).
+
+    Stored entries are exactly those in ``data``: every entry != 0 of ``from_dense`` (NaN and
+    inf included, -0.0 not), and every entry passed to the constructor, explicit zeros too
+    (0 · inf = nan in a product). ``A.T`` is cheap: a CSR of the transpose (O(stored))."""
 
     format = "csr"
 
     def __init__(self, data, indices, indptr, shape):
+        self._setup(data, indices, indptr, shape, copy=True)
+
+    def _setup(self, data, indices, indptr, shape, copy):
         m, k = check_shape(shape)
-        data = to_numpy(data, "data")
+        data = float_array(data, "data", copy)
         if data.ndim != 1:
             raise ValueError(f"data must be 1-D, got shape {data.shape}")
-        check_float_dtype(data.dtype, "data")
-        indices = index_array(indices, "indices")
-        indptr = index_array(indptr, "indptr")
+        indices = index_array(indices, "indices", copy)
+        indptr = index_array(indptr, "indptr", copy)
         if indices.shape[0] != data.shape[0]:
             raise ValueError(f"indices and data must have the same length, got "
                              f"{indices.shape[0]} and {data.shape[0]}")
         check_pointers(indptr, "indptr", m + 1, data.shape[0])
         check_sorted_indices(indices, indptr, k, "indices")
-        self.shape = (m, k)
-        self.dtype = data.dtype
-        self.data = np.ascontiguousarray(data)
-        self.indices = np.ascontiguousarray(indices, dtype=unsigned_index_dtype(max(k - 1, 0)))
-        self.indptr = np.ascontiguousarray(indptr, dtype=pointer_dtype(data.shape[0]))
+        self._shape = (m, k)
+        self._dtype = data.dtype
+        self._data = owned(data)
+        self._indices = owned(indices, unsigned_index_dtype(max(k - 1, 0)))
+        self._indptr = owned(indptr, pointer_dtype(data.shape[0]))
+
+    def _parts(self) -> tuple:
+        return self._data, self._indices, self._indptr, self._shape
+
+    @property
+    def data(self) -> np.ndarray:
+        """The stored values, row by row (read-only)."""
+        return self._data
+
+    @property
+    def indices(self) -> np.ndarray:
+        """The column of each stored value (read-only; the narrowest unsigned dtype)."""
+        return self._indices
+
+    @property
+    def indptr(self) -> np.ndarray:
+        """Row i holds entries indptr[i]:indptr[i+1] (read-only)."""
+        return self._indptr
 
     @property
     def values(self) -> np.ndarray:
-        return self.data
+        return self._data
 
     # -- construction --------------------------------------------------------------------
     @classmethod
     def _from_coo(cls, rows, cols, vals, shape) -> "CSR":
         indptr = np.zeros(shape[0] + 1, np.int64)
         np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
-        return cls(vals, cols, indptr, shape)
+        return cls._adopt(vals, cols, indptr, shape)
 
     @classmethod
     def from_dense(cls, W) -> "CSR":
-        """Keep every entry that is not zero (NaN and inf included)."""
-        return cls._from_coo(*coo_from_dense(W))
+        """Keep every entry that is not zero (NaN and inf included). Converts a few MB of
+        rows at a time: the peak memory is about the output plus one chunk."""
+        w = dense_matrix(W)
+        tiles, indptr, indices = dense_tiles(w, 1, 1)
+        return cls._adopt(tiles.reshape(-1), indices, indptr, w.shape)
 
     @classmethod
     def from_scipy(cls, s) -> "CSR":
@@ -58,26 +88,32 @@ class CSR(SparseFormat):
     @classmethod
     def from_torch(cls, t) -> "CSR":
         """From a torch sparse tensor of any layout, or a dense 2-D tensor."""
+        if is_dense_tensor(t):
+            return cls.from_dense(t)
         return cls._from_coo(*coo_from_torch(t))
 
     # -- conversion ----------------------------------------------------------------------
+    @property
+    def T(self) -> "CSR":
+        """The K×M transpose, as a new CSR (O(stored) time and memory)."""
+        order, tptr, rows = transpose_pattern(self._indices, self._indptr, self.shape[1])
+        return CSR._adopt(self._data[order], rows, tptr, self.shape[::-1])
+
     def to_dense(self) -> np.ndarray:
         m, k = self.shape
         w = np.zeros((m, k), self.dtype)
-        rows = np.repeat(np.arange(m), np.diff(self.indptr.astype(np.int64)))
-        w[rows, self.indices] = self.data
+        rows = np.repeat(np.arange(m), np.diff(self._indptr.astype(np.int64)))
+        w[rows, self._indices] = self._data
         return w
 
     def to_scipy(self):
         import scipy.sparse as sp
-        return sp.csr_array((self.data.copy(), self.indices.astype(np.int64),
-                             self.indptr.astype(np.int64)), shape=self.shape)
+        return sp.csr_array((self._data.copy(), self._indices.astype(np.int64),
+                             self._indptr.astype(np.int64)), shape=self.shape)
 
     def to_torch(self):
-        import torch
-        return torch.sparse_csr_tensor(torch.from_numpy(self.indptr.astype(np.int64)),
-                                       torch.from_numpy(self.indices.astype(np.int64)),
-                                       torch.from_numpy(self.data.copy()), size=self.shape)
+        """A torch sparse_csr tensor (int64 indices; no beta warning reaches the caller)."""
+        return torch_compressed("csr", self._indptr, self._indices, self._data, self.shape)
 
     # -- bytes ---------------------------------------------------------------------------
     def storage(self, value_bits=None, index_bits=None) -> Storage:
@@ -85,7 +121,7 @@ class CSR(SparseFormat):
         ``value_bits``/``index_bits`` ask what another width would cost."""
         vb = check_value_bits(self.dtype.itemsize * 8 if value_bits is None else value_bits)
         ib = check_index_bits(index_bits, max(self.shape[1] - 1, 0))
-        pb = self.indptr.dtype.itemsize * 8
+        pb = self._indptr.dtype.itemsize * 8
         return Storage(self.format, values=self.stored * vb // 8,
                        indices=self.stored * ib // 8,
                        pointers=(self.shape[0] + 1) * pb // 8, bitmap=0,
@@ -93,7 +129,7 @@ class CSR(SparseFormat):
 
     # -- kernels -------------------------------------------------------------------------
     def _spmv(self, x, y):
-        kernels.csr_spmv(self.data, self.indices, self.indptr, x, y)
+        kernels.csr_spmv(self._data, self._indices, self._indptr, x, y)
 
     def _spmm(self, X, Y):
-        kernels.csr_spmm(self.data, self.indices, self.indptr, X, Y)
+        kernels.csr_spmm(self._data, self._indices, self._indptr, X, Y)

@@ -5,51 +5,66 @@ The bitmap is kept as 64-bit words (bit j % 64 of word j // 64), the width the k
 import numpy as np
 
 from sparsekit import kernels
-from sparsekit.formats.arrays import (check_float_dtype, check_pointers, check_shape,
-                                      index_array, pointer_dtype, to_numpy)
+from sparsekit.formats.arrays import (check_pointers, check_shape, float_array, index_array,
+                                      owned, pointer_dtype, to_numpy)
 from sparsekit.formats.base import SparseFormat
-from sparsekit.formats.params import check_vector
-from sparsekit.formats.coo import (coo_from_dense, coo_from_scipy, coo_from_torch,
-                                   group_coordinates)
+from sparsekit.formats.coo import (coo_from_scipy, coo_from_torch, group_coordinates,
+                                   is_dense_tensor)
+from sparsekit.formats.interop import torch_compressed
+from sparsekit.formats.params import check_vector_for_shape
 from sparsekit.formats.storage import Storage, check_index_bits, check_value_bits
+from sparsekit.formats.tiles import dense_matrix, dense_tiles
+
+
+_POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], np.uint8)
 
 
 def _popcount(words: np.ndarray) -> np.ndarray:
-    """Set bits per row of a (rows, words) uint64 array."""
-    return np.unpackbits(_as_bytes(words), axis=1).sum(axis=1, dtype=np.int64)
+    """Set bits per row of a (rows, words) uint64 array (a byte table: 1 byte of scratch per
+    byte of bitmap)."""
+    return _POPCOUNT8[_as_bytes(words)].sum(axis=1, dtype=np.int64)
 
 
 def _as_bytes(words: np.ndarray) -> np.ndarray:
     """The (rows, 8·words) little-endian byte view of a (rows, words) uint64 array."""
-    return words.astype("<u8", copy=False).view(np.uint8).reshape(words.shape[0],
-                                                                   words.shape[1] * 8)
+    words = np.ascontiguousarray(words.astype("<u8", copy=False))
+    return words.view(np.uint8).reshape(words.shape[0], words.shape[1] * 8)
 
 
 class VectorSkip(SparseFormat):
     """``VectorSkip(vectors, bitmap, panel_ptr, shape)`` with vectors (nvec, V), bitmap
-    (npanels, ceil(K/64)) uint64 and panel_ptr (npanels+1) offsets into vectors."""
+    (npanels, ceil(K/64)) uint64 and panel_ptr (npanels+1) offsets into vectors; copies and
+    validates everything (see ``SparseFormat`` on ownership). V ≤ max(M, 64)
+    (``params.check_vector_for_shape``).
+
+    Stored entries are every entry of a stored vector inside the shape, zeros included: a zero
+    beside a nonzero in one vector is multiplied (0 · inf = nan), as in the dense product; a
+    skipped (all-zero) vector is never multiplied. ``A.T`` is not cheap (the transpose of a
+    VectorSkip is no VectorSkip) and raises TypeError; so does ``X @ A``."""
 
     format = "vectorskip"
 
     def __init__(self, vectors, bitmap, panel_ptr, shape):
+        self._setup(vectors, bitmap, panel_ptr, shape, copy=True)
+
+    def _setup(self, vectors, bitmap, panel_ptr, shape, copy):
         m, k = check_shape(shape)
-        vectors = to_numpy(vectors, "vectors")
+        vectors = float_array(vectors, "vectors", copy)
         if vectors.ndim != 2:
             raise ValueError(f"vectors must be 2-D (nvec, V), got shape {vectors.shape}")
-        check_float_dtype(vectors.dtype, "vectors")
-        v_len = check_vector(vectors.shape[1])
+        v_len = check_vector_for_shape(vectors.shape[1], (m, k))
         npanels, nwords = -(-m // v_len), -(-k // 64)
-        bitmap = to_numpy(bitmap, "bitmap")
+        bitmap = to_numpy(bitmap, "bitmap", copy)
         if bitmap.dtype != np.uint64:
             raise TypeError(f"bitmap must be uint64 words, got {bitmap.dtype}")
         if bitmap.shape != (npanels, nwords):
             raise ValueError(f"bitmap must have shape {(npanels, nwords)} for {m}×{k} with "
                              f"V={v_len}, got {bitmap.shape}")
-        panel_ptr = index_array(panel_ptr, "panel_ptr")
+        panel_ptr = index_array(panel_ptr, "panel_ptr", copy)
         check_pointers(panel_ptr, "panel_ptr", npanels + 1, vectors.shape[0])
         if k % 64 and nwords and np.any(bitmap[:, -1] >> np.uint64(k % 64)):
             raise ValueError(f"bitmap has bits set past column {k - 1}")
-        counts = _popcount(np.ascontiguousarray(bitmap))
+        counts = _popcount(bitmap)
         if not np.array_equal(counts, np.diff(panel_ptr.astype(np.int64))):
             bad = int(np.argmax(counts != np.diff(panel_ptr.astype(np.int64))))
             raise ValueError(f"bitmap and panel_ptr disagree: panel {bad} has {counts[bad]} "
@@ -59,16 +74,39 @@ class VectorSkip(SparseFormat):
         if tail < v_len and panel_ptr[-2] < panel_ptr[-1]:
             if np.any(vectors[int(panel_ptr[-2]):, tail:] != 0):
                 raise ValueError(f"vectors hold nonzero values in the padding rows past {m}")
-        self.shape = (m, k)
-        self.vector = v_len
-        self.dtype = vectors.dtype
-        self.vectors = np.ascontiguousarray(vectors)
-        self.bitmap = np.ascontiguousarray(bitmap)
-        self.panel_ptr = np.ascontiguousarray(panel_ptr, dtype=pointer_dtype(vectors.shape[0]))
+        self._shape = (m, k)
+        self._vector = v_len
+        self._dtype = vectors.dtype
+        self._vectors = owned(vectors)
+        self._bitmap = owned(bitmap)
+        self._panel_ptr = owned(panel_ptr, pointer_dtype(vectors.shape[0]))
+
+    def _parts(self) -> tuple:
+        return self._vectors, self._bitmap, self._panel_ptr, self._shape
+
+    @property
+    def vector(self) -> int:
+        """V, the rows of a panel."""
+        return self._vector
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """The stored (nvec, V) vectors, panel by panel, columns ascending (read-only)."""
+        return self._vectors
+
+    @property
+    def bitmap(self) -> np.ndarray:
+        """(npanels, ceil(K/64)) uint64: bit j % 64 of word j // 64 marks column j (read-only)."""
+        return self._bitmap
+
+    @property
+    def panel_ptr(self) -> np.ndarray:
+        """Panel p holds vectors panel_ptr[p]:panel_ptr[p+1] (read-only)."""
+        return self._panel_ptr
 
     @property
     def values(self) -> np.ndarray:
-        return self.vectors
+        return self._vectors
 
     def _repr_extra(self) -> str:
         return f", vector={self.vector}"
@@ -76,7 +114,7 @@ class VectorSkip(SparseFormat):
     # -- construction --------------------------------------------------------------------
     @classmethod
     def _from_coo(cls, rows, cols, vals, shape, vector) -> "VectorSkip":
-        v_len = check_vector(vector)
+        v_len = check_vector_for_shape(vector, shape)
         m, k = shape
         npanels, nwords = -(-m // v_len), -(-k // 64)
         keys, position = group_coordinates(rows, cols, v_len, 1, max(k, 1))
@@ -88,12 +126,17 @@ class VectorSkip(SparseFormat):
                          np.left_shift(np.uint64(1), (col % 64).astype(np.uint64)))
         panel_ptr = np.zeros(npanels + 1, np.int64)
         np.cumsum(np.bincount(panel, minlength=npanels), out=panel_ptr[1:])
-        return cls(vectors, bitmap, panel_ptr, shape)
+        return cls._adopt(vectors, bitmap, panel_ptr, shape)
 
     @classmethod
     def from_dense(cls, W, vector=8) -> "VectorSkip":
-        """Keep every length-V column vector of a panel that holds a nonzero."""
-        return cls._from_coo(*coo_from_dense(W), vector)
+        """Keep every length-V column vector of a panel that holds a nonzero (NaN and inf
+        included), zeros beside it too. Converts a few MB of rows at a time: the peak is
+        about the output plus one chunk."""
+        w = dense_matrix(W)
+        v_len = check_vector_for_shape(vector, w.shape)
+        vectors, panel_ptr, bitmap = dense_tiles(w, v_len, 1, bitmap=True)
+        return cls._adopt(vectors.reshape(-1, v_len), bitmap, panel_ptr, w.shape)
 
     @classmethod
     def from_scipy(cls, s, vector=8) -> "VectorSkip":
@@ -101,6 +144,8 @@ class VectorSkip(SparseFormat):
 
     @classmethod
     def from_torch(cls, t, vector=8) -> "VectorSkip":
+        if is_dense_tensor(t):
+            return cls.from_dense(t, vector)
         return cls._from_coo(*coo_from_torch(t), vector)
 
     # -- conversion ----------------------------------------------------------------------
@@ -131,12 +176,15 @@ class VectorSkip(SparseFormat):
                             blocksize=(self.vector, 1))
 
     def to_torch(self):
-        """A torch sparse_bsr tensor with V×1 blocks."""
-        import torch
+        """A torch sparse_bsr tensor with V×1 blocks (no beta warning reaches the caller)."""
         s = self.to_scipy()
-        return torch.sparse_bsr_tensor(torch.from_numpy(s.indptr.astype(np.int64)),
-                                       torch.from_numpy(s.indices.astype(np.int64)),
-                                       torch.from_numpy(s.data), size=self.shape)
+        return torch_compressed("bsr", s.indptr, s.indices, s.data, self.shape)
+
+    @property
+    def T(self):
+        raise TypeError("VectorSkip has no cheap transpose (the transpose of a VectorSkip is "
+                        "no VectorSkip); transpose the dense matrix and pack that, e.g. "
+                        "sk.BSR.from_dense(A.to_dense().T, block=(1, A.vector))")
 
     # -- bytes ---------------------------------------------------------------------------
     def storage(self, value_bits=None, index_bits=None) -> Storage:

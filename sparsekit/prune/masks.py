@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
 import torch
 
 from sparsekit.formats.params import check_block, check_vector, is_int as _is_int  # noqa: F401
@@ -38,7 +39,9 @@ def check_structure(structure: str) -> str:
 
 
 def check_level(level, what="sparsity") -> float:
-    if isinstance(level, bool) or not isinstance(level, (int, float)) or \
+    """A fraction in [0, 1) as a float: Python or numpy ints and floats (np.float32(0.5) too);
+    not bools (numpy's included), NaN, strings or anything else."""
+    if isinstance(level, (bool, np.bool_)) or not isinstance(level, numbers.Real) or \
             not math.isfinite(float(level)) or not 0.0 <= float(level) < 1.0:
         raise ValueError(f"{what} must be a number in [0, 1), got {level!r}")
     return float(level)
