@@ -417,6 +417,22 @@ def cmd_models(args):
     return Outcome(run_meta(command="models"), {"models": Table(rows)}, "models")
 
 
+# The whole-model table's columns, most important first: what a narrow terminal keeps.
+WHOLE_MODEL_PRIORITY = ("hardware", "speedup", "sparse_latency_s", "energy_saving",
+                        "sparse_energy_j", "dense_latency_s", "dense_energy_j", "format",
+                        "sparse_inf_per_s_per_w", "dense_inf_per_s_per_w", "sparse_bound",
+                        "dense_bound")
+
+
+def _table(rows, priority=()):
+    """A hwmodel Table of ``rows`` that keeps ``priority`` columns first when narrowed."""
+    import inspect
+    from hwmodel.table import Table
+    if "priority" in inspect.signature(Table).parameters:
+        return Table(rows, priority=priority)
+    return Table(rows)
+
+
 def _whole_model_rows(measured, comparisons):
     """The demo's headline table: the measured row, then each hardware's totals."""
     rows = [{"hardware": "this machine (measured)", "dense_latency_s": measured["dense_s"],
@@ -485,15 +501,14 @@ def cmd_demo(args):
     sparse_s = measure.model_seconds(fast, x, args.budget)
     here = {"sparsity": args.sparsity, "dense_s": dense_s, "sparse_s": sparse_s,
             "speedup": dense_s / sparse_s}
-    print(f"\n== measured on this machine: dense torch {dense_s * 1e3:.3f} ms, "
-          f"sk.sparsify(format='auto') {sparse_s * 1e3:.3f} ms, "
-          f"speedup {dense_s / sparse_s:.2f}x ==")
+    print(f"\n== measured on this machine: dense {dense_s * 1e3:.3f} ms, sk.sparsify "
+          f"{sparse_s * 1e3:.3f} ms, speedup {dense_s / sparse_s:.2f}x ==")
 
     _say(f"[3/{steps}] estimating on {', '.join(hardware)}")
     comparisons = {name: compare(model, pruned, x, hw, format=args.format, block=args.block,
                                  vector=args.vector, progress=progress)
                    for name, hw in hardware.items()}
-    estimates = Table(_whole_model_rows(here, comparisons))
+    estimates = _table(_whole_model_rows(here, comparisons), WHOLE_MODEL_PRIORITY)
     print("\n== dense vs compressed, whole model (ratios are dense / compressed) ==")
     print(render(estimates, args.wide))
 
@@ -508,6 +523,8 @@ def cmd_demo(args):
                                             structure=args.structure, block=args.block,
                                             vector=args.vector, progress=progress)
         tables["measured"] = Table(sorted(sweep + [here], key=lambda r: r["sparsity"]))
+        print("\n== measured speedup against sparsity: " + ", ".join(
+            f"{r['sparsity']:.0%} {r['speedup']:.2f}x" for r in tables["measured"]) + " ==")
         names = [layer.name for layer in
                  (comparisons.get(LAYER_HW) or compare(model, pruned, x, host)).sparse.layers]
         seconds = measure.layer_seconds(fast, x, names, args.budget, progress=progress)
