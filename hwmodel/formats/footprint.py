@@ -67,11 +67,13 @@ class Footprint:
         return -(-t // 8) if isinstance(t, int) else t / 8
 
     @property
-    def metadata_bytes(self):
+    def metadata_bytes(self) -> float:
+        """metadata_bits / 8 (not rounded: a part of the one stream)."""
         return self.metadata_bits / 8
 
     @property
-    def payload_bytes(self):
+    def payload_bytes(self) -> float:
+        """payload_bits / 8 (not rounded: a part of the one stream)."""
         return self.payload_bits / 8
 
     @property
@@ -110,7 +112,7 @@ def roundup(bits, align):
     return -(-bits // align) * align
 
 
-def as_mask(mask, shape=None) -> np.ndarray:
+def as_mask(mask) -> np.ndarray:
     """A 2-D boolean array (anything not zero is True, NaN included)."""
     a = np.asarray(mask)
     if a.ndim != 2:

@@ -29,7 +29,8 @@ def width_for(value: int, bits, widths, parts, what: str) -> int:
     for w in widths:
         if w >= needed:
             return int(w)
-    raise FormatError(parts, f"none of the widths {list(widths)} holds {what} {value}")
+    raise FormatError((*parts[:-1], "widths"), f"none of the widths {list(widths)} holds "
+                      f"{what} {value}")
 
 
 def check_shape(shape) -> tuple[int, int]:

@@ -137,6 +137,19 @@ def _check_width(bits, parts):
                           f"1..{MAX_BITS}, got {shown(bits)}")
 
 
+def _tile_pairs(tile) -> tuple:
+    """``{"M": 4}`` or ``(("M", 4),)`` (or None) as sorted (dimension, size) pairs."""
+    if tile is None:
+        return ()
+    try:
+        pairs = tile.items() if isinstance(tile, dict) else tile
+        pairs = tuple((d, s) for d, s in pairs)
+    except (TypeError, ValueError):
+        raise FormatError(("tile",), f"expected a mapping such as {{M: 4, K: 4}}, got "
+                          f"{shown(tile)}") from None
+    return tuple(sorted(pairs, key=lambda pair: str(pair[0])))
+
+
 @dataclass(frozen=True)
 class FormatSpec:
     """A format: ranks outermost first over W (M × K), optionally tiled.
@@ -153,13 +166,7 @@ class FormatSpec:
     description: str = ""
 
     def __post_init__(self):
-        tile = self.tile
-        if isinstance(tile, dict):
-            tile = tuple(sorted(tile.items()))
-        elif tile is None:
-            tile = ()
-        object.__setattr__(self, "tile", tuple(tuple(t) for t in tile) if isinstance(
-            tile, (tuple, list)) else tile)
+        object.__setattr__(self, "tile", _tile_pairs(self.tile))
         ranks = self.ranks
         if isinstance(ranks, list):
             ranks = tuple(ranks)
@@ -177,11 +184,8 @@ class FormatSpec:
                               f"{shown(self.compute)}")
         if not isinstance(self.description, str):
             raise FormatError(("description",), "expected a string")
-        if not isinstance(self.tile, tuple):
-            raise FormatError(("tile",), f"expected a mapping such as {{M: 4, K: 4}}, got "
-                              f"{shown(self.tile)}")
         for item in self.tile:
-            if len(item) != 2 or item[0] not in ("M", "K"):
+            if item[0] not in ("M", "K"):
                 raise FormatError(("tile",), f"only M and K can be tiled, got {shown(item[0])}")
             if not is_int(item[1]) or item[1] < 1:
                 raise FormatError(("tile", item[0]), f"must be a positive integer, got "
