@@ -25,8 +25,10 @@ from .spec import FormatError, FormatSpec
 
 @dataclass(frozen=True)
 class RankArrays:
-    """One rank's metadata: readable ``fields`` (name -> int array) at ``widths`` (name ->
-    bits per element), and the packed ``stream`` of ``nbits`` bits that the decoder reads."""
+    """One rank's metadata: readable ``fields`` (name -> 1-D int array: lengths, bitmask,
+    coords or coords.<dim> for a flattened rank, runs, offsets) at ``widths`` (name -> bits
+    per element), and the packed ``stream`` of ``nbits`` bits (fields interleaved fibre by
+    fibre, alignment included) that the decoder reads."""
 
     format: str
     fields: dict
@@ -91,61 +93,54 @@ def encode(spec: FormatSpec, W) -> Encoded:
 
 
 def _emit(layout, i, fibres, entries, occ_i):
-    """Rank i's metadata stream, fibre by fibre."""
+    """Rank i's metadata: its readable fields and their one stream, fibre by fibre."""
     r = layout.ranks[i]
-    out = _Writer()
-    fields = {k: [] for k in _FIELDS[r.format]}
-    widths = {}
-    if r.length_bits:
-        fields["lengths"], widths["lengths"] = [], r.length_bits
-    if r.format == "UOP":
-        child_counts = [len(es) for es in entries[i + 1]] if i + 1 < len(entries) \
-            else [1] * sum(len(es) for es in entries[i])
-        widths["offsets"] = layout.offset_bits(i, sum(child_counts))
-        child, offset = 0, 0
-    elif r.format == "B":
+    dims = layout.spec.ranks[i].dims
+    coord_names = ["coords"] if len(dims) == 1 else [f"coords.{d}" for d in dims]
+    widths = {"lengths": r.length_bits} if r.length_bits else {}
+    if r.format == "B":
         widths["bitmask"] = 1
     elif r.format == "CP":
-        widths["coords"] = r.field_bits
+        widths.update(zip(coord_names, r.field_bits))
     elif r.format == "RLE":
         widths["runs"] = r.coord_bits
+    elif r.format == "UOP":                     # offsets count the next rank's entries
+        child_counts = [len(es) for es in entries[i + 1]] if i + 1 < len(entries) \
+            else [1] * sum(len(es) for es in entries[i])          # at the leaf: values
+        widths["offsets"] = layout.offset_bits(i, sum(child_counts))
+        child, offset = 0, 0
+    fields = {name: [] for name in widths}
+    out = _Writer()
+
+    def put(name, value):
+        out.write(value, widths[name])
+        fields[name].append(value)
+
     for prefix, es in zip(fibres, entries[i]):
         if r.length_bits:
-            out.write(len(es), r.length_bits)
-            fields["lengths"].append(len(es))
+            put("lengths", len(es))
         if r.format == "B":
             for bit in occ_i[prefix].tolist():
-                out.write(int(bit), 1)
-                fields["bitmask"].append(int(bit))
+                put("bitmask", int(bit))
         elif r.format == "CP":
             for c in es:
-                coords = np.unravel_index(c, r.dim_extents)
-                for value, bits in zip(coords, r.field_bits):
-                    out.write(int(value), bits)
-                fields["coords"].append([int(v) for v in coords])
+                for name, value in zip(coord_names, np.unravel_index(c, r.dim_extents)):
+                    put(name, int(value))
         elif r.format == "RLE":
             pos = -1
             for c in es:
-                out.write(c - pos - 1, r.coord_bits)
-                fields["runs"].append(c - pos - 1)
+                put("runs", c - pos - 1)
                 pos = c
         elif r.format == "UOP":
-            out.write(offset, widths["offsets"])
-            fields["offsets"].append(offset)
+            put("offsets", offset)
             for _ in range(r.extent):
                 offset += child_counts[child]
                 child += 1
-                out.write(offset, widths["offsets"])
-                fields["offsets"].append(offset)
+                put("offsets", offset)
         out.pad_to(r.align)
-    arrays = {k: np.array(v, dtype=np.uint64).reshape(-1, len(r.dim_extents)) if k == "coords"
-              else np.array(v, dtype=np.uint64) for k, v in fields.items()}
     stream, nbits = out.packed()
+    arrays = {name: np.array(values, np.uint64) for name, values in fields.items()}
     return RankArrays(r.format, arrays, widths, stream, nbits)
-
-
-_FIELDS = {"U": (), "B": ("bitmask",), "CP": ("coords",), "UOP": ("offsets",),
-           "RLE": ("runs",)}
 
 
 def decode(spec: FormatSpec, encoded: Encoded, shape) -> np.ndarray:

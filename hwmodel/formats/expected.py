@@ -152,23 +152,18 @@ def _fibre_types(layout, i):
     walked = list(layout.spec.ranks[i].dims)
     sides = []
     for side in "MK":
-        pre = [d for d in prefix if d[0] == side]
         own = [d for d in walked if d[0] == side]
-        table = _side_table(layout, side, pre + own)
-        shape_own = [layout.dim_extent[d] for d in own]
-        rows = table.reshape(-1, *shape_own) if table.ndim else table.reshape(1)
-        if not pre:
-            rows = rows.reshape(1, *shape_own)
-        flat = rows.reshape(rows.shape[0], -1)
-        unique, counts = np.unique(flat, axis=0, return_counts=True) if flat.shape[0] else \
-            (flat, np.zeros(0, np.int64))
-        sides.append((own, shape_own, unique, counts))
-    (m_own, m_shape, m_rows, m_counts), (k_own, k_shape, k_rows, k_counts) = sides
-    order = [(m_own + k_own).index(d) for d in walked]
-    for mr, mc in zip(m_rows, m_counts):
-        for kr, kc in zip(k_rows, k_counts):
-            sizes = np.multiply.outer(mr.reshape(m_shape), kr.reshape(k_shape))
-            yield int(mc) * int(kc), np.transpose(sizes, order).ravel()
+        own_shape = [layout.dim_extent[d] for d in own]
+        table = _side_table(layout, side, [d for d in prefix if d[0] == side] + own)
+        rows = np.reshape(table, (-1, int(np.prod(own_shape, dtype=np.int64))))
+        unique, counts = np.unique(rows, axis=0, return_counts=True)
+        sides.append([(row.reshape(own_shape), int(count)) for row, count in zip(unique, counts)])
+    order = [([d for d in walked if d[0] == "M"] + [d for d in walked if d[0] == "K"]).index(d)
+             for d in walked]
+    for m_sizes, m_count in sides[0]:
+        for k_sizes, k_count in sides[1]:
+            sizes = np.multiply.outer(m_sizes, k_sizes)     # axes: M dims, then K dims
+            yield m_count * k_count, np.transpose(sizes, order).ravel()
 
 
 def _fillers(sizes, limit, empty):

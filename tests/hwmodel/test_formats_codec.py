@@ -17,9 +17,7 @@ def _check(spec, W):
     fp = hf.footprint(spec, W != 0)
     for i, (arrays, share) in enumerate(zip(encoded.ranks, fp.per_rank)):
         assert arrays.nbits == share.metadata_bits, (i, spec.ranks[i])
-        # every field entry at its stated width (coords: one width per column)
-        field_bits = sum(arr.shape[0] * int(np.sum(arrays.widths[name]))
-                         for name, arr in arrays.fields.items())
+        field_bits = sum(arr.size * arrays.widths[name] for name, arr in arrays.fields.items())
         if spec.ranks[i].align == 1:
             assert field_bits == share.metadata_bits, (i, spec.ranks[i])
         else:
@@ -59,7 +57,7 @@ def test_the_arrays_a_unit_reads():
     csr = hf.encode(hf.builtin("csr"), W)
     assert csr.ranks[0].fields["offsets"].tolist() == [0, 2, 2]
     assert csr.ranks[0].widths["offsets"] == 16
-    assert csr.ranks[1].fields["coords"].ravel().tolist() == [1, 20]
+    assert csr.ranks[1].fields["coords"].tolist() == [1, 20]
     assert csr.values.tolist() == [5, 7]
     rle = hf.encode(hf.builtin("csr-rle", run_bits=4), W)
     # 18 zeros between 5 and 7: one filler (15 zeros + a stored zero), then a run of 2
@@ -68,14 +66,16 @@ def test_the_arrays_a_unit_reads():
     assert rle.ranks[0].fields["offsets"].tolist() == [0, 3, 3]
     coo = hf.encode(hf.builtin("coo"), W)
     assert coo.ranks[0].fields["lengths"].tolist() == [2]
-    assert coo.ranks[0].fields["coords"].tolist() == [[0, 1], [0, 20]]
+    assert coo.ranks[0].fields["coords.M"].tolist() == [0, 0]
+    assert coo.ranks[0].fields["coords.K"].tolist() == [1, 20]
+    assert coo.ranks[0].widths == {"lengths": 8, "coords.M": 8, "coords.K": 8}
 
 
 def test_fixed_cp_fills_unused_coordinates_with_zeros():
     W = np.array([[0, 3, 0, 0, 1, 2, 0, 0]], dtype=np.float64)
     spec = hf.builtin("nm", n=2, m=4)
     encoded, fp = _check(spec, W)
-    assert encoded.ranks[2].fields["coords"].ravel().tolist() == [0, 1, 0, 1]
+    assert encoded.ranks[2].fields["coords"].tolist() == [0, 1, 0, 1]
     assert encoded.values.tolist() == [0, 3, 1, 2]
     assert fp.padding_entries == 1 and fp.per_rank[2].bits == 2
     W[0, [0, 2]] = 9                                   # 3 nonzeros in the first group
