@@ -19,7 +19,7 @@ SMALL = [
     (hf.parse("CP-RLE2"), (2, 6)),
     (hf.parse("B-CP-U", tile={"M": 2}), (3, 4)),
     (hf.parse("U-RLE1-U-B", tile=(2, 1)), (3, 4)),
-    (hf.parse("U-RLE1-U", tile={"K": 2}), (2, 7)),           # runs over an edge tile
+    (hf.parse("U-RLE1-U", tile={"K": 2}), (2, 5)),           # runs over an edge tile
     (hf.FormatSpec("flat-rle", (hf.Rank(("K", "M"), "RLE", bits=1),)), (3, 4)),
     (hf.FormatSpec("csc-tiled", (hf.Rank("K1", "UOP"), hf.Rank(("M", "K0"), "CP")),
                    tile={"K": 3}), (2, 5)),
