@@ -297,3 +297,142 @@ def test_empty_interop(shape, dspec):
     assert tuple(A.to_torch().shape) == shape
     assert type(A).from_scipy(A.to_scipy(), **_kw(A)).shape == shape
     assert type(A).from_torch(A.to_torch(), **_kw(A)).shape == shape
+
+
+# -- torch's beta warnings stay quiet -------------------------------------------------------
+QUIET_SCRIPT = """
+import warnings
+import numpy as np, torch, sparsekit as sk
+W = np.kron(np.eye(3, dtype=np.float32), np.ones((2, 2), np.float32))
+for A in (sk.CSR.from_dense(W), sk.BSR.from_dense(W, (2, 2)), sk.VectorSkip.from_dense(W, 2)):
+    t = A.to_torch()
+    kw = {"block": (2, 2)} if isinstance(A, sk.BSR) else {}
+    type(A).from_torch(t, **kw)
+    sk.CSR.from_torch(t)
+print("quiet")
+"""
+
+
+def test_to_torch_and_from_torch_raise_no_beta_warning():
+    """torch warns once per process (TORCH_WARN_ONCE), so a fresh interpreter with every
+    warning turned into an error is the only place where a leak can show."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-W", "error", "-c", QUIET_SCRIPT],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "quiet" in r.stdout, r.stderr[-2000:]
+
+
+def test_quiet_leaves_other_warnings_alone():
+    import warnings
+    from sparsekit.formats.interop import quiet
+    with pytest.warns(UserWarning, match="unrelated"), quiet():
+        warnings.warn("unrelated", UserWarning)
+
+
+# -- Python and numpy protocol --------------------------------------------------------------
+TRANSPOSABLE = [("csr", sk.CSR, {}), ("bsr1x1", sk.BSR, {"block": (1, 1)}),
+                ("bsr3x5", sk.BSR, {"block": (3, 5)}), ("bsr64x64", sk.BSR, {"block": (64, 64)})]
+
+
+@pytest.mark.parametrize("tspec", TRANSPOSABLE, ids=[t[0] for t in TRANSPOSABLE])
+@pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
+def test_transpose(tspec, dtype):
+    W = _w(dtype, shape=(13, 19))
+    A = build(tspec, W)
+    T = A.T
+    assert type(T) is type(A) and T.shape == (19, 13) and T.dtype == A.dtype
+    assert np.array_equal(T.to_dense(), W.T, equal_nan=True)
+    assert T.stored == A.stored and T.nnz == A.nnz
+    if isinstance(A, sk.BSR):
+        assert T.block == A.block[::-1]
+    assert np.array_equal(T.T.to_dense(), W, equal_nan=True)
+
+
+@given(W=sparse_matrices(max_side=12), fmt=format_specs())
+def test_transpose_property(W, fmt):
+    A = build(fmt, W)
+    if isinstance(A, sk.VectorSkip):
+        with pytest.raises(TypeError, match="transpose"):
+            A.T
+        return
+    assert np.array_equal(A.T.to_dense(), W.T, equal_nan=True)
+
+
+@pytest.mark.parametrize("tspec", TRANSPOSABLE, ids=[t[0] for t in TRANSPOSABLE])
+@pytest.mark.parametrize("kind", ["numpy", "torch", "list"])
+@pytest.mark.parametrize("n", [None, 1, 4], ids=["1d", "n1", "n4"])
+def test_rmatmul(tspec, kind, n):
+    W = random_sparse(np.random.default_rng(8), 13, 17, 0.3)
+    A = build(tspec, W)
+    X = np.random.default_rng(9).uniform(-1, 1, (13,) if n is None else (n, 13))
+    ref = X @ W
+    Xk = {"numpy": X, "torch": torch.from_numpy(X), "list": X.tolist()}[kind]
+    Y = Xk @ A
+    assert isinstance(Y, torch.Tensor) == (kind == "torch")
+    Y = Y.numpy() if kind == "torch" else Y
+    assert Y.shape == ref.shape
+    np.testing.assert_allclose(Y, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_rmatmul_errors():
+    W = random_sparse(np.random.default_rng(10), 8, 5, 0.5)
+    with pytest.raises(TypeError, match="supported products.*CSR and BSR"):
+        np.ones((2, 8)) @ sk.VectorSkip.from_dense(W, 4)
+    with pytest.raises(TypeError, match="supported products"):
+        torch.ones(2, 8, dtype=torch.float64) @ sk.VectorSkip.from_dense(W, 4)
+    A = sk.CSR.from_dense(W)
+    with pytest.raises(ValueError, match=r"X must have shape \(8,\) or \(N, 8\)"):
+        np.ones((2, 5)) @ A
+    with pytest.raises(ValueError, match="shape"):
+        np.ones((2, 2, 8)) @ A
+    with pytest.raises(TypeError, match="dtype"):
+        np.ones((2, 8), np.float32) @ A
+    with pytest.raises(TypeError, match="sparse @ sparse"):
+        A @ A.T
+
+
+def test_asarray_is_a_clear_error(spec):
+    A = build(spec, np.eye(4))
+    with pytest.raises(TypeError, match=r"to_dense\(\)"):
+        np.asarray(A)
+    with pytest.raises(TypeError, match=r"to_dense\(\)"):
+        np.array(A, dtype=np.float64)
+    with pytest.raises(TypeError):
+        np.ones(4) * A  # numpy defers, and formats define no elementwise products
+
+
+def test_toarray_todense_astype_copy(spec):
+    W = _w(np.float64, shape=(9, 19))
+    A = build(spec, W)
+    for D in (A.toarray(), A.todense()):
+        assert type(D) is np.ndarray and D.flags.writeable
+        assert np.array_equal(D, W, equal_nan=True)
+    B = A.astype(np.float32)
+    assert type(B) is type(A) and B.dtype == np.float32 and B.stored == A.stored
+    assert np.array_equal(B.to_dense(), W.astype(np.float32), equal_nan=True)
+    assert B.astype("float64").dtype == np.float64
+    for bad in (np.float16, "int32", None, torch.bfloat16):
+        with pytest.raises(TypeError, match="float32 or float64"):
+            A.astype(bad)
+    C = A.copy()
+    assert type(C) is type(A) and C is not A and repr(C) == repr(A)
+    for a, c in zip(A._parts()[:3], C._parts()[:3]):
+        assert not np.shares_memory(a, c)
+    assert np.array_equal(C.to_dense(), W, equal_nan=True)
+
+
+def test_pickle_and_deepcopy_round_trip_and_revalidate(spec):
+    import copy
+    import pickle
+    W = _w(np.float32, shape=(9, 19))
+    A = build(spec, W)
+    for B in (pickle.loads(pickle.dumps(A)), copy.deepcopy(A), copy.copy(A)):
+        assert type(B) is type(A) and np.array_equal(B.to_dense(), W, equal_nan=True)
+        assert not any(p.flags.writeable for p in B._parts()[:3])
+    cls, (values, first, second, shape) = A.__reduce__()
+    if second.size > 1:  # a pickle whose pointers were tampered with is rejected on load
+        bad = second.copy()
+        bad[-1] += 1
+        with pytest.raises(ValueError):
+            cls(values, first, bad, shape)

@@ -10,8 +10,8 @@ from hypothesis.extra import numpy as hnp
 
 from sparsekit import kernels
 import sparsekit as sk
-from helpers import (FLOATS, SPEC_BY_ID, assert_matmul_close, build, format_specs,
-                     random_sparse, sparse_matrices, tolerances, to_np)
+from helpers import (FLOATS, SPEC_BY_ID, assert_matmul_close, bitmap_bits, build,
+                     format_specs, random_sparse, sparse_matrices, tolerances, to_np)
 from sparsekit.kernels.threads import PARALLEL_MIN_MACS
 
 BATCHES = [None, 0, 1, 3, 16, 64, 100]  # None: X is 1-D
@@ -350,6 +350,107 @@ def test_nan_inf_propagate_parallel(spec_id, restore_threads):
     assert_matmul_close(A @ X, W, X)
 
 
+# -- the NaN/inf rule: stored entries are multiplied, structural zeros never ----------------
+def _stored_mask(A) -> np.ndarray:
+    """M×K booleans: which entries A stores, read from its public arrays (CSR: its entries;
+    BSR: whole blocks; VectorSkip: whole vectors; padding outside the shape cropped)."""
+    m, k = A.shape
+    if isinstance(A, sk.VectorSkip):
+        return np.repeat(bitmap_bits(A.bitmap, k), A.vector, axis=0)[:m]
+    r, c = A.block if isinstance(A, sk.BSR) else (1, 1)
+    tile_rows = np.repeat(np.arange(A.indptr.size - 1), np.diff(A.indptr.astype(np.int64)))
+    tiles = np.zeros((-(-m // r), -(-k // c)), bool)
+    tiles[tile_rows, A.indices.astype(np.int64)] = True
+    return np.kron(tiles, np.ones((r, c), bool)).astype(bool)[:m, :k]
+
+
+def _stored_product(A, X) -> np.ndarray:
+    """Σ_j A[i, j]·X[j] over the stored (i, j) only, in float64: a structural zero adds
+    nothing, even against inf or NaN; a stored zero adds 0·x (NaN for x = ±inf or NaN)."""
+    X2 = np.asarray(X, np.float64).reshape(X.shape[0], -1)
+    with np.errstate(invalid="ignore"):  # 0·inf and inf - inf are expected here
+        terms = A.to_dense().astype(np.float64)[:, :, None] * X2[None, :, :]
+        Y = np.where(_stored_mask(A)[:, :, None], terms, 0.0).sum(axis=1)
+    return Y.reshape((A.shape[0],) + X.shape[1:])
+
+
+def _assert_matches_stored(A, X):
+    Y, ref = A @ X, _stored_product(A, X)
+    np.testing.assert_array_equal(np.isnan(Y), np.isnan(ref), err_msg="NaN positions differ")
+    np.testing.assert_array_equal(np.isposinf(Y), np.isposinf(ref), err_msg="+inf differs")
+    np.testing.assert_array_equal(np.isneginf(Y), np.isneginf(ref), err_msg="-inf differs")
+    finite = np.isfinite(ref)
+    rtol, atol = tolerances(A.dtype, A.shape[1], A.to_dense(), X)
+    np.testing.assert_allclose(Y[finite], ref[finite], rtol=rtol, atol=atol)
+
+
+def test_nan_pattern_repro():
+    """repro/nan_pattern.py: W = [[1, 0]], x = [1, inf]. CSR does not store the 0 (1); a 1×2
+    BSR block stores it (0·inf = nan, like dense); VectorSkip(1) skips the all-zero vector."""
+    W = np.array([[1, 0]], np.float32)
+    x = np.array([1, np.inf], np.float32)
+    assert np.isnan(sk.BSR.from_dense(W, (1, 2)) @ x).all()
+    assert (sk.CSR.from_dense(W) @ x == 1).all()
+    assert (sk.VectorSkip.from_dense(W, 1) @ x == 1).all()
+    assert (sk.BSR.from_dense(W, (1, 1)) @ x == 1).all()
+    W2 = np.array([[1], [0]], np.float32)  # VectorSkip(2) stores the 0 beside the 1
+    assert np.isnan(sk.VectorSkip.from_dense(W2, 2) @ np.array([np.inf], np.float32))[1]
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
+@pytest.mark.parametrize("n", [None, 3], ids=["1d", "n3"])
+def test_stored_zeros_are_multiplied_structural_zeros_are_not(spec, dtype, n):
+    W = _with_specials(dtype)
+    X = _x(W.shape[1], n, dtype)
+    X[2] = np.inf       # column 2 meets W[12, 2] = NaN and zeros stored beside nonzeros
+    X[6] = -np.inf
+    X[11] = np.nan
+    A = build(spec, W)
+    assert (_stored_mask(A) | (W == 0)).all() and _stored_mask(A)[W != 0].all()
+    _assert_matches_stored(A, X)
+
+
+@given(fmt=format_specs(), data=st.data())
+def test_nan_rule_property(fmt, data):
+    W = data.draw(sparse_matrices(max_side=12, min_side=1, special=False))
+    specials = data.draw(hnp.arrays(np.int8, W.shape, elements=st.integers(0, 9)))
+    W = W.copy()
+    W[specials == 1] = np.nan
+    W[specials == 2] = np.inf
+    n = data.draw(st.sampled_from([None, 2]))
+    X = _x(W.shape[1], n, W.dtype, seed=data.draw(st.integers(0, 99)))
+    xs = data.draw(hnp.arrays(np.int8, X.shape, elements=st.integers(0, 6)))
+    X[xs == 1] = np.inf
+    X[xs == 2] = -np.inf
+    X[xs == 3] = np.nan
+    _assert_matches_stored(build(fmt, W), X)
+
+
+@pytest.mark.parametrize("make", [
+    lambda d: sk.CSR(np.array([1, 0], d), [0, 1], [0, 2], (1, 2)),
+    lambda d: sk.BSR(np.array([[[1, 0]]], d), [0], [0, 1], (1, 2)),
+    lambda d: sk.BSR(np.zeros((1, 1, 1), d), [1], [0, 1], (1, 2)),
+    lambda d: sk.VectorSkip(np.zeros((1, 1), d), np.array([[2]], np.uint64), [0, 1], (1, 2)),
+], ids=["csr_explicit_zero", "bsr_zero_in_block", "bsr_zero_block", "vs_zero_vector"])
+@pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
+def test_explicit_zeros_from_a_constructor_are_stored(make, dtype):
+    A = make(dtype)
+    assert A.stored > A.nnz
+    y = A @ np.array([1, np.inf], dtype)
+    assert np.isnan(y).all()
+    _assert_matches_stored(A, np.array([[1, 2], [np.inf, np.nan]], dtype))
+
+
+def test_from_dense_stores_nan_and_inf_entries(spec):
+    W = np.zeros((5, 6))
+    W[1, 2], W[3, 4], W[4, 0] = np.nan, np.inf, -np.inf
+    A = build(spec, W)
+    assert A.nnz == 3 and _stored_mask(A)[W != 0].all()
+    x = np.ones(6)
+    y = A @ x
+    assert np.isnan(y[1]) and np.isposinf(y[3]) and np.isneginf(y[4])
+
+
 # -- errors -----------------------------------------------------------------------------------------
 def _a32():
     return sk.CSR.from_dense(_mixed(6, 5, np.float32))
@@ -363,6 +464,14 @@ def _errors():
         "int_x": (dict(X=np.ones(5, np.int32)), TypeError, "float32 or float64"),
         "bool_x": (dict(X=np.ones(5, bool)), TypeError, "float32 or float64"),
         "f16_x": (dict(X=np.ones(5, np.float16)), TypeError, "float32 or float64"),
+        "torch_bf16_x": (dict(X=torch.ones(5, dtype=torch.bfloat16)), TypeError,
+                         "must be float32 or float64, got bfloat16; cast it first"),
+        "torch_f16_x": (dict(X=torch.ones(5, dtype=torch.float16)), TypeError,
+                        "must be float32 or float64, got float16; cast it first"),
+        "out_bf16": (dict(X=f32, out=torch.empty(6, dtype=torch.bfloat16)), TypeError,
+                     "out must be float32 or float64, got bfloat16"),
+        "sparse_x": (dict(X=sk.CSR.from_dense(np.eye(5, dtype=np.float32))), TypeError,
+                     "sparse @ sparse"),
         "torch_int_x": (dict(X=torch.ones(5, dtype=torch.int64)), TypeError, "float32"),
         "torch_f64_x": (dict(X=torch.ones(5, dtype=torch.float64)), TypeError, "dtype"),
         "torch_sparse_x": (dict(X=torch.ones(5, 2).to_sparse()), TypeError, "sparse"),

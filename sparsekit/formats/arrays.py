@@ -91,7 +91,10 @@ def owned(a: np.ndarray, dtype=None) -> np.ndarray:
     """``a`` (an array this package created or copied: nobody else holds it) as a C-contiguous
     array of ``dtype``, made read-only so nothing can change it after validation."""
     a = np.ascontiguousarray(a, dtype=dtype)
-    a.flags.writeable = False
+    base = a
+    while isinstance(base, np.ndarray):  # a view's flag could be turned back on if its
+        base.flags.writeable = False     # base were writable: freeze the whole chain
+        base = base.base
     return a
 
 

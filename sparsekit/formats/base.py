@@ -15,9 +15,12 @@ class SparseFormat:
 
     **Ownership.** A format owns its arrays: the constructor copies the caller's values,
     indices, pointers and bitmap, validates the copies and makes them read-only
-    (``flags.writeable = False``); the accessors return those read-only arrays. Nothing the
-    caller does to its own arrays afterwards can reach the kernels, which trust the structure
-    (they do not bounds-check). The objects are immutable: to change a matrix, build a new one.
+    (``flags.writeable = False``); the accessors (``data``, ``indices``, ...) return read-only
+    views, whose flag cannot be turned back on. Nothing the caller does to its own arrays
+    afterwards can reach the kernels, which trust the structure (they do not bounds-check).
+    The objects are immutable: to change a matrix, build a new one. Writing into a format's
+    memory by other routes (``torch.from_numpy`` of an accessor ignores the flag) is not
+    supported: copy first.
 
     **NaN and inf** (the rule of scipy.sparse and torch.sparse): structural zeros, the entries a
     format does not store, are never multiplied; stored entries always are, zeros included.

@@ -62,21 +62,21 @@ class BSR(SparseFormat):
     @property
     def blocks(self) -> np.ndarray:
         """The stored (nblocks, r, c) blocks, block row by block row (read-only)."""
-        return self._blocks
+        return self._blocks.view()
 
     @property
     def indices(self) -> np.ndarray:
         """The block column of each stored block (read-only)."""
-        return self._indices
+        return self._indices.view()
 
     @property
     def indptr(self) -> np.ndarray:
         """Block row i holds blocks indptr[i]:indptr[i+1] (read-only)."""
-        return self._indptr
+        return self._indptr.view()
 
     @property
     def values(self) -> np.ndarray:
-        return self._blocks
+        return self._blocks.view()
 
     def _repr_extra(self) -> str:
         return f", block={self.block[0]}×{self.block[1]}"

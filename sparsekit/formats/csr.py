@@ -49,21 +49,21 @@ class CSR(SparseFormat):
     @property
     def data(self) -> np.ndarray:
         """The stored values, row by row (read-only)."""
-        return self._data
+        return self._data.view()
 
     @property
     def indices(self) -> np.ndarray:
         """The column of each stored value (read-only; the narrowest unsigned dtype)."""
-        return self._indices
+        return self._indices.view()
 
     @property
     def indptr(self) -> np.ndarray:
         """Row i holds entries indptr[i]:indptr[i+1] (read-only)."""
-        return self._indptr
+        return self._indptr.view()
 
     @property
     def values(self) -> np.ndarray:
-        return self._data
+        return self._data.view()
 
     # -- construction --------------------------------------------------------------------
     @classmethod

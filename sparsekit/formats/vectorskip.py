@@ -92,21 +92,21 @@ class VectorSkip(SparseFormat):
     @property
     def vectors(self) -> np.ndarray:
         """The stored (nvec, V) vectors, panel by panel, columns ascending (read-only)."""
-        return self._vectors
+        return self._vectors.view()
 
     @property
     def bitmap(self) -> np.ndarray:
         """(npanels, ceil(K/64)) uint64: bit j % 64 of word j // 64 marks column j (read-only)."""
-        return self._bitmap
+        return self._bitmap.view()
 
     @property
     def panel_ptr(self) -> np.ndarray:
         """Panel p holds vectors panel_ptr[p]:panel_ptr[p+1] (read-only)."""
-        return self._panel_ptr
+        return self._panel_ptr.view()
 
     @property
     def values(self) -> np.ndarray:
-        return self._vectors
+        return self._vectors.view()
 
     def _repr_extra(self) -> str:
         return f", vector={self.vector}"
