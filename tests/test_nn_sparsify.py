@@ -1,6 +1,7 @@
 """sparsekit.nn and sk.sparsify: sparse layers equal their dense originals, conversion rules,
 inference-only errors, BatchNorm folding, and saving/loading converted models."""
 import io
+import warnings
 
 import pytest
 import torch
@@ -265,3 +266,91 @@ def test_sparsify_a_bare_layer_and_auto_on_convs():
     assert {r["name"] for r in report if "dense ms" in r} == {"conv1", "conv2", "pw", "fc"}
     with torch.no_grad():
         torch.testing.assert_close(fast(x), m(x), **TOL)
+
+
+# -- sparsify never returns a model that fails at forward (repro/sparsify_odd.py) ---------
+
+def test_a_module_used_twice_is_converted_everywhere():
+    lin = _pruned(nn.Linear(16, 16))
+    seq = nn.Sequential(lin, nn.ReLU(), lin)
+    fast, report = sk.sparsify(seq, "csr", min_sparsity=0.0, return_report=True)
+    assert isinstance(fast[0], SparseLinear) and fast[2] is fast[0]
+    assert len(report) == 1
+    x = torch.randn(3, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), seq(x), **TOL)
+
+
+class _Head(nn.Module):
+    """A parent that reads its child's weight (a tied head, custom attention)."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(16, 16)
+        self.out = nn.Linear(16, 4)
+
+    def forward(self, x):
+        return self.out(F.linear(x, self.proj.weight) + self.proj(x))
+
+
+def test_a_parent_reading_a_childs_weight_keeps_working():
+    head = _pruned(_Head())
+    x = torch.randn(2, 16)
+    fast = sk.sparsify(head, "csr")  # without example_input: dense weight on demand
+    assert isinstance(fast.proj, SparseLinear)
+    with torch.no_grad(), pytest.warns(sk.nn.DenseReadWarning, match="read densely"):
+        torch.testing.assert_close(fast(x), head(x), **TOL)
+    fast, report = sk.sparsify(head, "csr", example_input=x, return_report=True)
+    rows = {r["name"]: r for r in report}  # with it: found, kept dense, said so
+    assert isinstance(fast.proj, nn.Linear) and isinstance(fast.out, SparseLinear)
+    assert rows["proj"]["format"] == "dense" and ".weight is read" in rows["proj"]["reason"]
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error", sk.nn.DenseReadWarning)
+        torch.testing.assert_close(fast(x), head(x), **TOL)
+
+
+def test_a_converted_model_that_fails_on_example_input_fails_in_sparsify():
+    class Picky(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 8)
+
+        def forward(self, x):
+            if not isinstance(self.fc, nn.Linear):
+                raise RuntimeError("expects an nn.Linear")
+            return self.fc(x)
+
+    with pytest.raises(RuntimeError, match="expects an nn.Linear") as info:
+        sk.sparsify(_pruned(Picky()), "csr", example_input=torch.randn(2, 8))
+    assert "exclude=" in "".join(getattr(info.value, "__notes__", []))
+
+
+def test_root_modules_are_returned_converted():
+    lin = _pruned(nn.Linear(16, 8))
+    assert isinstance(sk.sparsify(lin, "csr"), SparseLinear)
+    mha = nn.MultiheadAttention(16, 2, batch_first=True).eval()
+    sk.prune.magnitude(mha, 0.8, name="in_proj_weight")
+    sk.prune.magnitude(mha, 0.8)
+    fast = sk.sparsify(mha, "csr")
+    assert isinstance(fast, sk.nn.SparseMultiheadAttention)
+    assert all(isinstance(getattr(fast, p), SparseLinear)
+               for p in ("q_proj", "k_proj", "v_proj", "out_proj"))
+    x = torch.randn(2, 5, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x, x, x)[0], mha(x, x, x)[0], **TOL)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_models_stay_dense_with_a_reason_and_run(dtype):
+    m = _pruned(mlp((16, 32, 4)), 0.8).to(dtype)
+    fast, report = sk.sparsify(m, "csr", return_report=True)
+    assert not any(isinstance(c, SparseLinear) for c in fast.modules())
+    for r in report:
+        assert r["format"] == "dense" and str(dtype) in r["reason"]
+        assert "float32/float64" in r["reason"]
+    x = torch.randn(2, 16, dtype=dtype)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), m(x))
+    s = sk.sparsify(_pruned(mlp((16, 32, 4)), 0.8), "csr")
+    with pytest.raises(TypeError, match="sparse layers support float32/float64"):
+        s(x)

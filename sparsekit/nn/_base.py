@@ -25,11 +25,13 @@ Ownership — the kernels only ever run on a structure validated after the last 
 Loading — all or nothing, per layer:
 
 - ``load_state_dict`` builds the layer's complete new state (arrays, bias, format, shape,
-  block or vector, and a conv's geometry) from the incoming entries, falling back to the
-  current ones for entries a non-strict load leaves out; validates all of it; and only then
-  swaps it in. On any problem the layer is unchanged (buffers, matrix and results) and the
-  problem is reported through torch's usual ``RuntimeError`` listing. A strict load that
-  misses one of the layer's entries leaves the layer unchanged too.
+  block or vector, and a conv's geometry) from the incoming entries, validates all of it,
+  and only then swaps it in. On any problem the layer is unchanged (buffers, matrix and
+  results) and the problem is reported through torch's usual ``RuntimeError`` listing. A
+  load that lacks any of the layer's entries, or brings others under its prefix
+  (``strict=False`` included: torch does not tell a module whether the load is strict),
+  leaves the layer unchanged and reports them as missing or unexpected keys: a sparse state
+  is loaded whole or not at all.
 - The incoming format may differ from the layer's (a csr state loaded into a vectorskip
   layer makes it a csr layer) as long as the state is consistent: arrays of one format
   stated as another is an error. The matrix shape must match the layer's, as torch requires
@@ -201,27 +203,32 @@ class SparseModule(nn.Module):
                        (t, None if t.is_inference() else t._version))
         return out
 
-    def _changed(self) -> bool:
+    def _changed(self) -> list:
+        """Names of the buffers changed since the last validation."""
+        names = (*ARRAYS, "bias")
         if self._seen is None:
-            return True
-        for now, seen in zip(self._fingerprint(), self._seen):
+            return list(names)
+        out = []
+        for name, now, seen in zip(names, self._fingerprint(), self._seen):
             if now is None or seen is None:
                 if now is not seen:
-                    return True
+                    out.append(name)
             elif now[0] is not seen[0] or now[1] is None or now[1] != seen[1]:
-                return True
-        return False
+                out.append(name)
+        return out
 
     def _sync(self):
         """Revalidate after a change of the buffers made through torch (see the module
         docstring); the kernels then run on fresh private copies."""
-        if not self._changed():
+        changed = self._changed()
+        if not changed:
             return
         try:
             fmt = own_format(self._kind, self._shape, self._buffers)
             _check_bias(self._buffers["bias"], fmt.shape[0], self._buffers["values"].dtype)
         except (TypeError, ValueError) as e:
-            raise type(e)(f"{type(self).__name__}: its buffers were changed and no longer "
+            raise type(e)(f"{type(self).__name__}: its buffers were changed "
+                          f"({', '.join(changed)}) and no longer "
                           f"form a valid {self._kind} {self._shape[0]}×{self._shape[1]} layer: "
                           f"{e}. Restore them or load a valid state_dict") from None
         for key in (*ARRAYS, "bias"):
@@ -303,7 +310,6 @@ class SparseModule(nn.Module):
     def set_extra_state(self, state):
         """Apply an extra state with the current buffers: validated first; on a problem a
         ValueError/TypeError and the layer unchanged."""
-        self._sync()
         self._commit(*self._candidate(state, dict(self._buffers), self._buffers["bias"]))
 
     def _candidate(self, state, tensors, bias):
@@ -355,16 +361,14 @@ class SparseModule(nn.Module):
         missing = [prefix + n for n in names if prefix + n not in state_dict]
         unexpected = [k for k in state_dict if k.startswith(prefix)
                       and k[len(prefix):] not in names]
-        if strict:
-            missing_keys.extend(missing)
-            unexpected_keys.extend(unexpected)
-            if missing or unexpected:
-                return  # torch reports them; the layer stays as it is
-        self._sync()
-        tensors = {k: state_dict.get(prefix + k, self._buffers[k]) for k in ARRAYS}
-        bias = state_dict.get(prefix + "bias", self._buffers["bias"]) \
-            if self._buffers["bias"] is not None else None
-        state = state_dict.get(prefix + "_extra_state", self.get_extra_state())
+        # torch passes strict=True here whatever the caller asked (it filters afterwards).
+        missing_keys.extend(missing)
+        unexpected_keys.extend(unexpected)
+        if missing or unexpected:
+            return  # not exactly a sparse layer's state: the layer stays as it is
+        tensors = {k: state_dict[prefix + k] for k in ARRAYS}
+        bias = state_dict[prefix + "bias"] if "bias" in names else None
+        state = state_dict[prefix + "_extra_state"]
         try:
             candidate = self._candidate(state, tensors, bias)
         except (TypeError, ValueError) as e:

@@ -300,12 +300,12 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
         row = {"name": name, "type": _base_class(module).__name__, "format": "dense",
                "sparsity": None, "bn_folded": folded.get(name, ""), "reason": ""}
         report.append(row)
-        if _sparse_class(module) is None:
-            row["reason"] = "not a Linear or Conv2d"
-            continue
         if name.rpartition(".")[0] in attention:
             row["reason"] = (f"in a MultiheadAttention with "
                              f"{attention[name.rpartition('.')[0]]}: kept dense")
+            continue
+        if _sparse_class(module) is None:
+            row["reason"] = "not a Linear or Conv2d"
             continue
         if isinstance(module, nn.Conv2d) and module.groups != 1:
             kind = "depthwise" if module.groups == module.in_channels else "grouped"

@@ -300,4 +300,4 @@ class _Pad(nn.Module):
 
 torch.serialization.add_safe_globals([SparseLinear, SparseConv2d])
 
-__all__ = ["SparseLinear", "SparseConv2d"]
+__all__ = ["SparseLinear", "SparseConv2d", "FORMATS"]
