@@ -106,16 +106,18 @@ def build_layers(model, example_input, hw, format="auto", value_bits=None,
     summary = analyze_with_progress(model, example_input, progress, block=block,
                                     vector=int(vector), value_bits=bits,
                                     index_bits=index_bits, formats=())
+    # one step for the traced forward pass, then one per layer packed
+    bar = tqdm(total=1 + len(summary.layers), desc=f"estimate ({format})", unit="step",
+               delay=2, disable=not progress)
     calls, _ = trace_products(model, example_input)
+    bar.update()
     if len(calls) != len(summary.layers):
         raise RuntimeError("analyze and trace disagree on the number of weight layers")
     if not calls:
         raise ValueError("the model has no weight layers (no conv/linear/matmul with a weight)")
     candidates = FORMATS if format == "auto" else (format,)
     out = []
-    desc = f"estimate ({format})" if len(candidates) > 1 else f"estimate {format}"
-    for row, call in tqdm(list(zip(summary.layers, calls)), desc=desc, unit="layer", delay=2,
-                          disable=not progress):
+    for row, call in zip(summary.layers, calls):
         name = row["name"]
         if row["nnz"] is None:
             raise ValueError(f"layer {name!r} has no values (meta tensor): nothing to estimate")
@@ -138,6 +140,8 @@ def build_layers(model, example_input, hw, format="auto", value_bits=None,
             effective_macs=min(effective, stored_macs), stored_macs=stored_macs,
             structure=STRUCTURE[fmt],
             activation_density=_density_for(activation_density, name)), fmt))
+        bar.update()
+    bar.close()
     return out
 
 

@@ -57,7 +57,7 @@ def write(directory, *, title, meta, tables, comparisons, hardware, layer_hw="ho
                 "Roofline with every layer (estimated)",
                 "Latency per layer: estimated against measured"]
     sections = [(*SECTIONS[name], tables[name]) for name in SECTIONS if name in tables]
-    sections += [(f"{name}: dense vs compressed per layer", "", table)
+    sections += [(f"{name}: dense vs compressed", "", table)
                  for name, table in tables.items() if name not in SECTIONS]
     text = markdown.report(title, meta, sections,
                            [(c, p.name) for c, p in zip(captions, paths)])

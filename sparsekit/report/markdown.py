@@ -9,9 +9,11 @@ from __future__ import annotations
 def _meta_lines(meta: dict) -> list:
     lines = []
     for key, value in meta.items():
-        if key in ("versions", "machine") or value is None:
+        if key in ("versions", "machine") or value is None or value == {}:
             continue
-        if isinstance(value, (list, tuple)):
+        if key.endswith("shape") and isinstance(value, (list, tuple)):
+            value = "×".join(str(v) for v in value)
+        elif isinstance(value, (list, tuple)):
             value = ", ".join(str(v) for v in value)
         lines.append(f"- **{key}**: {value}")
     machine = meta.get("machine") or {}
