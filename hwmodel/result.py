@@ -2,12 +2,15 @@
 
 Energies are in joules, times in cycles of the compute clock and seconds. ``a + b`` (and
 ``sum(...)``) adds every count; a sum's bound is the one that accounts for most of its cycles.
+Printed (``str``, ``to_text``) they scale to ms/µJ/MiB and fit 100 columns; CSV, JSON and
+DataFrames keep the exact base-unit values (``latency_s``, ``energy_j``, ``..._bytes``).
 """
 
+import textwrap
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
-from . import table
+from . import table as tables
 from .hardware import OPERANDS
 
 
@@ -20,6 +23,21 @@ def _merge(a, b):
         else:
             out[key] = out.get(key, 0.0) + value
     return out
+
+
+def priority(row):
+    """Columns of a cost row from most to least important, for narrow tables: the layer,
+    latency, energy, bound, energy per level, MAC and static energy, energy per operand,
+    cycles; then the rest in row order."""
+    levels = [c for c in row if c.endswith("_energy_j") and c not in ("mac_energy_j",
+              "static_energy_j") and c[:-len("_energy_j")] not in OPERANDS]
+    operands = [f"{o}_energy_j" for o in OPERANDS]
+    return ("layer", "latency_s", "energy_j", "bound", *levels, "mac_energy_j",
+            "static_energy_j", *operands, "cycles")
+
+
+def _text_table(rows, wide):
+    return tables.Table(rows, priority=priority(rows[0])).to_text(wide)
 
 
 @dataclass(frozen=True)
@@ -100,6 +118,13 @@ class LayerCost:
                        executed_macs=self.executed_macs)
         return out
 
+    def to_text(self, wide: bool = False) -> str:
+        """This layer as a one-row table (every count with ``wide=True``)."""
+        return _text_table([self.row(detail=True)], wide)
+
+    def __str__(self):
+        return self.to_text()
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -166,25 +191,40 @@ class Estimate:
                 "inferences_per_sec_per_watt": self.inferences_per_sec_per_watt}
 
     def table(self, detail=False):
-        """Per-layer rows plus a "total" row."""
-        return table.Table([c.row(detail) for c in (*self.layers, self.total)])
+        """Per-layer rows plus a "total" row (base units: seconds, joules, bytes)."""
+        rows = [c.row(detail) for c in (*self.layers, self.total)]
+        return tables.Table(rows, priority=priority(rows[0]))
+
+    def headline(self, width=tables.WIDTH):
+        """Two lines: the hardware and the whole model's latency, energy and rates (each
+        number with its own SI prefix), wrapped to ``width`` (None: not wrapped)."""
+        s = self.summary()
+        lines = [f"{self.hardware} ({self.objective}-optimal mappings, batch {self.batch}): "
+                 f"{tables.human(s['latency_s'], 's')}, {tables.human(s['energy_j'], 'J')}, "
+                 f"bound by {s['bound']}",
+                 f"{tables.number(s['inferences_per_sec'])} inf/s, "
+                 f"{tables.human(s['energy_per_inference_j'], 'J')}/inf, "
+                 f"{tables.number(s['inferences_per_sec_per_watt'])} inf/s/W"]
+        return "\n".join(line for text in lines
+                         for line in (textwrap.wrap(text, width) if width else [text]))
+
+    def to_text(self, wide: bool = False) -> str:
+        """The headline and the per-layer table (every count with ``wide=True``; else the
+        columns that fit 100 characters, see ``hwmodel.table``)."""
+        return (self.headline(None if wide else tables.WIDTH) + "\n"
+                + _text_table(self.table(detail=True), wide))
 
     def __str__(self):
-        s = self.summary()
-        head = (f"{self.hardware} ({self.objective}-optimal mappings, batch {self.batch}): "
-                f"{s['latency_s']:.4g} s, {s['energy_j']:.4g} J, bound by {s['bound']}; "
-                f"{s['inferences_per_sec']:.4g} inf/s, {s['energy_per_inference_j']:.4g} J/inf, "
-                f"{s['inferences_per_sec_per_watt']:.4g} inf/s/W")
-        return head + "\n" + str(self.table())
+        return self.to_text()
 
     def to_csv(self, path=None):
-        return table.to_csv(self.table(detail=True), path)
+        return tables.to_csv(self.table(detail=True), path)
 
     def to_json(self, path=None):
-        return table.to_json(self.table(detail=True), path, meta=self.summary())
+        return tables.to_json(self.table(detail=True), path, meta=self.summary())
 
     def to_markdown(self, path=None):
-        return table.to_markdown(self.table(), path)
+        return tables.to_markdown(self.table(), path)
 
     def to_dataframe(self):
-        return table.to_dataframe(self.table(detail=True))
+        return tables.to_dataframe(self.table(detail=True))

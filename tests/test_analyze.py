@@ -38,9 +38,9 @@ def test_rows_gemm_view_and_macs_of_a_small_cnn():
     assert (s["fc"]["M"], s["fc"]["K"], s["fc"]["N"]) == (10, 128, 2)
     for row in s:
         assert row["macs"] == row["M"] * row["K"] * row["N"]
-        assert row["params"] == row["M"] * row["K"]
+        assert row["weight_params"] == row["M"] * row["K"]
     assert s.total["macs"] == sum(r["macs"] for r in s)
-    assert s.total["params"] == sum(r["params"] for r in s)
+    assert s.total["weight_params"] == sum(r["weight_params"] for r in s)
 
 
 class _Functional(nn.Module):
@@ -67,7 +67,7 @@ def test_functional_calls_and_repeated_modules_are_rows():
     assert s["shared"]["input_shape"] == (2, 7, 3)  # as the module saw it, not aten's 2-D view
     # MACs count every call; params and bytes count the shared weight once
     assert s.total["macs"] == 6 * 5 * 14 + 3 * 6 * 14 + 2 * 3 * 3 * 14
-    assert s.total["params"] == 30 + 18 + 9
+    assert s.total["weight_params"] == 30 + 18 + 9
     assert s.total["bytes_dense"] == 4 * (30 + 18 + 9)
 
 
@@ -91,7 +91,7 @@ def test_conv1d_transposed_conv_and_attention():
     # self-attention: one packed q/k/v projection, then out_proj (fast path off in tracing)
     att = [(r["name"], r["M"], r["K"], r["N"]) for r in s if r["name"].startswith("att")]
     assert att == [("att.in_proj_weight", 24, 8, 14), ("att.out_proj", 8, 8, 14)]
-    assert s.total["params"] == 4 * 9 + 4 * 3 * 9 + 3 * 64 + 64
+    assert s.total["weight_params"] == 4 * 9 + 4 * 3 * 9 + 3 * 64 + 64
 
 
 def test_reads_weights_pruned_by_torch_prune_before_and_after_remove():
@@ -190,7 +190,9 @@ def test_outputs_csv_json_markdown_text():
     assert data["meta"]["block"] == [4, 4] and len(data["rows"]) == 6
     assert data["rows"][0]["weight_shape"] == [32, 3, 3, 3]
     md = s.to_markdown()
-    assert md.startswith("| name |") and md.count("\n") == 2 + 6
+    table, notes = md.split("\n\n")
+    assert table.startswith("| name |") and table.count("\n") == 2 + 6 - 1
+    assert notes == "- [1] depthwise conv: sparsify keeps it dense\n"
     text = str(s)
     assert "conv1" in text and "total" in text and "depthwise" in text
     assert "K" in s.to_text(columns=["name", "K"])
@@ -244,6 +246,6 @@ def test_sparsified_model_analyzes_like_its_original():
     fast = analyze(sk.sparsify(m, "csr", example_input=x), x)
     assert [r["name"] for r in fast] == [r["name"] for r in dense]
     assert fast["conv2"]["type"] == "SparseConv2d" and fast["fc"]["type"] == "SparseLinear"
-    for key in ("macs", "effective_macs", "nnz", "params"):
+    for key in ("macs", "effective_macs", "nnz", "weight_params"):
         assert fast.total[key] == dense.total[key], key
     assert fast["conv1"]["input_shape"] == (2, 3, 32, 32)

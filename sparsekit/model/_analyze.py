@@ -1,7 +1,8 @@
 """``sk.analyze(model, example_input)``: one row per weight layer, from one traced forward pass.
 
 Each row: the layer's name and type, its weight shape, the GEMM view (M, K, N) of DESIGN.md,
-input/output shapes, params, nnz, sparsity, Distiller-style structure sparsities, dense and
+input/output shapes, weight_params (elements of the weight matrix, M·K: biases excluded, as
+in nnz, sparsity and the bytes, which all describe the weight matrix), nnz, sparsity, Distiller-style structure sparsities, dense and
 effective MACs, and the exact bytes of the weight dense and in each format (built with the
 format classes themselves, so the bytes are what their kernels read), plus the smallest.
 
@@ -12,6 +13,8 @@ matrix used for nnz, structure and bytes stacks the g per-group matrices: C_out 
 """
 from __future__ import annotations
 
+import contextlib
+import sys
 
 import numpy as np
 import torch
@@ -27,7 +30,7 @@ ROOT_NAME = "(model)"  # the row name of a weight owned by the model itself (a b
 
 # Columns of a layer row, in order (the Summary keeps this order in every output).
 COLUMNS = ("name", "type", "op", "weight_shape", "groups", "M", "K", "N", "input_shape",
-           "output_shape", "params", "nnz", "sparsity", "rows", "channels", "kernels",
+           "output_shape", "weight_params", "nnz", "sparsity", "rows", "channels", "kernels",
            "blocks", "vectors", "macs", "effective_macs", "bytes_dense", "bytes_csr",
            "bytes_bsr", "bytes_vectorskip", "best_format", "best_bytes", "note")
 
@@ -41,7 +44,7 @@ def _check_formats(formats):
 
 
 def analyze(model, example_input, *, block=(4, 4), vector: int = 8, value_bits: int = 32,
-            index_bits: int | None = None, formats=FORMAT_NAMES) -> Summary:
+            index_bits: int | None = None, formats=FORMAT_NAMES, progress=None) -> Summary:
     """Per-layer analysis of ``model`` run once on ``example_input`` (a tensor, a tuple of
     positional arguments, or a dict of keyword arguments).
 
@@ -51,6 +54,9 @@ def analyze(model, example_input, *, block=(4, 4), vector: int = 8, value_bits: 
     index_bits: width of indices/pointers (None: the smallest that holds each layer's largest
         index, what the kernels read). A width too small for some layer raises ValueError.
     formats: the formats to size (``()`` skips packing: much faster on big models).
+    progress: a tqdm bar on stderr over the forward pass (a step per module called) and then
+        the layers (a step each): True, False, or None (the default): only when stderr is a
+        terminal, and only once the work has taken over a second.
 
     The model runs under ``torch.no_grad()`` in eval mode (its train/eval state is restored);
     weights pruned with ``torch.nn.utils.prune`` or ``torch.ao.pruning`` are read as the
@@ -58,24 +64,60 @@ def analyze(model, example_input, *, block=(4, 4), vector: int = 8, value_bits: 
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be True, False or None, got {progress!r}")
     formats = _check_formats(formats)
     block, vector = check_block(block), check_vector(vector)
-    calls, _ = trace_products(model, example_input)
     modules = dict(model.named_modules(remove_duplicate=False))
 
     rows, seen_names = [], {}
-    for call in calls:
-        name = call.source.module if call.source.attr == "weight" else \
-            ".".join(p for p in (call.source.module, call.source.attr) if p)
-        name = name or ROOT_NAME
-        seen_names[name] = seen_names.get(name, 0) + 1
-        if seen_names[name] > 1:
-            name = f"{name}#{seen_names[name]}"
-        rows.append(_row(name, call, modules, formats, block, int(vector), value_bits,
-                         index_bits))
+    with _progress_bar(model, progress) as bar:
+        calls, _ = trace_products(model, example_input)
+        if bar is not None:
+            bar.reset(total=len(calls))
+            bar.set_description("analyze: layers")
+            bar.unit = "layer"
+        for call in calls:
+            name = call.source.module if call.source.attr == "weight" else \
+                ".".join(p for p in (call.source.module, call.source.attr) if p)
+            name = name or ROOT_NAME
+            seen_names[name] = seen_names.get(name, 0) + 1
+            if seen_names[name] > 1:
+                name = f"{name}#{seen_names[name]}"
+            rows.append(_row(name, call, modules, formats, block, int(vector), value_bits,
+                             index_bits))
+            if bar is not None:
+                bar.update()
     return Summary(rows, columns=COLUMNS, total=_total(rows, calls, formats),
                    meta={"block": block, "vector": int(vector), "value_bits": value_bits,
-                         "index_bits": index_bits, "formats": formats})
+                         "index_bits": index_bits, "formats": formats,
+                         "model_params": sum(p.numel() for p in model.parameters())})
+
+
+@contextlib.contextmanager
+def _progress_bar(model, progress):
+    """A tqdm bar on stderr (None when ``progress`` asks for none) that counts the calls of
+    the model's leaf modules during the traced forward pass, through forward hooks removed on
+    exit; ``analyze`` then resets it to count the layers."""
+    if not progress and (progress is not None or not sys.stderr.isatty()):
+        yield None
+        return
+    from tqdm import tqdm
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    bar = tqdm(total=len(leaves), desc="analyze: forward", unit="module", file=sys.stderr,
+               leave=False, delay=1.0 if progress is None else 0.0)
+
+    def step(*_):
+        if bar.n < bar.total:
+            bar.update()
+
+    handles = [m.register_forward_hook(step) for m in leaves]
+    try:
+        yield bar
+    finally:
+        for h in handles:
+            h.remove()
+        bar.close()
 
 
 def _row(name, call, modules, formats, block, vector, value_bits, index_bits) -> dict:
@@ -85,9 +127,9 @@ def _row(name, call, modules, formats, block, vector, value_bits, index_bits) ->
     row = {"name": name, "type": _type_name(module),
            "op": call.op, "weight_shape": call.weight_shape, "groups": call.groups,
            "M": call.M, "K": call.K, "N": call.N, "input_shape": call.input_shape,
-           "output_shape": call.output_shape, "params": call.M * call.K,
+           "output_shape": call.output_shape, "weight_params": call.M * call.K,
            "macs": call.macs, "note": ""}
-    row["bytes_dense"] = row["params"] * value_bits // 8
+    row["bytes_dense"] = row["weight_params"] * value_bits // 8
     if meta:  # shapes only: nothing to count
         row.update(nnz=None, sparsity=None, effective_macs=None, best_format=None,
                    best_bytes=None, rows=None, channels=None, kernels=None, blocks=None,
@@ -116,7 +158,7 @@ def _row(name, call, modules, formats, block, vector, value_bits, index_bits) ->
     if call.groups > 1:
         kind = "depthwise" if call.weight.shape[1] == 1 and call.op.startswith("conv") \
             else "grouped"
-        row["note"] = f"{kind} conv (groups={call.groups}): sparsify keeps it dense"
+        row["note"] = f"{kind} conv: sparsify keeps it dense"  # groups: in its own column
     return row
 
 
@@ -133,8 +175,8 @@ def _type_name(module) -> str:
 
 
 def _total(rows, calls, formats) -> dict:
-    """Sums: MACs over every call; params, nnz and bytes once per distinct weight (a weight
-    used twice is stored once)."""
+    """Sums: MACs over every call; weight_params, nnz and bytes once per distinct weight (a
+    weight used twice is stored once)."""
     total = {c: None for c in COLUMNS}
     total.update(name="total", type="", op="", note="", macs=sum(r["macs"] for r in rows))
     if any(r["nnz"] is None for r in rows):
@@ -148,11 +190,12 @@ def _total(rows, calls, formats) -> dict:
         if not any(torch.equal(c.matrix, other) for other in seen.get(key, ())):
             seen.setdefault(key, []).append(c.matrix)
             distinct.append(r)
-    for key in ("params", "nnz", "bytes_dense", "best_bytes"):
+    for key in ("weight_params", "nnz", "bytes_dense", "best_bytes"):
         total[key] = sum(r[key] for r in distinct)
     for f in formats:
         total[f"bytes_{f}"] = sum(r[f"bytes_{f}"] for r in distinct)
-    total["sparsity"] = 1.0 - total["nnz"] / total["params"] if total["params"] else 0.0
+    total["sparsity"] = (1.0 - total["nnz"] / total["weight_params"]
+                         if total["weight_params"] else 0.0)
     bests = {r["best_format"] for r in distinct}
     total["best_format"] = bests.pop() if len(bests) == 1 else "per layer"
     return total

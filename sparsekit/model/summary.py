@@ -1,22 +1,53 @@
 """``Summary``: the per-layer table ``sk.analyze`` returns, with a totals row.
 
 Rendering goes through ``hwmodel.table`` (one table module for the whole project). CSV, JSON
-and ``to_dataframe()`` carry every column with exact values (integers stay integers); the
-terminal table and Markdown show a compact, human-scaled selection (MACs in millions, bytes in
-KiB, sparsities in %) unless ``columns=`` asks for others.
+and ``to_dataframe()`` carry every column with exact base-unit values (integers stay integers:
+MACs, bytes). The terminal table and Markdown show a compact selection, scaled per column
+(MMAC/GMAC, KiB/MiB, sparsities in %); the terminal table fits 100 columns (``wide=True``: the
+whole compact view), keeps the columns in ``PRIORITY`` order first, prints each distinct note
+once under the table with the number of layers it concerns, and explains the structure columns
+in a legend.
 """
 from __future__ import annotations
 
 from hwmodel import table as _table
 
-# (column in the compact view, source column, scale): a compact view that fits a terminal.
-COMPACT = (("name", "name", None), ("type", "type", None), ("M", "M", None), ("K", "K", None),
-           ("N", "N", None), ("sparsity %", "sparsity", 100), ("rows %", "rows", 100),
-           ("chan %", "channels", 100), ("blocks %", "blocks", 100),
-           ("vectors %", "vectors", 100), ("MACs (M)", "macs", 1e-6),
-           ("eff MACs (M)", "effective_macs", 1e-6), ("dense KiB", "bytes_dense", 1 / 1024),
-           ("csr KiB", "bytes_csr", 1 / 1024), ("bsr KiB", "bytes_bsr", 1 / 1024),
-           ("vs KiB", "bytes_vectorskip", 1 / 1024), ("best", "best_format", None))
+# (column of the compact view, source column, percent?). View names follow hwmodel.table's unit
+# rule: "macs" prints as "MMAC"/"GMAC", "bytes_dense" as "dense KiB"/"dense MiB".
+COMPACT = (("name", "name", False), ("type", "type", False), ("M", "M", False),
+           ("K", "K", False), ("N", "N", False), ("sparsity %", "sparsity", True),
+           ("rows %", "rows", True), ("chan %", "channels", True),
+           ("blocks %", "blocks", True), ("vectors %", "vectors", True),
+           ("macs", "macs", False), ("eff_macs", "effective_macs", False),
+           ("bytes_dense", "bytes_dense", False), ("bytes_csr", "bytes_csr", False),
+           ("bytes_bsr", "bytes_bsr", False), ("bytes_vskip", "bytes_vectorskip", False),
+           ("best", "best_format", False), ("best_bytes", "best_bytes", False),
+           ("note", "note", False))
+
+# Most important first: what a 100-column terminal keeps. The name, how sparse, what it costs
+# dense and effectively, its bytes dense and in the smallest format, where the zeros are
+# (which format can skip them), the bytes of each format, then the layer's type and shape.
+PRIORITY = ("name", "note", "sparsity %", "macs", "eff_macs", "bytes_dense", "best",
+            "best_bytes", "blocks %", "vectors %", "rows %", "chan %", "bytes_csr",
+            "bytes_bsr", "bytes_vskip", "type", "M", "K", "N")
+
+
+def legend(block=(4, 4), vector=8) -> dict:
+    """What the compact view's less obvious columns mean (``block``/``vector``: the options
+    the summary was made with)."""
+    r, c = block
+    return {
+        "sparsity %": "zero weights of the M×K weight matrix",
+        "rows %": "all-zero rows (filters of a conv, output neurons of a Linear)",
+        "chan %": "all-zero input channels (input columns of a Linear)",
+        "blocks %": f"all-zero {r}×{c} blocks, the ones BSR skips",
+        "vectors %": f"all-zero {vector}×1 vectors in panels of {vector} rows, the ones "
+                     f"VectorSkip skips",
+        "eff_macs": "MACs whose weight is nonzero",
+        "bytes_vskip": "bytes of the VectorSkip format",
+        "best": "the smallest of dense, CSR, BSR and VectorSkip for this layer",
+        "best_bytes": "bytes of that smallest format",
+    }
 
 
 def _plain(value):
@@ -35,7 +66,7 @@ def _shape_text(value):
 
 class Summary:
     """Per-layer rows (dicts) plus a ``total`` row; ``meta`` records the options used
-    (block, vector, value/index widths)."""
+    (block, vector, value/index widths) and ``model_params``, every parameter of the model."""
 
     def __init__(self, rows, columns=None, total=None, meta=None):
         self.columns = tuple(columns) if columns is not None else tuple(_table.columns(rows))
@@ -82,23 +113,28 @@ class Summary:
             if unknown:
                 raise ValueError(f"unknown column(s) {unknown}; available: {self.columns}")
             return [{c: _shape_text(r.get(c)) for c in columns} for r in self.rows]
-        present = [(label, src, scale) for label, src, scale in COMPACT
-                   if any(r.get(src) is not None for r in self.rows)]
-        view = []
-        for r in self.rows:
-            row = {}
-            for label, src, scale in present:
-                v = r.get(src)
-                if scale is not None and isinstance(v, (int, float)):
-                    v = round(v * scale, 1 if scale == 100 else 3)
-                row[label] = v
-            view.append(row)
-        return view
+        present = [(label, src, pct) for label, src, pct in COMPACT
+                   if any(r.get(src) not in (None, "") for r in self.rows)]
+        return [{label: (round(r[src] * 100, 1) if pct and r.get(src) is not None
+                         else r.get(src)) for label, src, pct in present} for r in self.rows]
 
-    def to_text(self, columns=None) -> str:
-        text = _table.to_text(self._view(columns))
-        notes = [f"  {r['name']}: {r['note']}" for r in self.layers if r.get("note")]
-        return text + ("\nnotes:\n" + "\n".join(notes) if notes and columns is None else "")
+    def _table(self, columns=None) -> _table.Table:
+        block, vector = self.meta.get("block", (4, 4)), self.meta.get("vector", 8)
+        return _table.Table(self._view(columns), priority=PRIORITY,
+                            legend=legend(block, vector) if columns is None else None)
+
+    def to_text(self, wide: bool = False, columns=None) -> str:
+        """The table for a terminal: 100 columns wide at most unless ``wide``; ``columns``
+        names raw columns to show instead of the compact view."""
+        t = self._table(columns)
+        text = _table.to_text(t, wide=wide, priority=t.priority, legend=t.legend,
+                              noun="layers")
+        params = self.meta.get("model_params")
+        if columns is None and params is not None and self.total:
+            line = (f"weight_params: {self.total['weight_params']:,} in the weight matrices "
+                    f"above; the model has {params:,} parameters in all")
+            text += "\n" + "\n".join(_table.wrap([line], None if wide else _table.WIDTH))
+        return text
 
     def __str__(self):
         return self.to_text()
@@ -119,8 +155,8 @@ class Summary:
                               meta={"meta": meta})
 
     def to_markdown(self, path=None, columns=None) -> str:
-        """The compact view (or ``columns``) as a Markdown table."""
-        return _table.to_markdown(self._view(columns), path)
+        """The compact view (or ``columns``) as a Markdown table, notes as footnotes."""
+        return _table.to_markdown(self._view(columns), path, noun="layers")
 
     def to_dataframe(self):
         """A pandas DataFrame of every column (pandas must be installed)."""
