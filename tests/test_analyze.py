@@ -249,3 +249,16 @@ def test_sparsified_model_analyzes_like_its_original():
     for key in ("macs", "effective_macs", "nnz", "weight_params"):
         assert fast.total[key] == dense.total[key], key
     assert fast["conv1"]["input_shape"] == (2, 3, 32, 32)
+
+
+def test_progress_bar_on_stderr_only_when_asked_or_on_a_terminal(capsys):
+    m, x = small_cnn(), torch.randn(1, 3, 32, 32)
+    s = analyze(m, x, progress=True)
+    err = capsys.readouterr().err
+    assert "analyze" in err and "layer" in err
+    assert all(not mod._forward_hooks for mod in m.modules())  # its hooks are gone
+    assert [r["name"] for r in s] == [r["name"] for r in analyze(m, x, progress=False)]
+    analyze(m, x)  # None: stderr is not a terminal here
+    assert capsys.readouterr().err == ""
+    with pytest.raises(TypeError, match="progress must be True, False or None, got 'yes'"):
+        analyze(m, x, progress="yes")

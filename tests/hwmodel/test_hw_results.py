@@ -4,12 +4,13 @@ import builtins
 import csv
 import io
 import json
+import re
 
 import pytest
 
 import hwmodel
 from hwmodel import Layer, LayerCost, Table, estimate, table
-from hw_builders import make_hw
+from hw_builders import make_hw, native_layer
 
 LAYERS = [Layer("conv1", 64, 147, 3136, input_bytes=150528.0), Layer("conv2", 128, 576, 784),
           Layer("fc", 1000, 2048, 1)]
@@ -108,3 +109,53 @@ def test_estimate_accepts_names_and_single_layers():
     with pytest.raises(ValueError, match="batch"):
         estimate("horowitz-45nm", Layer("fc", 16, 16, 1), batch=0)
     assert hwmodel.Estimate is type(one)
+
+
+def _resnet50_like_layers(hw):
+    """Layers with resnet50's names and GEMM shapes (M, K, N at 224×224, batch 1) in the
+    hardware's native MAC type."""
+    Layer = lambda *args: native_layer(hw, *args)  # noqa: E731, N806
+    layers = [Layer("conv1", 64, 147, 12544)]
+    cin, hw_ = 64, 3136
+    for stage, (width, blocks) in enumerate([(64, 3), (128, 4), (256, 6), (512, 3)], 1):
+        for b in range(blocks):
+            if b == 0 and stage > 1:
+                hw_ //= 4
+            out = width * 4
+            layers += [Layer(f"layer{stage}.{b}.conv1", width, cin, hw_),
+                       Layer(f"layer{stage}.{b}.conv2", width, width * 9, hw_),
+                       Layer(f"layer{stage}.{b}.conv3", out, width, hw_)]
+            if b == 0:
+                layers.append(Layer(f"layer{stage}.{b}.downsample.0", out, cin, hw_))
+            cin = out
+    return layers + [Layer("fc", 1000, 2048, 1)]
+
+
+@pytest.mark.parametrize("preset", ["eyeriss-like", "edge-npu", "horowitz-45nm"])
+def test_estimate_text_fits_100_columns_in_si_units(preset):
+    hw = hwmodel.load(preset)
+    est = estimate(hw, _resnet50_like_layers(hw))
+    text = str(est)
+    assert text == est.to_text()
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert not re.search(r"\de[+-]\d", text)  # no 9.962e+04, no 5.752e-04
+    head = text.splitlines()[:2]
+    assert re.search(r": \d[\d.]* (s|ms|µs), \d[\d.]* (J|mJ|µJ), bound by ", head[0])
+    assert re.search(r"inf/s, \d[\d.]* (J|mJ|µJ|nJ)/inf, [\d.]+ inf/s/W$", head[1])
+    header = re.split(r"\s{2,}", text.splitlines()[2])
+    assert header[:2] == ["layer", "bound"] and re.fullmatch(r"latency (s|ms|µs)", header[2])
+    assert re.search(r"^\(\d+ more columns: .*wide=True\)\)$", text, re.M)
+    wide = est.to_text(wide=True)
+    assert "executed MMAC" in wide or "executed GMAC" in wide
+    assert len(wide.splitlines()) == len(text.splitlines()) - 1  # the same rows, no note
+    one = est.layers[1]
+    assert str(one) == one.to_text() and "layer1.0.conv1" in str(one)
+    assert max(len(line) for line in str(one).splitlines()) <= 100
+
+
+def test_exports_keep_base_units_while_text_scales(est):
+    rows = list(csv.DictReader(io.StringIO(est.to_csv())))
+    assert float(rows[-1]["latency_s"]) == est.latency_s  # exact, in seconds
+    assert json.loads(est.to_json())["energy_j"] == est.energy_j
+    assert "latency_s" not in str(est) and "energy_j" not in str(est)
+    assert est.to_markdown().startswith("| layer | bound | Mcycles | latency ms | energy mJ |")
