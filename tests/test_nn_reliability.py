@@ -442,3 +442,13 @@ def test_weight_is_dense_on_demand_cached_and_warns_once():
         layer.values.mul_(2)  # a change of the matrix rebuilds it
         torch.testing.assert_close(layer.weight, 2 * conv.weight.detach())
     assert layer.read_densely
+
+
+def test_effective_weight_reads_sparse_layers_without_warning():
+    conv = _pruned(nn.Conv2d(3, 4, 3))
+    layer = SparseConv2d.from_dense(conv, "csr")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DenseReadWarning)
+        w = sk.prune.effective_weight(layer)
+    torch.testing.assert_close(w, conv.weight.detach())
+    assert not layer.read_densely

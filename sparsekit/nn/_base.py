@@ -276,7 +276,8 @@ class SparseModule(nn.Module):
         """The weight as a dense M×K tensor (a new one on every call)."""
         return torch.from_numpy(self.matrix().to_dense())
 
-    def _dense_shape(self) -> tuple:
+    @property
+    def weight_shape(self) -> tuple:
         """The dense module's weight shape (a conv's is 4-D)."""
         return self.shape
 
@@ -287,7 +288,7 @@ class SparseModule(nn.Module):
         fmt = self.matrix()
         w = self._dense
         if w is None or w[1] is not fmt or w[0]._version != w[2]:
-            t = torch.from_numpy(fmt.to_dense()).reshape(self._dense_shape())
+            t = torch.from_numpy(fmt.to_dense()).reshape(self.weight_shape)
             self._dense = w = (t, fmt, t._version)
         if not self.read_densely:
             self.read_densely = True

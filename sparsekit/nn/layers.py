@@ -196,7 +196,8 @@ class SparseConv2d(SparseModule):
     def out_channels(self) -> int:
         return self.shape[0]
 
-    def _dense_shape(self):
+    @property
+    def weight_shape(self):
         return (self.shape[0], self.in_channels, *self.kernel_size)
 
     def _layer_state(self):
