@@ -238,18 +238,32 @@ def load_model_and_input(args):
     import torch
     from sparsekit import models
     kwargs = dict(args.model_args)
+    free = available_memory()
     try:
-        model = models.load_model(args.model, **kwargs)
+        with torch.device("meta"):          # sizes only: nothing allocated yet
+            params = sum(p.numel() * p.element_size()
+                         for p in models.load_model(args.model, **kwargs).parameters())
     except TypeError as e:
         raise UserError(f"model {args.model!r}: {e}") from None
+    except (RuntimeError, NotImplementedError):
+        params = 0                          # a constructor that needs real tensors
+    if free is not None and 3 * params > free:   # the model, its pruned and sparse copies
+        raise UserError(f"model {args.model!r} has {_gib(params)} of parameters; with its "
+                        f"pruned and sparsified copies that is more than the {_gib(free)} "
+                        "of memory available")
+    model = models.load_model(args.model, **kwargs)
     shape = args.input_shape
     if shape is None and "sizes" in kwargs and isinstance(kwargs["sizes"], (tuple, list)):
         shape = (int(kwargs["sizes"][0]),)
     if shape is None:
         shape = models.input_shape(args.model)
+    if free is not None and 4 * math.prod(shape) > free:
+        raise UserError(f"one input of shape {_fmt_shape(shape)} needs "
+                        f"{_gib(4 * math.prod(shape))}, more than the {_gib(free)} of memory "
+                        "available")
     largest = _probe(model, shape, args.model)
     per_input = 4 * math.prod(shape) + 3 * largest   # the input, an output, im2col scratch
-    need, free = args.batch * per_input, available_memory()
+    need = args.batch * per_input
     if free is not None and need > free:
         raise UserError(f"--batch {args.batch} needs about {_gib(need)} of memory for the "
                         f"input and activations ({_gib(per_input)} per input), more than "

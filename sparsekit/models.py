@@ -25,7 +25,13 @@ class MLP(nn.Sequential):
     4096→4096→4096→1024 (three Linear layers, named fc1, fc2, fc3)."""
 
     def __init__(self, sizes=(4096, 4096, 4096, 1024), bias=True):
-        sizes = tuple(int(s) for s in sizes)
+        try:
+            if isinstance(sizes, (str, bytes)):
+                raise TypeError
+            sizes = tuple(int(s) for s in sizes)
+        except (TypeError, ValueError):
+            raise ValueError(f"sizes must be a sequence of integer widths, e.g. (256, 10), "
+                             f"got {sizes!r}") from None
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"sizes must be at least two positive widths, got {sizes}")
         super().__init__()

@@ -236,6 +236,9 @@ def test_show_progress_follows_the_terminal(monkeypatch):
     (["estimate", *TINY_MODEL, "--batch", str(10 ** 13)], "needs about"),
     (["demo", *TINY_MODEL, "--batch", str(10 ** 13), "--no-report"], "needs about"),
     (["summary", *TINY_MODEL, "--arg", "colour=3"], "colour"),
+    (["summary", "mlp", "--arg", "sizes=(1000000, 1000000)"], "of parameters"),
+    (["summary", "mlp", "--arg", "sizes=10**6"], "sizes must be a sequence"),
+    (["summary", "mlp", "--input-shape", "100000x100000x100000"], "one input of shape"),
     (TINY_BENCH[:2] + ["1000000x1000000"], "needs about"),
 ])
 def test_errors_are_one_line_and_exit_2(capsys, argv, message):

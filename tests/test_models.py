@@ -59,6 +59,9 @@ def test_mlp_shape_and_default_sizes():
         [(4096, 4096), (4096, 4096), (1024, 4096)]
     with pytest.raises(ValueError):
         mlp((8,))
+    for bad in ("(8, 4)", 8, (8, "x")):
+        with pytest.raises(ValueError, match="sizes must be a sequence"):
+            mlp(bad)
 
 
 def test_small_cnn_has_each_kind_of_layer():
