@@ -195,26 +195,32 @@ class SparseModule(nn.Module):
         self._seen = self._fingerprint()
         self._dense = None
 
-    def _fingerprint(self):
+    def _fingerprint(self) -> tuple:
+        """(name, tensor, version) of each buffer: what the last validation saw. The tensors
+        are held, so a replaced buffer can never be mistaken for a new one at its address."""
         out = []
         for key in (*ARRAYS, "bias"):
             t = self._buffers.get(key)
-            out.append(None if t is None else
-                       (t, None if t.is_inference() else t._version))
-        return out
+            version = None if t is None or t.is_inference() else t._version
+            out.append((key, t, version))
+        return tuple(out)
 
     def _changed(self) -> list:
-        """Names of the buffers changed since the last validation."""
-        names = (*ARRAYS, "bias")
+        """Names of the buffers changed since the last validation (a few µs: every
+        forward asks)."""
         if self._seen is None:
-            return list(names)
-        out = []
-        for name, now, seen in zip(names, self._fingerprint(), self._seen):
-            if now is None or seen is None:
-                if now is not seen:
-                    out.append(name)
-            elif now[0] is not seen[0] or now[1] is None or now[1] != seen[1]:
-                out.append(name)
+            return [*ARRAYS, "bias"]
+        buffers, out = self._buffers, []
+        for key, seen, version in self._seen:
+            t = buffers.get(key)
+            if t is not seen:
+                out.append(key)
+            elif t is not None:
+                try:
+                    if t._version != version:
+                        out.append(key)
+                except RuntimeError:  # an inference tensor has no version counter
+                    out.append(key)
         return out
 
     def _sync(self):
