@@ -1,5 +1,7 @@
 """The real alternatives a sparse kernel is compared against, as zero-argument callables
 computing W @ X: dense torch and numpy, torch sparse CSR/BSR, scipy csr_array/bsr_array."""
+import warnings
+
 import numpy as np
 
 DENSE = ("torch_dense", "numpy_dense")
@@ -19,13 +21,14 @@ def baseline(name: str, w: np.ndarray, x: np.ndarray, block=(4, 4)):
         return lambda: wt @ xt
     if name == "numpy_dense":
         return lambda: w @ x
-    if name == "torch_csr":
-        wt, xt = torch.from_numpy(w).to_sparse_csr(), torch.from_numpy(x)
-        return lambda: wt @ xt
-    if name == "torch_bsr":
-        if not divisible:
+    if name in ("torch_csr", "torch_bsr"):
+        if name == "torch_bsr" and not divisible:
             return None
-        wt, xt = torch.from_numpy(w).to_sparse_bsr(tuple(block)), torch.from_numpy(x)
+        with warnings.catch_warnings():  # "sparse CSR/BSR tensor support is in beta"
+            warnings.filterwarnings("ignore", "Sparse (CSR|BSR) tensor support is in beta")
+            wt = torch.from_numpy(w)
+            wt = wt.to_sparse_csr() if name == "torch_csr" else wt.to_sparse_bsr(tuple(block))
+        xt = torch.from_numpy(x)
         return lambda: wt @ xt
     if name == "scipy_csr":
         s = sp.csr_array(w)

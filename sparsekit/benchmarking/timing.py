@@ -1,20 +1,101 @@
-"""Median wall-clock timing for quick in-process comparisons (pytest-benchmark does the
-full benchmarks under bench/)."""
+"""The one wall-clock timer of quick in-process comparisons (pytest-benchmark does the full
+benchmarks under bench/): rounds within a time budget, reported with their spread.
+
+``measure(fn)`` times one callable; ``interleaved(fns)`` times several in the same rounds
+(a, b, a, b, ...), so that a change of machine load during the measurement hits every one of
+them alike and their ratio stays fair. Both return ``Timing``s (seconds): p50, p90, min and the
+number of rounds. Plain ``time.perf_counter``: no torch import here.
+"""
+from __future__ import annotations
+
+import math
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
 
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call over ``rounds`` timed calls (after one untimed warm-up call)."""
+
+    p50: float
+    p90: float
+    min: float
+    rounds: int
+    times: tuple = field(default=(), repr=False, compare=False)  # every round, in order
+
+    @classmethod
+    def of(cls, times) -> "Timing":
+        """The Timing of a sequence of per-call durations in seconds."""
+        t = np.asarray(times, dtype=np.float64)
+        if t.size == 0:
+            raise ValueError("a Timing needs at least one time")
+        return cls(float(np.percentile(t, 50)), float(np.percentile(t, 90)), float(t.min()),
+                   int(t.size), tuple(float(v) for v in t))
+
+    def __str__(self):
+        from hwmodel.table import human
+        return (f"p50 {human(self.p50, 's')}, p90 {human(self.p90, 's')} "
+                f"(min {human(self.min, 's')}, {self.rounds} rounds)")
+
+
+def _check(fns, budget_s, min_rounds, max_rounds):
+    for i, fn in enumerate(fns):
+        if not callable(fn):
+            raise TypeError(f"timing needs callables, got {type(fn).__name__} at position {i}")
+    if not fns:
+        raise ValueError("timing needs at least one callable")
+    if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) \
+            or not math.isfinite(budget_s) or budget_s < 0:
+        raise ValueError(f"budget_s must be a finite number of seconds >= 0, got {budget_s!r}")
+    for name, value in (("min_rounds", min_rounds), ("max_rounds", max_rounds)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if max_rounds < min_rounds:
+        raise ValueError(f"max_rounds ({max_rounds}) must be >= min_rounds ({min_rounds})")
+
+
+def interleaved(fns, *, budget_s: float = 0.3, min_rounds: int = 5, max_rounds: int = 200,
+                clock=time.perf_counter) -> list[Timing]:
+    """Time every callable of ``fns`` in the same rounds: each round calls each one once, in
+    order. One warm-up call each first (not timed). Rounds go on until ``budget_s`` seconds
+    have passed (at least ``min_rounds``, at most ``max_rounds``). Returns one Timing per
+    callable, in the order given; ``clock`` is the time source (seconds)."""
+    fns = list(fns)
+    _check(fns, budget_s, min_rounds, max_rounds)
+    for fn in fns:
+        fn()
+    times = [[] for _ in fns]
+    start = clock()
+    rounds = 0
+    while rounds < max_rounds and (rounds < min_rounds or clock() - start < budget_s):
+        for fn, spent in zip(fns, times):
+            t0 = clock()
+            fn()
+            spent.append(clock() - t0)
+        rounds += 1
+    return [Timing.of(t) for t in times]
+
+
+def measure(fn, *, budget_s: float = 0.3, min_rounds: int = 5, max_rounds: int = 200,
+            clock=time.perf_counter) -> Timing:
+    """The Timing of ``fn()`` (see ``interleaved``, here with one callable)."""
+    return interleaved([fn], budget_s=budget_s, min_rounds=min_rounds, max_rounds=max_rounds,
+                       clock=clock)[0]
+
+
+def paired_ratio(a: Timing, b: Timing) -> float:
+    """Median over rounds of a's time / b's time in the same round: the speedup of b over a,
+    measured by ``interleaved`` so that both saw the same load in each round."""
+    if not a.times or len(a.times) != len(b.times):
+        raise ValueError(f"paired_ratio needs two Timings of the same rounds, got "
+                         f"{len(a.times)} and {len(b.times)} rounds")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.median(np.asarray(a.times) / np.asarray(b.times)))
+
+
 def median_seconds(fn, min_repeats: int = 5, max_repeats: int = 200,
                    budget_s: float = 0.3) -> float:
-    """Median time of fn() after one warm-up call; repeats until ``budget_s`` is spent
-    (at least ``min_repeats``, at most ``max_repeats`` times)."""
-    fn()
-    times = []
-    start = time.perf_counter()
-    while len(times) < max_repeats and (len(times) < min_repeats
-                                        or time.perf_counter() - start < budget_s):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    """The median seconds of ``fn()`` (``measure(fn).p50``); kept for existing callers."""
+    return measure(fn, budget_s=budget_s, min_rounds=min_repeats, max_rounds=max_repeats).p50

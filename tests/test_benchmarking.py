@@ -1,0 +1,147 @@
+"""The one timer (rounds within a budget, p50/p90/min) and `sparsekit bench --quick`, whose
+dense baseline runs in the same interleaved rounds as each sparse product. Times come from a
+fake clock where a test needs exact figures: no timing assertions."""
+import csv
+import io
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sparsekit.benchmarking import quick, timing
+from sparsekit.benchmarking.timing import Timing, interleaved, measure, paired_ratio
+
+
+class FakeClock:
+    """A clock that only moves when a fake callable 'runs' for its given duration."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.calls = []
+
+    def __call__(self):
+        return self.now
+
+    def task(self, name, durations):
+        """A callable that takes durations[i] seconds on its i-th call (warm-up included)."""
+        it = iter(durations)
+
+        def run():
+            self.calls.append(name)
+            self.now += next(it)
+        return run
+
+
+def test_interleaved_alternates_and_reports_each_callables_spread():
+    clock = FakeClock()
+    dense = clock.task("dense", [9.0] + [2.0, 4.0, 3.0, 5.0, 1.0])
+    sparse = clock.task("sparse", [9.0] + [1.0, 1.0, 2.0, 1.0, 1.0])
+    d, s = interleaved([dense, sparse], budget_s=0.0, min_rounds=5, max_rounds=5, clock=clock)
+    assert clock.calls == ["dense", "sparse"] * 6  # warm-up, then 5 alternating rounds
+    assert (d.p50, d.min, d.rounds, d.times) == (3.0, 1.0, 5, (2.0, 4.0, 3.0, 5.0, 1.0))
+    assert d.p90 == pytest.approx(np.percentile([2, 4, 3, 5, 1], 90))
+    assert (s.p50, s.p90, s.min, s.rounds) == (1.0, pytest.approx(1.6), 1.0, 5)
+    # speedup: median of the per-round ratios 2, 4, 1.5, 5, 1
+    assert paired_ratio(d, s) == 2.0
+
+
+def test_rounds_stop_at_the_budget_between_min_and_max():
+    clock = FakeClock()
+    fn = clock.task("f", [0.125] * 1000)  # exact in binary: 8 rounds make 1 s
+    assert measure(fn, budget_s=1.0, min_rounds=2, max_rounds=100, clock=clock).rounds == 8
+    assert measure(fn, budget_s=0.0, min_rounds=3, max_rounds=100, clock=clock).rounds == 3
+    assert measure(fn, budget_s=50.0, min_rounds=1, max_rounds=7, clock=clock).rounds == 7
+
+
+@given(st.lists(st.floats(1e-9, 10.0), min_size=1, max_size=50))
+def test_timing_of_any_times_is_ordered(times):
+    t = Timing.of(times)
+    assert t.min <= t.p50 <= t.p90 <= max(times)
+    assert t.rounds == len(times) and t.p50 == pytest.approx(float(np.median(times)))
+
+
+def test_timing_prints_with_si_units():
+    t = Timing.of([0.0021, 0.0023, 0.0030])
+    assert str(t) == "p50 2.30 ms, p90 2.86 ms (min 2.10 ms, 3 rounds)"
+
+
+def test_median_seconds_is_measure_p50_for_existing_callers():
+    calls = []
+    value = timing.median_seconds(lambda: calls.append(1), min_repeats=4, max_repeats=4,
+                                  budget_s=0.0)
+    assert isinstance(value, float) and value >= 0.0 and len(calls) == 1 + 4
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(fns=[1]), TypeError, "timing needs callables, got int at position 0"),
+    (dict(fns=[]), ValueError, "at least one callable"),
+    (dict(budget_s=-1.0), ValueError, "budget_s must be a finite number of seconds >= 0, got -1.0"),
+    (dict(budget_s=float("nan")), ValueError, "budget_s must be"),
+    (dict(budget_s=True), ValueError, "budget_s must be"),
+    (dict(min_rounds=0), ValueError, "min_rounds must be an integer >= 1, got 0"),
+    (dict(max_rounds=2.5), ValueError, "max_rounds must be an integer >= 1, got 2.5"),
+    (dict(min_rounds=5, max_rounds=2), ValueError, r"max_rounds \(2\) must be >= min_rounds"),
+])
+def test_bad_arguments_name_the_problem(kwargs, error, message):
+    args = dict(fns=[lambda: None], budget_s=0.0, min_rounds=1, max_rounds=3)
+    args.update(kwargs)
+    with pytest.raises(error, match=message):
+        interleaved(args.pop("fns"), **args)
+
+
+def test_paired_ratio_needs_the_same_rounds():
+    with pytest.raises(ValueError, match="same rounds, got 2 and 3"):
+        paired_ratio(Timing.of([1, 2]), Timing.of([1, 2, 3]))
+
+
+def test_quick_bench_times_dense_beside_each_sparse_row(monkeypatch):
+    seen = []
+
+    def recording(fns, **kw):
+        seen.append(len(fns))
+        return interleaved(fns, **kw)
+
+    monkeypatch.setattr(quick, "interleaved", recording)
+    table = quick.run(shapes=[(24, 40)], sparsities=[0.5], batches=[1, 3],
+                      formats=("csr", "vectorskip"), threads=1, budget_s=0.0, progress=False)
+    assert len(table) == 4 and seen == [3, 3, 3, 3]  # dense, sparse, torch CSR per row
+    for row in table:
+        assert row["rounds"] >= 5
+        assert 0 < row["dense_s"] <= row["dense_p90_s"]
+        assert 0 < row["sparse_s"] <= row["sparse_p90_s"]
+        assert row["speedup"] > 0 and row["speedup_vs_torch_csr"] > 0
+    assert [(r["batch"], r["format"]) for r in table] == [
+        (1, "csr"), (1, "vectorskip"), (3, "csr"), (3, "vectorskip")]
+    text = table.to_text()
+    assert max(len(line) for line in text.splitlines()) <= 100
+    header = text.splitlines()[0]
+    shown = re.split(r"\s{2,}", header)
+    assert shown[:4] == ["shape", "sparsity", "batch", "format"]
+    for label in ("dense", "dense_p90", "sparse", "sparse_p90"):  # p50 and p90 of both
+        assert any(re.fullmatch(label + r" (µs|ms|s)", h) for h in shown), label
+    assert "speedup" in shown and "speedup: dense / sparse time" in text
+    rows = list(csv.DictReader(io.StringIO(table.to_csv())))
+    assert float(rows[0]["dense_s"]) == table[0]["dense_s"]  # exact seconds
+
+
+def test_quick_bench_rejects_unknown_formats():
+    with pytest.raises(ValueError, match=r"unknown format\(s\) \['coo'\]"):
+        quick.run(shapes=[(8, 8)], sparsities=[0.5], batches=[1], formats=("coo",),
+                  progress=False)
+
+
+def test_baselines_compute_w_at_x_without_torch_beta_warnings(recwarn):
+    from sparsekit.benchmarking.baselines import DENSE, SPARSE, baseline
+    from sparsekit.benchmarking.workloads import random_weight
+    w = random_weight((8, 12), 0.5)
+    x = np.random.default_rng(0).standard_normal((12, 3)).astype(np.float32)
+    for name in DENSE + SPARSE:
+        y = baseline(name, w, x)()
+        y = y.to_dense() if hasattr(y, "to_dense") else y
+        np.testing.assert_allclose(np.asarray(y), w @ x, rtol=1e-5, atol=1e-5, err_msg=name)
+    assert not [w for w in recwarn if "beta" in str(w.message)]
+    assert baseline("torch_bsr", random_weight((6, 12), 0.5), x) is None  # 6 % 4 != 0
+    with pytest.raises(ValueError, match="unknown baseline 'cusparse'"):
+        baseline("cusparse", w, x)
