@@ -255,8 +255,10 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
         fastest of ``candidates`` and the dense layer, measured on this machine).
     min_sparsity: layers whose weight is less sparse stay dense.
     example_input: what the model is called with (tensor, tuple of args or dict of kwargs);
-        "auto" times each layer on the shape it receives from it. Without it, "auto" times
-        Linears at batch 1 and refuses convs (their input size is unknown).
+        "auto" times each layer on the shape it receives from it, and the converted model
+        is run on it once (layers whose ``.weight`` other code reads are kept dense; an
+        error is raised here). Without it, "auto" times Linears at batch 1 and refuses
+        convs (their input size is unknown).
     block, vector: the BSR block and VectorSkip length.
     fold_bn: with ``example_input``, fold every eval-mode BatchNorm that only reads a conv's
         output into that conv (as inference engines do), saving a pass over the activations.
