@@ -145,3 +145,31 @@ def test_baselines_compute_w_at_x_without_torch_beta_warnings(recwarn):
     assert baseline("torch_bsr", random_weight((6, 12), 0.5), x) is None  # 6 % 4 != 0
     with pytest.raises(ValueError, match="unknown baseline 'cusparse'"):
         baseline("cusparse", w, x)
+
+
+@pytest.mark.parametrize("structure, group", [("unstructured", (1, 1)), ("block", (4, 4)),
+                                              ("vector", (8, 1))])
+def test_random_weight_has_the_sparsity_in_the_structure_asked(structure, group):
+    from sparsekit.benchmarking.workloads import random_weight
+    w = random_weight((64, 48), np.float32(0.75), structure)
+    r, c = group
+    tiles = (w.reshape(64 // r, r, 48 // c, c) != 0).any(axis=(1, 3))
+    assert 1 - tiles.mean() == pytest.approx(0.75, abs=1 / tiles.size)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(shape=(0, 4)), r"shape must be two positive integers \(M, K\), got \(0, 4\)"),
+    (dict(shape=(4.0, 4)), "shape must be two positive integers"),
+    (dict(shape=8), "shape must be two positive integers"),
+    (dict(sparsity=1.0), r"sparsity must be a number in \[0, 1\), got 1.0"),
+    (dict(sparsity="0.5"), r"sparsity must be a number in \[0, 1\), got '0.5'"),
+    (dict(sparsity=True), "sparsity must be a number"),
+    (dict(structure="row"), "structure must be unstructured, block or vector, got 'row'"),
+    (dict(block=(0, 4)), "block must be two positive integers"),
+    (dict(vector=2.0), "vector length must be a positive integer"),
+])
+def test_random_weight_rejects_bad_input_by_name(kwargs, message):
+    from sparsekit.benchmarking.workloads import random_weight
+    args = {"shape": (8, 8), "sparsity": 0.5, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        random_weight(args.pop("shape"), args.pop("sparsity"), **args)

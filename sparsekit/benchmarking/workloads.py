@@ -1,6 +1,10 @@
 """Synthetic pruned weights for benchmarks: magnitude-style sparsity, unstructured or
 structured in the groups a format skips (r×c blocks for BSR, length-V vectors for VectorSkip)."""
+import numbers
+
 import numpy as np
+
+from sparsekit.formats.params import check_block, check_vector, is_int
 
 STRUCTURE_OF_FORMAT = {"csr": "unstructured", "bsr": "block", "vectorskip": "vector"}
 
@@ -28,9 +32,18 @@ def random_weight(shape, sparsity: float, structure: str = "unstructured", block
     structure: "unstructured" (single weights), "block" (r×c blocks), "vector" (length-V
     column vectors of V-row panels, the groups VectorSkip skips).
     """
-    if not 0.0 <= sparsity < 1.0:
-        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
-    w = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    try:
+        m, k = shape
+        ok = is_int(m) and is_int(k) and m >= 1 and k >= 1
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"shape must be two positive integers (M, K), got {shape!r}")
+    if isinstance(sparsity, bool) or not isinstance(sparsity, numbers.Real) \
+            or not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"sparsity must be a number in [0, 1), got {sparsity!r}")
+    block, vector = check_block(block), check_vector(vector)
+    w = np.random.default_rng(seed).standard_normal((int(m), int(k))).astype(dtype)
     if structure == "unstructured":
         return _prune_groups(w, sparsity, 1, 1)
     if structure == "block":
