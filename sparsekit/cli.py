@@ -286,9 +286,9 @@ def pruned_copy(model, args):
 
 def _analyze(model, x, args, **kwargs):
     """sk.analyze with the command's block/vector and a progress bar where it takes one."""
-    from sparsekit.hw._estimate import analyze_with_progress
-    return analyze_with_progress(model, x, _progress(), block=args.block, vector=args.vector,
-                                 **kwargs)
+    from sparsekit.model._analyze import analyze
+    return analyze(model, x, block=args.block, vector=args.vector, progress=_progress(),
+                   **kwargs)
 
 
 def _model_meta(args, x, **fields):
@@ -300,10 +300,9 @@ def _model_meta(args, x, **fields):
 
 # -- commands --------------------------------------------------------------------------------
 def cmd_summary(args):
-    from sparsekit.report.outputs import render
     model, x = load_model_and_input(args)
     summary = _analyze(pruned_copy(model, args), x, args, value_bits=args.value_bits)
-    print(render(summary, args.wide))
+    print(summary.to_text(wide=args.wide))
     return Outcome(_model_meta(args, x, hardware=None, format=None,
                                value_bits=args.value_bits),
                    {"summary": summary}, "summary")
@@ -311,7 +310,6 @@ def cmd_summary(args):
 
 def cmd_estimate(args):
     from sparsekit.hw._estimate import compare, estimate
-    from sparsekit.report.outputs import render
     hw = load_hardware(args.hw)
     model, x = load_model_and_input(args)
     pruned = pruned_copy(model, args)
@@ -325,10 +323,10 @@ def cmd_estimate(args):
         table = compare(model, pruned, x, hw, **kw)
         print(f"{hw.name}: dense vs {args.format} ({args.objective}-optimal mappings, "
               f"batch {args.batch})")
-        print(render(table, args.wide))
+        print(table.to_text(wide=args.wide))
         return Outcome(meta, {"compare": table}, "compare")
     est = estimate(pruned, x, hw, **kw)
-    print(render(est, args.wide))
+    print(est.to_text(wide=args.wide))
     return Outcome(meta, {"estimate": est}, "estimate")
 
 
@@ -336,13 +334,12 @@ def cmd_calibrate(args):
     from hwmodel.table import Table
     from sparsekit.hw._calibrate import calibrate, summary_rows
     from sparsekit.report.meta import run_meta
-    from sparsekit.report.outputs import render
     path, m = calibrate(args.out, threads=args.threads, budget_s=args.budget,
                         progress=None if args.quiet else _say)
     print(f"host-cpu calibrated on {m['cpu']} ({m['date']}, {m['threads']} thread(s), "
           f"{m['seconds']:.1f} s)")
     table = Table(summary_rows(m))
-    print(render(table, args.wide))
+    print(table.to_text(wide=args.wide))
     print(f"wrote {path}; use it with hwmodel.load({str(path)!r}) or "
           f"HWMODEL_PRESET_PATH={path.parent} (then the preset name 'host-cpu')")
     meta = run_meta(command="calibrate", hardware=["host-cpu"], threads=args.threads,
@@ -353,7 +350,6 @@ def cmd_calibrate(args):
 def cmd_bench(args):
     from sparsekit.benchmarking import quick as quickbench
     from sparsekit.report.meta import run_meta
-    from sparsekit.report.outputs import render
     grid = dict(quickbench.QUICK)
     if not args.quick:
         grid = dict(shapes=[(4096, 4096), (1024, 4096), (256, 2304)],
@@ -371,7 +367,7 @@ def cmd_bench(args):
                             progress=_progress() and not args.no_progress)
     print(f"sparse vs dense on this machine, {args.threads} thread(s); "
           "speedups over dense torch.matmul in the same process")
-    print(render(result, args.wide))
+    print(result.to_text(wide=args.wide))
     meta = run_meta(command="bench", hardware=None, format=args.formats, threads=args.threads,
                     batch=grid["batches"], sparsity=grid["sparsities"],
                     shapes=[list(s) for s in grid["shapes"]])
@@ -438,15 +434,6 @@ WHOLE_MODEL_PRIORITY = ("hardware", "speedup", "sparse_latency_s", "energy_savin
                         "dense_bound")
 
 
-def _table(rows, priority=()):
-    """A hwmodel Table of ``rows`` that keeps ``priority`` columns first when narrowed."""
-    import inspect
-    from hwmodel.table import Table
-    if "priority" in inspect.signature(Table).parameters:
-        return Table(rows, priority=priority)
-    return Table(rows)
-
-
 def _whole_model_rows(measured, comparisons):
     """The demo's headline table: the measured row, then each hardware's totals."""
     rows = [{"hardware": "this machine (measured)", "dense_latency_s": measured["dense_s"],
@@ -484,7 +471,6 @@ def cmd_demo(args):
     from sparsekit.hw._estimate import compare
     from sparsekit.nn._sparsify import sparsify
     from sparsekit.report import folder, measure, plots
-    from sparsekit.report.outputs import render
 
     hardware = {}
     for name in args.hw:
@@ -505,7 +491,7 @@ def cmd_demo(args):
     summary = _analyze(pruned, x, args)
     print(f"== {args.model} pruned to {args.sparsity:.0%} ({args.structure}), "
           f"input {_fmt_shape(x.shape)} ==")
-    print(render(summary, args.wide))
+    print(summary.to_text(wide=args.wide))
 
     _say(f"[2/{steps}] converting with sk.sparsify and timing dense vs sparsified on this "
          f"machine ({args.threads} thread(s))")
@@ -522,9 +508,9 @@ def cmd_demo(args):
     comparisons = {name: compare(model, pruned, x, hw, format=args.format, block=args.block,
                                  vector=args.vector, progress=progress)
                    for name, hw in hardware.items()}
-    estimates = _table(_whole_model_rows(here, comparisons), WHOLE_MODEL_PRIORITY)
+    estimates = Table(_whole_model_rows(here, comparisons), priority=WHOLE_MODEL_PRIORITY)
     print("\n== dense vs compressed, whole model (ratios are dense / compressed) ==")
-    print(render(estimates, args.wide))
+    print(estimates.to_text(wide=args.wide))
 
     meta = _model_meta(args, x, hardware=list(hardware), format=args.format,
                        threads=args.threads, budget_s=args.budget)

@@ -92,26 +92,11 @@ def test_write_outputs(tmp_path, tiny):
     assert "## one" in md and "## two" in md and "| k |" in md
 
 
-def test_render_uses_wide_where_offered():
-    class Narrow:
-        def to_text(self, wide=False):
-            return "wide" if wide else "narrow"
-
-    class Plain:
-        def to_text(self):
-            return "no"
-
-        def __str__(self):
-            return "plain"
-
-    assert outputs.render(Narrow()) == "narrow" and outputs.render(Narrow(), True) == "wide"
-    assert outputs.render(Plain(), True) == "plain"
-
-
 # -- meta --------------------------------------------------------------------------------------
 def test_meta_records_versions_and_machine():
     m = meta.run_meta(hardware=["edge-npu"], batch=1)
     assert m["hardware"] == ["edge-npu"] and m["batch"] == 1
+    assert m["format"] is None and m["sparsity"] is None
     assert m["versions"]["torch"].split("+")[0] == torch.__version__.split("+")[0]
     assert m["machine"]["cores"] >= 1 and m["machine"]["python"].count(".") == 2
     assert meta.version_line().startswith(f"sparsekit {m['versions']['sparsekit']} (")

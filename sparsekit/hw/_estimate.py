@@ -11,7 +11,6 @@ takes over 2 s; None shows it when stderr is a terminal.
 """
 from __future__ import annotations
 
-import inspect
 import math
 import re
 import sys
@@ -81,20 +80,13 @@ def show_progress(progress) -> bool:
     return bool(progress)
 
 
-def analyze_with_progress(model, example_input, progress, **kwargs):
-    """``analyze`` with ``progress`` passed on where it takes one."""
-    from sparsekit.model._analyze import analyze
-    if "progress" in inspect.signature(analyze).parameters:
-        kwargs["progress"] = progress
-    return analyze(model, example_input, **kwargs)
-
-
 def build_layers(model, example_input, hw, format="auto", value_bits=None,
                  activation_density=None, block=(4, 4), vector=8, index_bits=None,
                  progress=None):
     """The ``hwmodel.Layer`` of every weight layer of ``model`` and the format chosen for it:
     a list of (Layer, format name). See ``estimate`` for the arguments."""
     from tqdm.auto import tqdm
+    from sparsekit.model._analyze import analyze
     from sparsekit.model.tracing import trace_products
 
     if format != "auto" and format not in FORMATS:
@@ -103,9 +95,8 @@ def build_layers(model, example_input, hw, format="auto", value_bits=None,
     kind, bits = _kind_and_bits(hw, value_bits)
     block = (int(block[0]), int(block[1]))
     progress = show_progress(progress)
-    summary = analyze_with_progress(model, example_input, progress, block=block,
-                                    vector=int(vector), value_bits=bits,
-                                    index_bits=index_bits, formats=())
+    summary = analyze(model, example_input, block=block, vector=int(vector), value_bits=bits,
+                      index_bits=index_bits, formats=(), progress=progress)
     # one step for the traced forward pass, then one per layer packed
     bar = tqdm(total=1 + len(summary.layers), desc=f"estimate ({format})", unit="step",
                delay=2, disable=not progress)

@@ -32,11 +32,14 @@ def machine() -> dict:
             "platform": platform.platform()}
 
 
+COMMON = ("hardware", "batch", "format", "sparsity")   # in every meta, None if unused
+
+
 def run_meta(**fields) -> dict:
-    """The ``meta`` object of an output: the given fields (hardware, batch, format, sparsity,
-    model... whatever the command used; None where it does not apply), then the date,
+    """The ``meta`` object of an output: ``COMMON`` keys (None where the command does not use
+    them), the given fields (model, threads... whatever the command used), then the date,
     ``versions()`` and ``machine()``."""
-    return {**fields,
+    return {**dict.fromkeys(COMMON), **fields,
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "versions": versions(), "machine": machine()}
 

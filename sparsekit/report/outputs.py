@@ -17,7 +17,6 @@ main table; ``--markdown`` writes every table under a heading.
 """
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import os
@@ -79,15 +78,6 @@ def prepare_directory(path, option: str) -> Path:
     except OSError as e:
         raise _fail(option, path, f"cannot write there ({e.strerror or e})") from None
     return p
-
-
-def render(table, wide: bool = False) -> str:
-    """Terminal text of a table: ``table.to_text(wide=...)`` where the table offers it (fit
-    100 columns unless ``wide``), else ``str(table)``."""
-    to_text = getattr(table, "to_text", None)
-    if to_text is not None and "wide" in inspect.signature(to_text).parameters:
-        return to_text(wide=wide)
-    return str(table)
 
 
 def jsonable(value):
