@@ -354,3 +354,21 @@ def test_half_precision_models_stay_dense_with_a_reason_and_run(dtype):
     s = sk.sparsify(_pruned(mlp((16, 32, 4)), 0.8), "csr")
     with pytest.raises(TypeError, match="sparse layers support float32/float64"):
         s(x)
+
+
+def test_a_parent_reading_a_convs_attributes_keeps_working():
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+
+        def forward(self, x):
+            c = self.conv
+            return F.conv2d(x, c.weight, c.bias, c.stride, c.padding, c.dilation, c.groups)
+
+    m = _pruned(Functional())
+    fast = sk.sparsify(m, "csr")
+    assert isinstance(fast.conv, SparseConv2d)
+    x = torch.randn(2, 3, 9, 9)
+    with torch.no_grad(), pytest.warns(sk.nn.DenseReadWarning):
+        torch.testing.assert_close(fast(x), m(x), **TOL)

@@ -192,6 +192,17 @@ class SparseConv2d(SparseModule):
     pad = property(lambda self: self._geo["pad"], doc="(left, right, top, bottom)")
     padding_mode = property(lambda self: self._geo["padding_mode"])
 
+    groups = 1  # nn.Conv2d's attributes, for code that reads them with .weight
+
+    @property
+    def padding(self) -> tuple[int, int]:
+        """nn.Conv2d's (ph, pw); only when the padding is symmetric (else see ``pad``)."""
+        left, right, top, bottom = self.pad
+        if left != right or top != bottom:
+            raise AttributeError(f"padding {self.pad} (left, right, top, bottom) is not "
+                                 "symmetric: read .pad")
+        return (top, left)
+
     @property
     def out_channels(self) -> int:
         return self.shape[0]
