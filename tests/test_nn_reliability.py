@@ -128,6 +128,11 @@ def test_assigned_buffers_are_validated():
         with pytest.raises(ValueError, match=r"bias must have shape \(6,\)"):
             layer(x)
         layer.bias = torch.zeros(6)
+        values = layer.values
+        layer.values = values.long()
+        with pytest.raises(TypeError, match="values: sparse layers support float32/float64"):
+            layer(x)
+        layer.values = values
         layer.indices = layer.indices.to(torch.float32)
         with pytest.raises(TypeError, match="indices must have an integer dtype"):
             layer(x)

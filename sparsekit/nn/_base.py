@@ -420,6 +420,7 @@ class SparseModule(nn.Module):
         if x.device.type != "cpu":
             raise RuntimeError(f"{type(self).__name__} runs on the CPU; input is on {x.device}")
         check_float(x.dtype, f"{type(self).__name__} input")
+        self._sync()
         if x.dtype != self.values.dtype:
             raise TypeError(f"{type(self).__name__} has {self.values.dtype} weights but the "
                             f"input is {x.dtype}; cast the input (or the module) to match")
