@@ -409,6 +409,14 @@ def cmd_presets(args):
     return Outcome(run_meta(command="presets"), {"presets": Table(rows)}, "presets")
 
 
+def _count(n):
+    """A count with an SI prefix: 37.7M, 7.85M, 1.81G."""
+    for prefix, factor in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= factor:
+            return f"{n / factor:.3g}{prefix}"
+    return str(n)
+
+
 def cmd_models(args):
     """The built-in example models and their default input shapes."""
     from hwmodel.table import Table
@@ -416,10 +424,10 @@ def cmd_models(args):
     from sparsekit.report.meta import run_meta
     rows = models.catalogue()
     width = max(len(r["name"]) for r in rows)
-    print(f"{'model':<{width}}  {'input':<9}  {'params':>7}  {'MACs':>6}  description")
+    print(f"{'model':<{width}}  {'input':<9}  {'params':>6}  {'MACs':>6}  description")
     for r in rows:
         line = (f"{r['name']:<{width}}  {_fmt_shape(r['input_shape']):<9}  "
-                f"{r['params'] / 1e6:>6.3g}M  {r['macs'] / 1e9:>5.3g}G  {r['description']}")
+                f"{_count(r['params']):>6}  {_count(r['macs']):>6}  {r['description']}")
         print(line if args.wide or len(line) <= WIDTH else line[: WIDTH - 1] + "…")
     print("\naliases: " + ", ".join(f"{a} = {r['name']}" for r in rows for a in r["aliases"]))
     print("any package.module:callable works too, e.g. torchvision.models:inception_v3 "
@@ -547,7 +555,8 @@ def cmd_demo(args):
 def build_parser():
     from sparsekit.report.meta import version_line
     parser = argparse.ArgumentParser(prog="sparsekit", description="What sparsity really "
-                                     "buys a neural network: formats, kernels, estimates.")
+                                     "buys a neural network: formats, kernels, estimates.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -676,6 +685,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"\nsparsekit {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:         # `sparsekit ... | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (UserError, ValueError, OSError) as e:
         message = " ".join(str(e).split()) or type(e).__name__
         print(f"sparsekit {args.command}: error: {message}", file=sys.stderr)

@@ -160,22 +160,22 @@ class ResNet(nn.Module):
 
 
 def resnet18(num_classes=1000) -> ResNet:
-    """torchvision's ResNet-18 (basic blocks [2, 2, 2, 2]), 224×224 images."""
+    """torchvision's ResNet-18 (basic blocks [2, 2, 2, 2])."""
     return ResNet(BasicBlock, [2, 2, 2, 2], num_classes)
 
 
 def resnet50(num_classes=1000) -> ResNet:
-    """torchvision's ResNet-50 v1.5 (bottlenecks [3, 4, 6, 3]), 224×224 images."""
+    """torchvision's ResNet-50 v1.5 (bottlenecks [3, 4, 6, 3])."""
     return ResNet(Bottleneck, [3, 4, 6, 3], num_classes)
 
 
 def mlp(sizes=(4096, 4096, 4096, 1024), bias=True) -> MLP:
-    """Linear layers with ReLU between them; --arg 'sizes=(...)' sets the widths."""
+    """Linear layers with ReLU between (--arg 'sizes=(...)')."""
     return MLP(sizes, bias)
 
 
 def small_cnn(num_classes=10, width=32) -> SmallCNN:
-    """A small CNN for 32×32 images: plain, strided, depthwise and 1×1 convs, a Linear."""
+    """A small CNN: plain, strided, depthwise, 1×1 convs, a Linear."""
     return SmallCNN(num_classes, width)
 
 
