@@ -102,10 +102,34 @@ def test_demo_out_and_no_report(capsys, tmp_path, monkeypatch):
     assert sorted(p.name for p in out.iterdir()) == sorted(PICTURES + ("report.md",))
 
 
-def test_version(capsys):
+def test_version(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "30")           # one line, however narrow the terminal
     assert main(["--version"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("sparsekit ") and "torch" in text and "numba" in text
+    assert len(text.strip().splitlines()) == 1
+
+
+def test_a_closed_pipe_stops_quietly(capsys, monkeypatch):
+    """`sparsekit presets | head -1`: the reader leaves; no error message, exit 141."""
+    import io
+    import sys
+    read_end, write_end = os.pipe()
+
+    class Closed(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self):
+            return write_end
+
+    monkeypatch.setattr(sys, "stdout", Closed())
+    try:
+        assert main(["presets"]) == 141
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert capsys.readouterr().err == ""
 
 
 def test_presets_lists_every_preset_in_one_line_each(capsys):
