@@ -196,7 +196,7 @@ def footnotes(rows, column="note", noun="rows"):
 
 
 def to_text(rows, wide=False, width=WIDTH, priority=None, note="note", legend=None,
-            noun="rows"):
+            noun="rows", footer=()):
     """Aligned plain text: text left, numbers right, units in the headers.
 
     wide: every column, at full width (else fit ``width`` as the module docstring says).
@@ -205,6 +205,7 @@ def to_text(rows, wide=False, width=WIDTH, priority=None, note="note", legend=No
         distinct text once with the number of rows carrying it; the table keeps "[n]" markers.
     legend: {column: explanation} printed under the table for the columns shown.
     noun: what a row is, in the footnotes' counts ("(17 layers)").
+    footer: more lines of text for under the legend (wrapped to ``width`` unless ``wide``).
     """
     rows = list(rows)
     rows, notes = footnotes(rows, note, noun) if note else (rows, [])
@@ -251,6 +252,7 @@ def to_text(rows, wide=False, width=WIDTH, priority=None, note="note", legend=No
     if explained:
         lines.append("columns:")
         lines += wrap(explained, limit, indent="  ")
+    lines += wrap(list(footer), limit, indent="")
     hidden = [c for c in cols if c not in shown]
     if hidden:
         lines.append(more_columns_note([labels[c] for c in hidden], width))

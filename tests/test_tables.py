@@ -309,3 +309,14 @@ def test_quick_numbers_do_not_hide_in_exponents():
     text = Table(rows).to_text()
     assert "575" in text and "97.3" in text and not EXPONENT.search(text)
     assert math.isclose(float(Table(rows).to_csv().splitlines()[1].split(",")[1]), 0.0005752)
+
+
+def test_a_shapes_only_summary_prints_what_it_knows():
+    with torch.device("meta"):
+        model = models.resnet18()
+    s = sk.analyze(model, torch.empty(1, 3, 224, 224, device="meta"))
+    text = str(s)
+    _lines_fit(text)
+    total = next(line for line in text.splitlines() if line.startswith("total"))
+    assert "GMAC" in text and "1.81" in total  # torchvision's 1.814 G
+    assert "weight_params:" not in text and "sparsity" not in text.splitlines()[0]

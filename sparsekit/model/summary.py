@@ -127,14 +127,12 @@ class Summary:
         """The table for a terminal: 100 columns wide at most unless ``wide``; ``columns``
         names raw columns to show instead of the compact view."""
         t = self._table(columns)
-        text = _table.to_text(t, wide=wide, priority=t.priority, legend=t.legend,
-                              noun="layers")
-        params = self.meta.get("model_params")
-        if columns is None and params is not None and self.total:
-            line = (f"weight_params: {self.total['weight_params']:,} in the weight matrices "
-                    f"above; the model has {params:,} parameters in all")
-            text += "\n" + "\n".join(_table.wrap([line], None if wide else _table.WIDTH))
-        return text
+        params, footer = self.meta.get("model_params"), []
+        if columns is None and params is not None and (self.total or {}).get("weight_params"):
+            footer.append(f"weight_params: {self.total['weight_params']:,} in the weight "
+                          f"matrices above; the model has {params:,} parameters in all")
+        return _table.to_text(t, wide=wide, priority=t.priority, legend=t.legend,
+                              noun="layers", footer=footer)
 
     def __str__(self):
         return self.to_text()
