@@ -19,14 +19,15 @@ wider, it drops columns by priority, lowest first: the columns named in ``priori
 in that order, the others after them in table order; the first column (the row's name) always
 stays. Before dropping any column, text cells longer than 40 characters are shortened in the
 middle with "…" ("encoder.layers.0.…attn.in_proj_weight"); if the kept columns are still too
-wide, the longest text columns are shortened further. Lines are never wrapped. The table then ends with a one-line note saying how
-many columns are hidden and how to see them.
+wide, the longest text columns are shortened further. Lines are never wrapped. The table then
+ends with a one-line note saying how many columns are hidden and how to see them.
 """
 
 import csv
 import io
 import json
 import math
+import numbers
 import textwrap
 
 WIDTH = 100  # default width of a text table, in characters
@@ -95,13 +96,17 @@ def prefix_for(magnitude, unit):
     return prefixes[-1]
 
 
+def is_number(value) -> bool:
+    """A real number (numpy's included) that is not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def number(value, sig=3, strip=False):
     """``value`` with ``sig`` significant digits, in fixed point (no exponent): 0.00123, 12.3,
     456, 2.00 (``strip``: 2); tiny magnitudes (< 0.0001) as "<0.0001"; integers as they are."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_number(value) or isinstance(value, numbers.Integral):
         return str(value)
-    if isinstance(value, int):
-        return str(value)
+    value = float(value)
     if not math.isfinite(value):
         return str(value)
     if value == 0:
@@ -131,7 +136,8 @@ def _cell(value):
     """A cell of a column without a unit."""
     if value is None:
         return ""
-    if isinstance(value, float):
+    if is_number(value) and not isinstance(value, numbers.Integral):
+        value = float(value)
         if math.isfinite(value) and (value == 0 or 1e-4 <= abs(value) < 1e15):
             return number(value, sig=4, strip=True)
         return f"{value:.3g}"
@@ -146,15 +152,13 @@ def scaled(rows):
     for c in cols:
         values = [row.get(c) for row in rows]
         unit = unit_of(c)[0]
-        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        if unit is None or not numbers:
+        finite = [abs(float(v)) for v in values if is_number(v) and math.isfinite(v)]
+        if unit is None or not any(is_number(v) for v in values):
             labels[c], cells[c] = str(c), [_cell(v) for v in values]
             continue
-        finite = [abs(v) for v in numbers if math.isfinite(v)]
         prefix, factor = prefix_for(max(finite, default=0.0), unit)
         labels[c] = _label(c, unit, prefix)
-        cells[c] = ["" if v is None else number(v / factor) if isinstance(v, (int, float))
-                    and not isinstance(v, bool) else str(v) for v in values]
+        cells[c] = [number(float(v) / factor) if is_number(v) else _cell(v) for v in values]
     return labels, cells
 
 
@@ -211,8 +215,7 @@ def to_text(rows, wide=False, width=WIDTH, priority=None, note="note", legend=No
     rows, notes = footnotes(rows, note, noun) if note else (rows, [])
     labels, cells = scaled(rows)
     cols = list(labels)
-    numeric = {c: all(isinstance(r.get(c), (int, float)) or r.get(c) is None for r in rows)
-               for c in cols}
+    numeric = {c: all(is_number(r.get(c)) or r.get(c) is None for r in rows) for c in cols}
     width_of = {c: max([len(labels[c])] + [len(s) for s in cells[c]]) for c in cols}
 
     def total(kept):

@@ -320,3 +320,12 @@ def test_a_shapes_only_summary_prints_what_it_knows():
     total = next(line for line in text.splitlines() if line.startswith("total"))
     assert "GMAC" in text and "1.81" in total  # torchvision's 1.814 G
     assert "weight_params:" not in text and "sparsity" not in text.splitlines()[0]
+
+
+def test_numpy_numbers_scale_like_python_numbers():
+    import numpy as np
+    rows = [{"layer": "a", "bytes": np.int64(3 * 2 ** 20), "energy_j": np.float32(2.5e-6),
+             "speedup": np.float32(1.5)}]
+    text = Table(rows).to_text()
+    assert re.split(r"\s{2,}", text.splitlines()[0]) == ["layer", "MiB", "energy µJ", "speedup"]
+    assert re.split(r"\s{2,}", text.splitlines()[2]) == ["a", "3.00", "2.50", "1.5"]
