@@ -1,26 +1,22 @@
-"""Numba's threading layer: a fork-safe one by default, and no pool in a child GNU OpenMP forbids.
+"""Numba's threading layer and fork: TBB when installed, serial kernels where OpenMP cannot run.
 
-Why: GNU OpenMP cannot run a parallel region in a process forked after it started: the child
-has none of the parent's worker threads, so it waits for them forever, and Numba's ``omp``
-layer kills such a child with SIGTERM instead. Forking is everyday use: torch DataLoader
-workers and ``multiprocessing`` pools fork (on Linux) a process that has already run a
-sparse product. Numba picks ``tbb``, else ``omp``, else ``workqueue``; ``pip install numba``
-brings no TBB, so on Linux it picks GNU OpenMP.
+GNU OpenMP cannot run a parallel region in a process forked after it started: the child has
+none of the parent's worker threads, so it waits for them forever; Numba's ``omp`` layer kills
+such a child with SIGTERM instead (a grandchild it does not recognise, and that one hangs).
+Forking is everyday use: torch DataLoader workers and ``multiprocessing`` pools fork (on Linux)
+a process that has already run a sparse product. Numba takes the first layer that loads of
+``tbb``, ``omp``, ``workqueue``; without TBB that is GNU OpenMP on Linux.
 
-What this module does, once, when the kernels are imported (before any parallel kernel runs):
-
-- If neither the environment (``NUMBA_THREADING_LAYER``, ``NUMBA_THREADING_LAYER_PRIORITY``)
-  nor the code (``numba.config``) chose a layer, it asks Numba for its ``forksafe`` layer:
-  TBB when it loads, else ``workqueue`` on Linux (``omp`` elsewhere: the OpenMP runtimes of
-  macOS and Windows survive a fork). This is process-wide: other Numba code in the process
-  gets the same layer. ``workqueue`` cannot run two parallel launches at once; the kernels
-  hold the GIL while they run, so two Python threads never launch together.
-- TBB installed from PyPI into a virtual environment puts ``libtbb`` in ``<venv>/lib``, where
-  the dynamic loader does not look (numba/numba#6108), so Numba never loads it. It is loaded
-  from there by path, and Numba then finds it by name.
-- If the layer is GNU OpenMP all the same (chosen by the user, or started before the kernels
-  were imported), a process forked after it started runs the kernels serially, with one
-  warning, instead of being killed.
+- TBB is fork-safe and thread-safe. ``pip install tbb`` puts ``libtbb`` in ``sys.prefix``/lib,
+  where the dynamic loader does not look in a virtual environment (numba/numba#6108), so
+  Numba never finds it there. It is loaded from there by path before any kernel runs; Numba
+  then finds it by name.
+- Under GNU OpenMP all the same (no TBB for the platform, or the user's choice), a process
+  forked after the layer started runs the kernels serially, with one warning, instead of
+  being killed or hanging.
+- The layer is not switched to ``workqueue``, although it is fork-safe: it aborts the whole
+  process when two threads launch parallel code at once (a threaded server, Dask's threaded
+  scheduler), and the switch would reach every other Numba user in the process.
 """
 import ctypes
 import os
@@ -29,11 +25,9 @@ import warnings
 
 import numba
 
-_DEFAULT_PRIORITY = ["tbb", "omp", "workqueue"]
 _TBB_NAMES = {"linux": "libtbb.so.12", "darwin": "libtbb.12.dylib"}  # the names Numba loads
 
-# True in a process forked after its parent started GNU OpenMP: the pool cannot run here.
-_forked_after_gnu_omp = False
+_forked_after_gnu_omp = False   # this process was forked after GNU OpenMP started: no pool
 _warned = False
 _hooked = False
 
@@ -44,14 +38,6 @@ def started_layer():
         return numba.threading_layer()
     except ValueError:
         return None
-
-
-def user_chose_layer() -> bool:
-    """Whether the environment or the code already chose a threading layer or its priority."""
-    return bool(os.environ.get("NUMBA_THREADING_LAYER")
-                or os.environ.get("NUMBA_THREADING_LAYER_PRIORITY")
-                or str(numba.config.THREADING_LAYER).lower() != "default"
-                or list(numba.config.THREADING_LAYER_PRIORITY) != _DEFAULT_PRIORITY)
 
 
 def preload_tbb(prefix: str = sys.prefix) -> bool:
@@ -72,11 +58,10 @@ def preload_tbb(prefix: str = sys.prefix) -> bool:
 
 
 def configure() -> None:
-    """Choose a fork-safe layer unless the user chose one; watch for forks. Idempotent."""
+    """Make a pip-installed TBB loadable (before any layer starts) and watch for forks."""
     global _hooked
-    if started_layer() is None and not user_chose_layer():
+    if started_layer() is None:
         preload_tbb()
-        numba.config.THREADING_LAYER = "forksafe"
     if hasattr(os, "register_at_fork") and not _hooked:
         os.register_at_fork(after_in_child=_after_fork_in_child)
         _hooked = True
@@ -90,7 +75,7 @@ def _after_fork_in_child() -> None:
         from numba.np.ufunc import omppool
         gnu = omppool.openmp_vendor == "GNU"
     except (ImportError, AttributeError):
-        gnu = True              # unknown OpenMP: assume the unsafe one
+        gnu = True              # an OpenMP of unknown make: assume the unsafe one
     _forked_after_gnu_omp = _forked_after_gnu_omp or gnu
 
 
@@ -104,7 +89,7 @@ def pool_usable() -> bool:
         warnings.warn(
             "sparsekit kernels run on one thread in this process: it was forked after its "
             "parent started Numba's GNU OpenMP threading layer, which cannot run in a forked "
-            "child. For parallel kernels in forked workers, install tbb, or leave "
-            "NUMBA_THREADING_LAYER unset (or set it to 'workqueue' or 'tbb'), or start the "
-            "workers with the 'spawn' method.", RuntimeWarning, stacklevel=3)
+            "child. For parallel kernels in forked workers, install tbb (pip install tbb) and "
+            "leave NUMBA_THREADING_LAYER unset, or start the workers with the 'spawn' "
+            "method.", RuntimeWarning, stacklevel=2)
     return False
