@@ -179,6 +179,31 @@ def _order(cols, priority):
     return first + [c for c in cols if c not in first]
 
 
+def _fit(cols, width_of, numeric, labels, priority, width):
+    """The columns to show within ``width`` (the module docstring's rule); narrows the text
+    columns' entries of ``width_of`` where it shortens them."""
+    def total(kept):
+        return sum(width_of[c] for c in kept) + len(GAP) * (len(kept) - 1)
+
+    shown = list(cols)
+    if not cols or total(shown) <= width:
+        return shown
+    for c in cols:  # long texts (layer names) give way before whole columns do
+        if not numeric[c]:
+            width_of[c] = min(width_of[c], max(TEXT_CAP, len(labels[c])))
+    for c in reversed(_order(cols[1:], priority)):
+        if total(shown) <= width:
+            break
+        shown.remove(c)
+    excess = total(shown) - width
+    for c in sorted((c for c in shown if not numeric[c]), key=lambda c: -width_of[c]):
+        cut = min(excess, width_of[c] - max(8, len(labels[c])))
+        if cut > 0:
+            width_of[c] -= cut
+            excess -= cut
+    return shown
+
+
 def footnotes(rows, column="note", noun="rows"):
     """(rows with ``column`` replaced by a marker "[n]", note lines): each distinct note text
     numbered once, with the count of rows that carry it."""
@@ -217,27 +242,7 @@ def to_text(rows, wide=False, width=WIDTH, priority=None, note="note", legend=No
     cols = list(labels)
     numeric = {c: all(is_number(r.get(c)) or r.get(c) is None for r in rows) for c in cols}
     width_of = {c: max([len(labels[c])] + [len(s) for s in cells[c]]) for c in cols}
-
-    def total(kept):
-        return sum(width_of[c] for c in kept) + len(GAP) * (len(kept) - 1)
-
-    shown = list(cols)
-    if not wide and cols and total(shown) > width:
-        for c in cols:  # long texts (layer names) give way before whole columns do
-            if not numeric[c]:
-                width_of[c] = min(width_of[c], max(TEXT_CAP, len(labels[c])))
-        for c in reversed(_order(cols[1:], priority)):
-            if total(shown) <= width:
-                break
-            shown.remove(c)
-        excess = total(shown) - width
-        for c in sorted((c for c in shown if not numeric[c]), key=lambda c: -width_of[c]):
-            if excess <= 0:
-                break
-            cut = min(excess, width_of[c] - max(8, len(labels[c])))
-            if cut > 0:
-                width_of[c] -= cut
-                excess -= cut
+    shown = cols if wide else _fit(cols, width_of, numeric, labels, priority, width)
     lines = []
     if shown:
         header = [_shorten(labels[c], width_of[c]) for c in shown]
