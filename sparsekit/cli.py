@@ -140,6 +140,16 @@ def _say(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+def _print(text, wide=False):
+    """Print prose on stdout, wrapped to 100 columns unless ``wide`` (a leading newline
+    kept)."""
+    import textwrap
+    lead = "\n" if text.startswith("\n") else ""
+    body = text.lstrip("\n")
+    print(lead + (body if wide else textwrap.fill(body, WIDTH, break_long_words=False,
+                                                  break_on_hyphens=False)))
+
+
 def _progress():
     from sparsekit.hw._estimate import show_progress
     return show_progress(None)
@@ -321,8 +331,8 @@ def cmd_estimate(args):
                        activation_density=args.activation_density)
     if args.compare:
         table = compare(model, pruned, x, hw, **kw)
-        print(f"{hw.name}: dense vs {args.format} ({args.objective}-optimal mappings, "
-              f"batch {args.batch})")
+        _print(f"{hw.name}: dense vs {args.format} ({args.objective}-optimal mappings, "
+               f"batch {args.batch})", args.wide)
         print(table.to_text(wide=args.wide))
         return Outcome(meta, {"compare": table}, "compare")
     est = estimate(pruned, x, hw, **kw)
@@ -336,12 +346,12 @@ def cmd_calibrate(args):
     from sparsekit.report.meta import run_meta
     path, m = calibrate(args.out, threads=args.threads, budget_s=args.budget,
                         progress=None if args.quiet else _say)
-    print(f"host-cpu calibrated on {m['cpu']} ({m['date']}, {m['threads']} thread(s), "
-          f"{m['seconds']:.1f} s)")
+    _print(f"host-cpu calibrated on {m['cpu']} ({m['date']}, {m['threads']} thread(s), "
+           f"{m['seconds']:.1f} s)", args.wide)
     table = Table(summary_rows(m))
     print(table.to_text(wide=args.wide))
-    print(f"wrote {path}; use it with hwmodel.load({str(path)!r}) or "
-          f"HWMODEL_PRESET_PATH={path.parent} (then the preset name 'host-cpu')")
+    _print(f"wrote {path}; use it with hwmodel.load({str(path)!r}) or "
+           f"HWMODEL_PRESET_PATH={path.parent} (then the preset name 'host-cpu')", args.wide)
     meta = run_meta(command="calibrate", hardware=["host-cpu"], threads=args.threads,
                     budget_s=args.budget, preset=str(path))
     return Outcome(meta, {"calibration": table}, "calibration")
@@ -365,8 +375,8 @@ def cmd_bench(args):
                         f"{_gib(largest)} of memory, more than the {_gib(free)} available")
     result = quickbench.run(**grid, formats=args.formats, threads=args.threads,
                             progress=_progress() and not args.no_progress)
-    print(f"sparse vs dense on this machine, {args.threads} thread(s); "
-          "speedups over dense torch.matmul in the same process")
+    _print(f"sparse vs dense on this machine, {args.threads} thread(s); "
+           "speedups over dense torch.matmul in the same process", args.wide)
     print(result.to_text(wide=args.wide))
     meta = run_meta(command="bench", hardware=None, format=args.formats, threads=args.threads,
                     batch=grid["batches"], sparsity=grid["sparsities"],
@@ -497,8 +507,8 @@ def cmd_demo(args):
          f"({args.structure}) and analysing it")
     pruned = pruned_copy(model, args)
     summary = _analyze(pruned, x, args)
-    print(f"== {args.model} pruned to {args.sparsity:.0%} ({args.structure}), "
-          f"input {_fmt_shape(x.shape)} ==")
+    _print(f"== {args.model} pruned to {args.sparsity:.0%} ({args.structure}), "
+           f"input {_fmt_shape(x.shape)} ==", args.wide)
     print(summary.to_text(wide=args.wide))
 
     _say(f"[2/{steps}] converting with sk.sparsify and timing dense vs sparsified on this "
@@ -509,8 +519,8 @@ def cmd_demo(args):
     sparse_s = measure.model_seconds(fast, x, args.budget)
     here = {"sparsity": args.sparsity, "dense_s": dense_s, "sparse_s": sparse_s,
             "speedup": dense_s / sparse_s}
-    print(f"\n== measured on this machine: dense {dense_s * 1e3:.3f} ms, sk.sparsify "
-          f"{sparse_s * 1e3:.3f} ms, speedup {dense_s / sparse_s:.2f}x ==")
+    _print(f"\n== measured on this machine: dense {dense_s * 1e3:.3f} ms, sk.sparsify "
+           f"{sparse_s * 1e3:.3f} ms, speedup {dense_s / sparse_s:.2f}x ==", args.wide)
 
     _say(f"[3/{steps}] estimating on {', '.join(hardware)}")
     comparisons = {name: compare(model, pruned, x, hw, format=args.format, block=args.block,
@@ -531,8 +541,9 @@ def cmd_demo(args):
                                             structure=args.structure, block=args.block,
                                             vector=args.vector, progress=progress)
         tables["measured"] = Table(sorted(sweep + [here], key=lambda r: r["sparsity"]))
-        print("\n== measured speedup against sparsity: " + ", ".join(
-            f"{r['sparsity']:.0%} {r['speedup']:.2f}x" for r in tables["measured"]) + " ==")
+        speedups = ", ".join(f"{r['sparsity']:.0%} {r['speedup']:.2f}x"
+                             for r in tables["measured"])
+        _print(f"\n== measured speedup against sparsity: {speedups} ==", args.wide)
         names = [layer.name for layer in
                  (comparisons.get(LAYER_HW) or compare(model, pruned, x, host)).sparse.layers]
         seconds = measure.layer_seconds(fast, x, names, args.budget, progress=progress)
@@ -542,7 +553,8 @@ def cmd_demo(args):
         written = folder.write(args.out, title=f"sparsekit demo: {args.model} pruned to "
                                f"{args.sparsity:.0%}", meta=meta, tables=tables,
                                comparisons=comparisons, hardware=hardware, layer_hw=LAYER_HW)
-        print(f"\nreport: {written[0]} (with {len(written) - 1} pictures in {args.out})")
+        _print(f"\nreport: {written[0]} (with {len(written) - 1} pictures in {args.out})",
+               args.wide)
     else:
         tables.update({f"{name} per layer": table for name, table in comparisons.items()})
     if args.plot:

@@ -67,7 +67,7 @@ def speedup_vs_sparsity(rows, path, title="", chosen=None):
     ax.set_ylim(0, max(ys + [1.0]) * 1.2)
     ax.set_title(title or "measured speedup on this machine", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="lower left")
     return _save(fig, path)
 
 
