@@ -702,6 +702,8 @@ def main(argv=None):
         return 141
     except (UserError, ValueError, OSError) as e:
         message = " ".join(str(e).split()) or type(e).__name__
+        if len(message) > 1000:
+            message = message[:999] + "…"
         print(f"sparsekit {args.command}: error: {message}", file=sys.stderr)
         return 2
 

@@ -209,10 +209,11 @@ def test_tables_fit_100_columns_unless_wide(capsys, argv):
 
 
 # -- progress ----------------------------------------------------------------------------------
-def test_demo_passes_progress_on_to_sparsify_and_estimate(monkeypatch, tmp_path):
-    """On a terminal the demo asks sk.sparsify and sk.compare for progress bars; elsewhere
-    it does not."""
+def test_demo_passes_progress_on_to_analyze_sparsify_and_estimate(monkeypatch, tmp_path):
+    """On a terminal the demo asks sk.analyze, sk.sparsify and sk.compare for progress bars;
+    elsewhere it does not."""
     import sparsekit.hw._estimate as est
+    import sparsekit.model._analyze as an
     import sparsekit.nn._sparsify as sp
     seen = []
 
@@ -226,12 +227,13 @@ def test_demo_passes_progress_on_to_sparsify_and_estimate(monkeypatch, tmp_path)
 
     spy(sp, "sparsify")
     spy(est, "compare")
+    spy(an, "analyze")
     for tty in (True, False):
         seen.clear()
         monkeypatch.setattr(est, "show_progress", lambda p, tty=tty: tty if p is None else p)
         assert main(["demo", *TINY, "--budget", "0.02", "--hw", "edge-npu",
                      "--no-report"]) == 0
-        assert {"sparsify", "compare"} <= {name for name, _ in seen}
+        assert {"sparsify", "compare", "analyze"} <= {name for name, _ in seen}
         assert all(progress is tty for _, progress in seen), seen
 
 
@@ -404,6 +406,16 @@ def test_ctrl_c_exits_130_with_a_short_message(capsys, monkeypatch):
     assert main(["summary", *TINY]) == 130
     err = capsys.readouterr().err
     assert "interrupted" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_long_multi_line_message_becomes_one_short_line(capsys, monkeypatch):
+    def long_error(args):
+        raise ValueError("first line\n" + "word " * 2000)
+
+    monkeypatch.setattr(cli, "cmd_summary", long_error)
+    assert main(["summary", *TINY]) == 2
+    line, _ = one_line_error(capsys, "summary")
+    assert "first line word" in line and len(line) < 1100
 
 
 def test_a_bug_is_not_hidden(monkeypatch):
