@@ -22,7 +22,7 @@ checked before any long work starts. Ctrl-C exits 130. A bug still shows its tra
 import argparse
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 DEMO_PRESETS = ("host-cpu", "eyeriss-like", "edge-npu")
 LAYER_HW = "host-cpu"           # the preset the report's per-layer estimates come from
@@ -43,7 +43,6 @@ class Outcome:
     meta: dict
     tables: dict
     main: str
-    notes: list = field(default_factory=list)
 
 
 # -- argument types --------------------------------------------------------------------------
@@ -532,7 +531,8 @@ def cmd_demo(args):
 
     meta = _model_meta(args, x, hardware=list(hardware), format=args.format,
                        threads=args.threads, budget_s=args.budget)
-    tables = {"summary": summary, "estimates": estimates, "measured": Table([here])}
+    tables = {"summary": summary, "estimates": estimates, "measured": Table([here]),
+              **{f"{name} per layer": table for name, table in comparisons.items()}}
     if report:
         _say(f"[4/{steps}] measuring {', '.join(f'{s:.0%}' for s in DEMO_SPARSITIES)} "
              "sparsity and every layer for the report")
@@ -544,19 +544,15 @@ def cmd_demo(args):
         speedups = ", ".join(f"{r['sparsity']:.0%} {r['speedup']:.2f}x"
                              for r in tables["measured"])
         _print(f"\n== measured speedup against sparsity: {speedups} ==", args.wide)
-        names = [layer.name for layer in
-                 (comparisons.get(LAYER_HW) or compare(model, pruned, x, host)).sparse.layers]
+        names = [layer.name for layer in next(iter(comparisons.values())).sparse.layers]
         seconds = measure.layer_seconds(fast, x, names, args.budget, progress=progress)
         tables["layer_latency"] = Table(_layer_rows(pruned, x, host, decisions, seconds,
                                                     args))
-        tables.update({f"{name} per layer": table for name, table in comparisons.items()})
         written = folder.write(args.out, title=f"sparsekit demo: {args.model} pruned to "
                                f"{args.sparsity:.0%}", meta=meta, tables=tables,
                                comparisons=comparisons, hardware=hardware, layer_hw=LAYER_HW)
         _print(f"\nreport: {written[0]} (with {len(written) - 1} pictures in {args.out})",
                args.wide)
-    else:
-        tables.update({f"{name} per layer": table for name, table in comparisons.items()})
     if args.plot:
         plots.energy_breakdown(comparisons, args.plot)
         _say(f"wrote {args.plot}")

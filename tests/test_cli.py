@@ -319,6 +319,13 @@ def test_output_paths_are_checked_before_the_work(capsys, tmp_path, unwritable_d
         assert message in line and option in line and out == ""
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_device_is_a_one_line_error(capsys):
+    assert main(["presets", "--json", "/dev/full"]) == 2
+    line, _ = one_line_error(capsys, "presets")
+    assert "--json /dev/full" in line and "No space left" in line
+
+
 def test_an_existing_output_file_is_kept_until_written(tmp_path):
     out = tmp_path / "old.json"
     out.write_text("old")

@@ -134,7 +134,10 @@ def write(paths: dict, command: str, meta: dict, tables: dict, main: str) -> lis
             text = table_markdown(next(iter(tables.values()))) + "\n"
         else:
             text = "\n".join(f"## {name}\n\n{table_markdown(t)}\n" for name, t in tables.items())
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        try:
+            with open(path, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+        except OSError as e:              # e.g. the disk filled up during the run
+            raise _fail(f"--{kind}", path, f"cannot write there ({e.strerror or e})") from None
         written.append(path)
     return written
