@@ -91,16 +91,17 @@ assert status == 0, f"child exit status {status}"
 status = fork_and_wait(lambda: fork_and_wait(lambda: 0 if all_correct() else 3))
 assert status == 0, f"grandchild exit status {status}"
 """,
-    # fork_pool.py
+    # fork_pool.py; maxtasksperchild: the pool's handler thread forks the replacements, so
+    # forks from the main thread and from another thread are both covered
     "fork-pool": """
 import multiprocessing as mp
 
 def work(i):
     return bool(all_correct())
 
-with mp.get_context("fork").Pool(2) as pool:
-    results = pool.map_async(work, range(4)).get(timeout=90)
-assert results == [True] * 4, results
+with mp.get_context("fork").Pool(2, maxtasksperchild=2) as pool:
+    results = pool.map_async(work, range(8), chunksize=1).get(timeout=90)
+assert results == [True] * 8, results
 """,
     # fork_after_kernel.py: a sparse model's forward, then DataLoader workers (fork); here the
     # workers run sparse products too
