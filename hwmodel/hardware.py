@@ -8,6 +8,7 @@ line, because a description is usually typed in by hand from a paper's table.
 """
 
 import math
+import numbers
 import re
 from dataclasses import dataclass, field
 
@@ -18,7 +19,7 @@ from .yamlsource import SourceError, shown
 OPERANDS = ("weights", "inputs", "outputs")
 SPARSE_SUPPORT = ("skip", "gate", "none")
 SPARSE_STRUCTURES = ("unstructured", "block", "vector")
-_MAC_TYPE = re.compile(r"^(int|fp)(\d+)$")
+_MAC_TYPE = re.compile(r"^(int|fp)([1-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$")     # 1 to 128 bits
 
 
 class HardwareError(SourceError):
@@ -152,38 +153,73 @@ class Hardware:
 
 # ---------------------------------------------------------------- validation (values)
 
+MAX_QUANTITY = 1e30        # in the stored unit; keeps every product the cost model forms finite
+MIN_CLOCK_HZ = 1e3         # below 1 kHz the unit was surely forgotten ("clock: 0.7" for 0.7 GHz)
+MIN_BANDWIDTH = 1e-6       # B/cycle; a layer's bytes are divided by it, so a tiny (or denormal)
+                           #   value gives absurd or infinite times: usually a wrong unit
+MIN_RATE = 1e-3            # MACs per cycle, and sparse efficiency: MACs are divided by both
+
+
 def _check(ok, parts, message):
     if not ok:
         raise HardwareError(parts, message)
 
 
-def _positive(value, parts, allow_zero=False):
-    ok = (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-          and (value >= 0 if allow_zero else value > 0))
-    _check(ok, parts, f"must be {'zero or more' if allow_zero else 'positive'}, got {value!r}")
+def _quantity(value, parts, low=0.0, *, open_low=False, high=MAX_QUANTITY, minimum=None,
+              unit="", why=""):
+    """Check that ``value`` is a real number (not a bool), finite, and in range: above (or at
+    least) ``low``, at most ``high``, and at least ``minimum`` ``unit`` (explained by ``why``)."""
+    _check(isinstance(value, numbers.Real) and not isinstance(value, bool), parts,
+           f"expected a number, got {shown(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise HardwareError(parts, f"{shown(value)} is too large (at most {high:g})") from None
+    _check(math.isfinite(number), parts, f"must be finite, got {shown(value)}")
+    if open_low:
+        word = "positive" if low == 0 else f"more than {low:g}"
+        _check(number > low, parts, f"must be {word}, got {shown(value)}")
+    else:
+        word = "zero or more" if low == 0 else f"{low:g} or more"
+        _check(number >= low, parts, f"must be {word}, got {shown(value)}")
+    _check(number <= high, parts, f"must be at most {high:g}"
+           + (" (larger values overflow the cost model)" if high == MAX_QUANTITY else "")
+           + f", got {shown(value)}")
+    if minimum is not None:
+        _check(number >= minimum, parts, f"{number:g} {unit} is below the minimum {minimum:g} {unit}: {why}")
+
+
+def _mapping(value, parts):
+    _check(isinstance(value, dict), parts, f"expected a mapping, got {type(value).__name__}")
+    return value.items()
 
 
 def _validate(hw):
     _check(isinstance(hw.name, str) and hw.name, ("name",), "must be a non-empty string")
     _check(isinstance(hw.description, str), ("description",), "must be a string")
-    _positive(hw.static_power_w, ("static_power",), allow_zero=True)
-    _validate_compute(hw.compute, ("compute",))
+    _quantity(hw.static_power_w, ("static_power",))
+    _check(isinstance(hw.compute, Compute), ("compute",), "expected a Compute")
+    validate_compute(hw.compute, ("compute",))
     widest = max(int(_MAC_TYPE.match(k).group(2)) for k in hw.compute.mac_energy_pj) / 8
+    _check(hw.memory, ("memory",), "expected one or more levels, outermost first")
     names = set()
     for i, level in enumerate(hw.memory):
         parts = ("memory", i)
+        _check(isinstance(level, MemoryLevel), parts, "expected a MemoryLevel")
         _check(isinstance(level.name, str) and level.name, (*parts, "name"),
                "must be a non-empty string")
-        _check(level.name not in names, (*parts, "name"), f"duplicate level name {level.name!r}")
+        _check(level.name not in names, (*parts, "name"), f"duplicate level name {shown(level.name)}")
         names.add(level.name)
         _check(isinstance(level.holds, tuple) and level.holds
-               and all(o in OPERANDS for o in level.holds)
+               and all(isinstance(o, str) and o in OPERANDS for o in level.holds)
                and len(set(level.holds)) == len(level.holds), (*parts, "holds"),
-               f"must list one or more of {', '.join(OPERANDS)} once each, got {level.holds!r}")
-        _positive(level.bandwidth_bytes_per_cycle, (*parts, "bandwidth"))
+               f"must list one or more of {', '.join(OPERANDS)} once each, "
+               f"got {shown(level.holds)}")
+        _quantity(level.bandwidth_bytes_per_cycle, (*parts, "bandwidth"), open_low=True,
+                  minimum=MIN_BANDWIDTH, unit="B/cycle", why="a byte per million cycles is slower than any "
+                  "real memory, and times are bytes divided by bandwidth (a missing unit?)")
         for key in ("read_energy", "write_energy", "link_energy"):
-            _positive(getattr(level, key.replace("energy", "pj_per_byte")), (*parts, key),
-                      allow_zero=True)
+            _quantity(getattr(level, key.replace("energy", "pj_per_byte")), (*parts, key))
         if i == 0:
             _check(level.capacity_bytes is None, (*parts, "capacity"),
                    "the outermost level (DRAM) must have capacity: null")
@@ -192,44 +228,45 @@ def _validate(hw):
             continue
         _check(level.capacity_bytes is not None, (*parts, "capacity"),
                "only the outermost level may have no capacity")
-        _positive(level.capacity_bytes, (*parts, "capacity"))
+        _quantity(level.capacity_bytes, (*parts, "capacity"), open_low=True)
         need = widest * len(level.holds)
         _check(level.capacity_bytes >= need, (*parts, "capacity"),
                f"{level.capacity_bytes:g} B cannot hold one MAC's operands "
                f"({' + '.join(level.holds)} at {int(widest * 8)} bits = {need:g} B)")
 
 
-def _validate_compute(c, parts):
-    _positive(c.macs_per_cycle, (*parts, "macs_per_cycle"))
-    _positive(c.clock_hz, (*parts, "clock"))
+def validate_compute(c, parts):
+    """Check a Compute (``parts``: its path). Used before memory bandwidths in GB/s are
+    converted with its clock, so that a bad clock is reported as such."""
+    _quantity(c.macs_per_cycle, (*parts, "macs_per_cycle"), open_low=True, minimum=MIN_RATE,
+              unit="MACs/cycle", why="the MAC count is divided by the MAC rate (a missing unit?)")
+    _quantity(c.clock_hz, (*parts, "clock"), open_low=True, minimum=MIN_CLOCK_HZ,
+              unit="Hz", why="the clock is in Hz; write a unit, e.g. 700 MHz")
     _check(isinstance(c.mac_energy_pj, dict) and c.mac_energy_pj, (*parts, "mac_energy"),
            "must list at least one MAC type")
     for key, value in c.mac_energy_pj.items():
         _check(isinstance(key, str) and _MAC_TYPE.match(key), (*parts, "mac_energy", key),
-               "MAC types are named int<bits> or fp<bits>, e.g. int8, fp32")
-        _positive(value, (*parts, "mac_energy", key), allow_zero=True)
-    for key, value in c.spatial_fanout.items():
+               "MAC types are named int<bits> or fp<bits> with 1 to 128 bits, e.g. int8, fp32")
+        _quantity(value, (*parts, "mac_energy", key))
+    for key, value in _mapping(c.spatial_fanout, (*parts, "spatial_fanout")):
         _check(key in OPERANDS, (*parts, "spatial_fanout", key), "unknown operand")
-        _check(not isinstance(value, bool) and isinstance(value, (int, float)) and value >= 1,
-               (*parts, "spatial_fanout", key), f"must be 1 or more, got {value!r}")
+        _quantity(value, (*parts, "spatial_fanout", key), 1)
     s, sp = c.sparsity, (*parts, "sparsity")
-    _check(s.support in SPARSE_SUPPORT, (*sp, "support"),
-           f"must be one of {', '.join(SPARSE_SUPPORT)}, got {s.support!r}")
+    _check(isinstance(s, Sparsity), sp, "expected a Sparsity")
+    _check(isinstance(s.support, str) and s.support in SPARSE_SUPPORT, (*sp, "support"),
+           f"must be one of {', '.join(SPARSE_SUPPORT)}, got {shown(s.support)}")
     if s.support == "gate":
         _check(s.gated_energy_fraction is not None, (*sp, "gated_energy_fraction"),
                "missing field (required with support: gate)")
-        f = s.gated_energy_fraction
-        _check(not isinstance(f, bool) and isinstance(f, (int, float)) and 0 <= f <= 1,
-               (*sp, "gated_energy_fraction"), f"must be between 0 and 1, got {f!r}")
+        _quantity(s.gated_energy_fraction, (*sp, "gated_energy_fraction"), high=1)
     else:
         _check(s.gated_energy_fraction is None, (*sp, "gated_energy_fraction"),
                "only meaningful with support: gate")
-    for key, value in s.efficiency.items():
+    for key, value in _mapping(s.efficiency, (*sp, "efficiency")):
         _check(key in SPARSE_STRUCTURES, (*sp, "efficiency", key), "unknown sparsity structure")
-        _check(not isinstance(value, bool) and isinstance(value, (int, float)) and 0 < value <= 1,
-               (*sp, "efficiency", key), f"must be in (0, 1], got {value!r}")
-    for key, value in s.decode_cycles.items():
+        _quantity(value, (*sp, "efficiency", key), open_low=True, high=1, minimum=MIN_RATE,
+                  unit="of the peak", why="the MAC rate is divided by the efficiency")
+    for key, value in _mapping(s.decode_cycles, (*sp, "decode_cycles")):
         _check(key in SPARSE_STRUCTURES, (*sp, "decode_cycles", key),
                "unknown sparsity structure")
-        _check(not isinstance(value, bool) and isinstance(value, (int, float)) and value >= 0,
-               (*sp, "decode_cycles", key), f"must be 0 or more, got {value!r}")
+        _quantity(value, (*sp, "decode_cycles", key))

@@ -9,7 +9,7 @@ or unknown key is an error naming its path; ``load_yaml`` adds the file and line
 
 from . import units
 from .hardware import OPERANDS, SPARSE_STRUCTURES, Compute, Hardware, HardwareError, \
-    MemoryLevel, Sparsity
+    MemoryLevel, Sparsity, validate_compute
 from .yamlsource import read_document, shown
 
 
@@ -81,7 +81,7 @@ def _number(value, parts):
         except ValueError:
             pass
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise HardwareError(parts, f"expected a number, got {value!r}")
+        raise HardwareError(parts, f"expected a number, got {shown(value)}")
     return value
 
 
@@ -89,6 +89,7 @@ def parse(data):
     """A Hardware from plain data (as ``yaml.safe_load`` returns); strict about every field."""
     top = _fields(data, (), ("name", "static_power", "compute", "memory"), ("description",))
     compute = _parse_compute(top["compute"], ("compute",))
+    validate_compute(compute, ("compute",))       # bandwidths in GB/s divide by its clock
     memory = top["memory"]
     if not isinstance(memory, list) or not memory:
         raise HardwareError(("memory",), "expected a non-empty list of levels, outermost first")

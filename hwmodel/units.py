@@ -9,8 +9,13 @@ units it accepts; the hardware parser adds the field path.
 import math
 import re
 
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-z/0-9]*)\s*$")
+from .yamlsource import shown
+
+# Unambiguous on purpose (one way to split "12.5e3 GB/s"): an ambiguous pattern backtracks for
+# minutes on a long string of digits; inputs longer than _LONGEST are refused before matching.
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_QUANTITY = re.compile(rf"\s*({_NUMBER})\s*((?:[A-Za-z][A-Za-z/0-9]*)?)\s*")
+_LONGEST = 64
 
 _BYTES = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
 _PER_SECOND = {"B/s": 1, "KB/s": 1e3, "MB/s": 1e6, "GB/s": 1e9, "TB/s": 1e12,
@@ -24,16 +29,22 @@ def _split(value, what, accepted):
     """(number, unit) from a number or a "<number> <unit>" string."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"expected a {what} (a number or a string with one of {accepted}), "
-                         f"got {value!r}")
+                         f"got {shown(value)}")
     if isinstance(value, str):
-        match = _QUANTITY.match(value)
+        if len(value) > _LONGEST:
+            raise ValueError(f"{shown(value)} is too long for a {what} ({len(value)} "
+                             f"characters; at most {_LONGEST})")
+        match = _QUANTITY.fullmatch(value)
         if not match:
-            raise ValueError(f"cannot read {value!r} as a {what}; use one of {accepted}")
+            raise ValueError(f"cannot read {shown(value)} as a {what}; use one of {accepted}")
         number, unit = float(match.group(1)), match.group(2)
     else:
-        number, unit = float(value), ""
+        try:
+            number, unit = float(value), ""
+        except OverflowError:
+            raise ValueError(f"{shown(value)} is too large for a {what}") from None
     if not math.isfinite(number):
-        raise ValueError(f"{what} must be finite, got {value!r}")
+        raise ValueError(f"{what} must be finite, got {shown(value)}")
     return number, unit
 
 
@@ -43,7 +54,7 @@ def _scaled(value, what, table, bare_unit):
     if unit == "":
         return number
     if unit not in table:
-        raise ValueError(f"unknown unit {unit!r} for a {what}; use one of {accepted} "
+        raise ValueError(f"unknown unit {shown(unit)} for a {what}; use one of {accepted} "
                          f"(a bare number means {bare_unit})")
     return number * table[unit]
 
@@ -75,7 +86,10 @@ def bandwidth_bytes_per_cycle(value, clock_hz):
     if unit in ("", "B/cycle"):
         return number
     if unit not in _PER_SECOND:
-        raise ValueError(f"unknown unit {unit!r} for a bandwidth; use one of {accepted}")
+        raise ValueError(f"unknown unit {shown(unit)} for a bandwidth; use one of {accepted}")
+    if not clock_hz > 0:
+        raise ValueError(f"{shown(value)} needs a positive clock to become B/cycle, "
+                         f"got clock {shown(clock_hz)}")
     return number * _PER_SECOND[unit] / clock_hz
 
 
@@ -87,10 +101,10 @@ def energy_pj_per_byte(value):
         return number
     match = re.fullmatch(r"([fpnu]J)/(B|(\d+)b)", unit)
     if not match or match.group(1) not in _ENERGY_PJ:
-        raise ValueError(f"unknown unit {unit!r} for an access energy; use {accepted}")
+        raise ValueError(f"unknown unit {shown(unit)} for an access energy; use {accepted}")
     bytes_per_access = 1.0 if match.group(2) == "B" else int(match.group(3)) / 8
     if bytes_per_access <= 0:
-        raise ValueError(f"access width in {unit!r} must be positive")
+        raise ValueError(f"access width in {shown(unit)} must be positive")
     return number * _ENERGY_PJ[match.group(1)] / bytes_per_access
 
 
