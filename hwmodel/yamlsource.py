@@ -251,7 +251,7 @@ def _read_source(path_or_text, error_cls, what):
             raise error_cls((), f"cannot read the {what}: {exc.strerror or exc}", path) from exc
         if len(raw) > MAX_BYTES:
             size = _file_size(path)
-            raise error_cls((), f"{size} is larger than the {MAX_BYTES} B read for a {what}; "
+            raise error_cls((), f"{size} exceeds the {MAX_BYTES} B limit for a {what}; "
                                 "is this the right file?", path)
         try:
             return raw.decode("utf-8"), path
@@ -262,8 +262,8 @@ def _read_source(path_or_text, error_cls, what):
     if not isinstance(path_or_text, str):
         raise TypeError(f"expected a {what} path or text, got {type(path_or_text).__name__}")
     if len(path_or_text) > MAX_BYTES:
-        raise error_cls((), f"{len(path_or_text)} characters of text is larger than the "
-                            f"{MAX_BYTES} read for a {what}")
+        raise error_cls((), f"{len(path_or_text)} characters of text exceed the "
+                            f"{MAX_BYTES}-character limit for a {what}")
     return path_or_text, None
 
 

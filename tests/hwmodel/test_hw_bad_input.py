@@ -228,8 +228,8 @@ def test_file_size_is_capped(tmp_path):
         Hardware.from_yaml(path)
     size = path.stat().st_size
     assert info.value.file == str(path)
-    assert f"{size} B is larger than the {MAX_BYTES} B" in info.value.message
-    with pytest.raises(HardwareError, match=f"larger than the {MAX_BYTES}"):
+    assert f"{size} B exceeds the {MAX_BYTES} B limit" in info.value.message
+    with pytest.raises(HardwareError, match=f"exceed the {MAX_BYTES}-character limit"):
         Hardware.from_yaml(path.read_text())
 
 

@@ -76,6 +76,12 @@ def test_units():
     assert units.frequency_hz("0.7 GHz") == pytest.approx(7e8)
     with pytest.raises(ValueError, match="unknown unit"):
         units.bandwidth_bytes_per_cycle("34 GB", 1e9)
+    with pytest.raises(ValueError, match="needs a positive clock"):
+        units.bandwidth_bytes_per_cycle("34 GB/s", 0)          # was ZeroDivisionError
+    with pytest.raises(ValueError, match="too large for a capacity"):
+        units.capacity_bytes(10 ** 400)                         # was OverflowError
+    with pytest.raises(ValueError, match="too long"):           # was minutes of regex backtracking
+        units.frequency_hz("9" * 100_000 + "x")
 
 
 def edit(old, new, count=1):
@@ -104,6 +110,14 @@ BAD = [
     (edit("capacity: null", "capacity: 1 GiB"),
      "memory[0].capacity", "capacity: 1 GiB", 1, "outermost"),
     (edit("static_power: 0.5 W\n", ""), "static_power", "name: small", 1, "missing field"),
+    # the two --hw files of the CLI audit: a clock of 0 with bandwidths in GB/s (was a
+    # ZeroDivisionError) and a 400-digit integer (was an OverflowError without field or line)
+    (edit("clock: 500 MHz", "clock: 0"), "compute.clock", "clock:", 1, "positive"),
+    (edit("macs_per_cycle: 64", "macs_per_cycle: 1" + "0" * 399),
+     "compute.macs_per_cycle", "macs_per_cycle", 1, "too large"),
+    (edit("capacity: 64 KiB", "capacity: .inf"), "memory[1].capacity", "capacity: .inf", 1,
+     "finite"),
+    (edit("int8: {mult", "int0: {mult"), "compute.mac_energy.int0", "int0", 1, "int<bits>"),
 ]
 
 
