@@ -35,16 +35,18 @@ def shown(value, limit=MAX_SHOWN):
     return clip(_bounded_repr(value, limit), limit)
 
 
-def _bounded_repr(value, limit):
+def _bounded_repr(value, limit, depth=0):
     """repr of ``value``, but nested items only until about ``limit`` characters are built."""
     if isinstance(value, (list, tuple, set, frozenset, dict)):
+        if depth > limit // 4:               # deeper than the message could show anyway
+            return "…"
         brackets = {list: "[]", tuple: "()", dict: "{}"}.get(type(value), "{}")
         pairs = value.items() if isinstance(value, dict) else ((None, v) for v in value)
         items, size = [], 0
         for key, item in pairs:
-            text = _bounded_repr(item, limit)
+            text = _bounded_repr(item, limit, depth + 1)
             if isinstance(value, dict):
-                text = f"{_bounded_repr(key, limit)}: {text}"
+                text = f"{_bounded_repr(key, limit, depth + 1)}: {text}"
             items.append(text)
             size += len(text) + 2
             if size > limit:

@@ -291,6 +291,10 @@ def test_shown_is_bounded():
     for _ in range(30):
         nested = [nested] * 10                        # 10**30 leaves: repr would never end
     assert len(shown(nested)) <= 80
+    deep = []
+    for _ in range(10_000):
+        deep = [deep]                                 # repr() itself would hit the recursion limit
+    assert shown(deep).startswith("[[[[") and len(shown(deep)) <= 80
     assert "digits" in shown(10 ** 5000)
     assert shown({"a": 1}) == "{'a': 1}"
 
