@@ -54,7 +54,7 @@ class RankLayout:
     dim_extents: tuple     # extent of each dimension walked (one coordinate field each for CP)
     field_bits: tuple      # CP: bits of each coordinate field (one per dimension); RLE: (run,)
     length_bits: int       # bits of a stored fibre length, 0 when the length is known
-    fixed: int | None
+    fixed: int | None      # entries per fibre of a fixed CP rank (0 when the extent is 0)
     align: int
 
     @property
@@ -111,8 +111,9 @@ class Layout:
         if rank.format in ("CP", "RLE") and rank.fixed is None and parent != "UOP":
             length_bits = width_for(extent, rank.length_bits, rank.widths,
                                     (*parts, "length_bits"), "fibre length")
+        fixed = rank.fixed if rank.fixed is None else min(rank.fixed, extent)  # 0 if empty
         return RankLayout(i, rank.format, extent, dim_extents, field_bits, length_bits,
-                          rank.fixed, rank.align)
+                          fixed, rank.align)
 
     def offset_bits(self, i: int, max_offset: int) -> int:
         """Width of rank i's UOP offsets when the largest offset is ``max_offset``."""

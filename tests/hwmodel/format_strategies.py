@@ -54,9 +54,11 @@ def _maybe_fixed(draw, spec, W):
     occ = occupancy(layout.view(W != 0))
     ranks = list(spec.ranks)
     for i, r in enumerate(layout.ranks):
-        if r.format == "CP" and r.extent and draw(st.integers(0, 2)) == 0:
+        if r.format == "CP" and draw(st.integers(0, 2)) == 0:
             fullest = int(count_last(occ[i]).max()) if occ[i].size else 0
-            fixed = draw(st.integers(max(fullest, 1), r.extent))
+            fixed = draw(st.integers(max(fullest, 1), max(r.extent, 3)))
+            if r.extent and fixed > r.extent:
+                continue                                # more entries than coordinates
             ranks[i] = hf.Rank(spec.ranks[i].dim, "CP", bits=spec.ranks[i].bits,
                                widths=spec.ranks[i].widths, align=spec.ranks[i].align,
                                fixed=fixed)

@@ -83,6 +83,13 @@ def test_fixed_cp_fills_unused_coordinates_with_zeros():
         hf.encode(spec, W)
 
 
+def test_fixed_cp_over_an_empty_dimension_holds_nothing():
+    spec = hf.FormatSpec("fixed", (hf.Rank("M", "U"), hf.Rank("K", "CP", fixed=2)))
+    _, fp = _check(spec, np.zeros((3, 0)))
+    assert fp.total_bits == 0 and fp.per_rank[1].fibres == 3
+    assert hf.expected_footprint(spec, (3, 0), 0.5).total_bits == 0
+
+
 def test_nan_and_inf_are_stored():
     W = np.array([[0.0, np.nan], [np.inf, 0.0]])
     for name in ("csr", "bitmap", "coo"):
