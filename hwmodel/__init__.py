@@ -9,7 +9,14 @@ Hardware
 Workload
     Layer(name, M, K, N, value_bits, activation_bits, kind, input_bytes, output_bytes,
           weight_value_bytes, weight_metadata_bytes, dense_macs, effective_macs, stored_macs,
-          structure, activation_density, accumulator_bits, groups)
+          structure, activation_density, accumulator_bits, groups,
+          weight_format, footprint, rank_metadata, compute, row_nnz)
+    The weight format, for ``sk.estimate(format=spec)`` / ``compare_formats``:
+      Layer(..., weight_format=spec, footprint=hwmodel.formats.footprint(spec, W != 0, bits),
+            row_nnz=(W != 0).sum(axis=1))     # bytes, per-rank metadata bits, MACs follow
+      or, without the formats package: weight_value_bytes=, weight_metadata_bytes=,
+            rank_metadata=(("UOP", bits), ("CP", bits)), compute="skip"|"gate"|"none".
+    accumulator_bits=None (default) takes the hardware's compute.accumulator_bits.
 Cost (ZigZag style: a pure function of hardware, layer and mapping)
     estimate(hw, layers, objective="energy"|"latency"|"edp", batch=1) -> Estimate
     best_mapping(hw, layer, objective) -> Mapping;  evaluate(hw, layer, mapping) -> LayerCost

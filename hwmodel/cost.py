@@ -130,6 +130,7 @@ def price(hw, layer, reuse):
 
 def evaluate(hw, layer, mapping):
     """The cost of ``layer`` on ``hw`` under ``mapping``: a pure function returning a LayerCost."""
+    layer = layer.on(hw)
     on_chip = hw.memory[1:]
     if len(mapping.levels) != len(on_chip) or any(
             lm.level != level.name for lm, level in zip(mapping.levels, on_chip)):

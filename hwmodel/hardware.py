@@ -51,6 +51,8 @@ class Compute:
     spatial_fanout[o]: how many MACs one read of operand o from its innermost memory level
     feeds (multicast, systolic forwarding, in-array reduction for outputs); 1 = every MAC
     reads its own operand.
+    accumulator_bits: width of a partial sum as the buffers hold it and as it spills to outer
+    levels (a layer's own ``accumulator_bits`` overrides it). Default 32.
     """
 
     macs_per_cycle: float
@@ -58,6 +60,7 @@ class Compute:
     mac_energy_pj: dict
     sparsity: Sparsity = field(default_factory=Sparsity)
     spatial_fanout: dict = field(default_factory=lambda: dict.fromkeys(OPERANDS, 1.0))
+    accumulator_bits: int = 32
 
     @property
     def native_type(self):
@@ -248,6 +251,9 @@ def validate_compute(c, parts):
         _check(isinstance(key, str) and _MAC_TYPE.match(key), (*parts, "mac_energy", key),
                "MAC types are named int<bits> or fp<bits> with 1 to 128 bits, e.g. int8, fp32")
         _quantity(value, (*parts, "mac_energy", key))
+    _check(isinstance(c.accumulator_bits, int) and not isinstance(c.accumulator_bits, bool)
+           and 1 <= c.accumulator_bits <= 128, (*parts, "accumulator_bits"),
+           f"must be an integer number of bits in 1..128, got {shown(c.accumulator_bits)}")
     for key, value in _mapping(c.spatial_fanout, (*parts, "spatial_fanout")):
         _check(key in OPERANDS, (*parts, "spatial_fanout", key), "unknown operand")
         _quantity(value, (*parts, "spatial_fanout", key), 1)

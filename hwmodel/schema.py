@@ -1,7 +1,8 @@
 """The YAML / plain-data form of a hardware description, and reading it strictly.
 
 Keys: name, description, static_power, compute {macs_per_cycle, clock, mac_energy,
-sparsity {support, gated_energy_fraction, efficiency, decode_cycles}, spatial_fanout}, memory [{name,
+sparsity {support, gated_energy_fraction, efficiency, decode_cycles}, spatial_fanout,
+accumulator_bits}, memory [{name,
 capacity, bandwidth, read_energy, write_energy, link_energy, holds}]. Quantities may carry the
 units of their source ("34 GB/s", "1.3 nJ/64b", "108 KiB"; see ``hwmodel.units``). A missing
 or unknown key is an error naming its path; ``load_yaml`` adds the file and line.
@@ -41,6 +42,7 @@ def unparse(hw):
         "mac_energy": {k: units.show(v, "pJ") for k, v in c.mac_energy_pj.items()},
         "sparsity": sparsity,
         "spatial_fanout": dict(c.spatial_fanout),
+        "accumulator_bits": c.accumulator_bits,
     }
     out["memory"] = [{
         "name": m.name,
@@ -101,7 +103,7 @@ def parse(data):
 
 def _parse_compute(data, parts):
     data = _fields(data, parts, ("macs_per_cycle", "clock", "mac_energy"),
-                   ("sparsity", "spatial_fanout"))
+                   ("sparsity", "spatial_fanout", "accumulator_bits"))
     energies = data["mac_energy"]
     if not isinstance(energies, dict) or not energies:
         raise HardwareError((*parts, "mac_energy"), "expected a mapping such as {int8: 0.23 pJ}")
@@ -123,7 +125,8 @@ def _parse_compute(data, parts):
         sparsity = _parse_sparsity(data["sparsity"], (*parts, "sparsity"))
     return Compute(macs_per_cycle=_number(data["macs_per_cycle"], (*parts, "macs_per_cycle")),
                    clock_hz=_read(units.frequency_hz, data["clock"], (*parts, "clock")),
-                   mac_energy_pj=mac_energy, sparsity=sparsity, spatial_fanout=fanout)
+                   mac_energy_pj=mac_energy, sparsity=sparsity, spatial_fanout=fanout,
+                   accumulator_bits=data.get("accumulator_bits", 32))
 
 
 def _parse_sparsity(data, parts):

@@ -29,6 +29,7 @@ def best_mapping(hw, layer, objective="energy"):
     """The Mapping of ``layer`` on ``hw`` that minimises ``objective``."""
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    layer = layer.on(hw)
     fronts = _thin(level_fronts(hw, layer))
     depth = len(fronts)
     reuse = [None]
