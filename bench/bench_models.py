@@ -225,7 +225,8 @@ def test_model(benchmark, model_case, tmp_path_factory):
     rounds = _rounds(run)
     # Other processes on a 2-core machine distort timings (2-thread runs most): wait for
     # quiet, record the load average before and after, and flag rows measured under load.
-    info["waited_s"] = round(_wait_until_quiet(), 1)
+    # A smoke run (--benchmark-disable) times nothing, so it does not wait.
+    info["waited_s"] = 0.0 if benchmark.disabled else round(_wait_until_quiet(), 1)
     info["load_before"] = round(os.getloadavg()[0], 2)
     benchmark.extra_info.update(info)
     benchmark.pedantic(run, rounds=rounds, iterations=1, warmup_rounds=0)
