@@ -2,13 +2,20 @@
 import numba
 import numpy as np
 
+from .layer import pool_usable
 
-@numba.njit(cache=True, parallel=True, fastmath={"reassoc"})
-def _sum(a):
-    total = 0.0
-    for i in numba.prange(a.shape[0]):
-        total += a[i]
-    return total
+
+def _summer(parallel: bool):
+    @numba.njit(cache=True, parallel=parallel, fastmath={"reassoc"})
+    def total_of(a):
+        total = 0.0
+        for i in numba.prange(a.shape[0]):
+            total += a[i]
+        return total
+    return total_of
+
+
+_parallel_sum, _serial_sum = _summer(True), _summer(False)
 
 
 def read_bandwidth(nbytes: int = 1 << 29, repeats: int = 7) -> float:
@@ -16,6 +23,8 @@ def read_bandwidth(nbytes: int = 1 << 29, repeats: int = 7) -> float:
     caches) with the current Numba thread count."""
     import time
     a = np.ones(nbytes // 8)
+    # A process forked after GNU OpenMP started cannot run a parallel region (kernels/layer.py).
+    _sum = _parallel_sum if pool_usable() else _serial_sum
     _sum(a)
     times = []
     for _ in range(repeats):
