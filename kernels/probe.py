@@ -5,17 +5,16 @@ import numpy as np
 from .layer import pool_usable
 
 
-def _summer(parallel: bool):
-    @numba.njit(cache=True, parallel=parallel, fastmath={"reassoc"})
-    def total_of(a):
-        total = 0.0
-        for i in numba.prange(a.shape[0]):
-            total += a[i]
-        return total
-    return total_of
+def _total(a):
+    total = 0.0
+    for i in numba.prange(a.shape[0]):
+        total += a[i]
+    return total
 
 
-_parallel_sum, _serial_sum = _summer(True), _summer(False)
+# Two separately named functions, so Numba's on-disk cache keeps them apart.
+_parallel_sum = numba.njit(cache=True, parallel=True, fastmath={"reassoc"})(_total)
+_serial_sum = numba.njit(cache=True, fastmath={"reassoc"})(_total)
 
 
 def read_bandwidth(nbytes: int = 1 << 29, repeats: int = 7) -> float:
