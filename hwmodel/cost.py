@@ -1,131 +1,287 @@
 """The cost model: a pure function of (hardware, layer, mapping) -> LayerCost.
 
-Traffic. Each operand lives in the chain of levels that hold it, DRAM first. Into each level
-it crosses ``reuse`` times its size from its parent (a read there, a write here, a link hop);
-outputs leave as partial sums ``reuse - 1`` times at accumulator width (and come back) plus
-once as final values. The innermost holder also serves the MACs: per executed MAC one weight
-(values and metadata in proportion), one input and a partial-sum read and write, each divided
-by the compute array's spatial fanout. With reuse 1 everywhere DRAM sees exactly the
+Traffic. Each tensor lives in the chain of levels that hold it, DRAM first: the weight payload
+(values) in the levels holding "weights", its metadata there and in levels holding
+"weight_metadata" only; both move at the weights' reuse, each with its own bytes. Into each
+level a tensor crosses ``reuse`` times its size from its parent (a read there, a write here, a
+link hop); outputs leave as partial sums ``reuse - 1`` times at accumulator width (and come
+back) plus once as final values. The innermost holder also serves the MACs: per MAC one
+weight value (and its metadata in proportion), one input and a partial-sum read and write,
+each divided by the compute array's spatial fanout; an element read alone costs whole words
+of the level (``MemoryLevel.word_bits``). With reuse 1 everywhere DRAM sees exactly the
 compulsory traffic: weights and inputs read once, outputs written once.
 
-Time. MACs issued at the peak rate (skip: stored nonzero MACs over the structure's efficiency,
-plus the structure's decode cycles per stored weight value; gate/none: every dense MAC) against each level's bytes over its bandwidth; transfers overlap
-compute (double buffering), so a layer takes the largest and is bound by it (the roofline).
+Compute. The layer's compute mode ("skip", "gate" or "none": ``Layer.compute``, else the
+hardware's support) decides what zeros cost. Dense MACs take the PE array's steps (ceil(D /
+axis) per unrolled dimension, ``PEArray``), so the rate is peak x utilisation. Skip: the
+stored nonzero MACs (x activation density) over the structure's efficiency, plus its decode
+cycles per stored value; when the array splits M and the layer gives ``row_nnz``, each pass
+of P rows lasts as long as its busiest row (load imbalance). Gate and none: the dense steps.
+Per-rank metadata decoders (``Sparsity.decode_energy`` / ``decode_bits_per_cycle``) run
+beside the MACs: the compute time is the slower of the two.
+
+Gating never saves time: a gated MAC keeps its cycle and its operand slot at the innermost
+level's port; only the energy of the access and of the MAC is saved. So a gated layer's
+cycles equal those of the same layer with no sparsity support; ``executed_macs`` (MACs that
+drew energy) is lower, ``issued_macs`` (MAC slots spent) is not.
+
+Time. Transfers overlap compute (double buffering): the steady state takes the largest of
+the compute time and each level's port time (bytes over bandwidth; separate read/write ports
+where given). Filling the first tile before compute starts and draining the last outputs
+after it ends are not overlapped: each on-chip level's first tile (as much of the weights and
+inputs it holds as fit, read through its parent's port) is loaded in turn, outermost first,
+and its last output tile written back likewise. latency = max(compute, ports) + fill + drain;
+the bound is whichever of compute and the ports is largest.
 
 Energy. Bytes times pJ/byte at every level, plus MACs times MAC energy (skipped MACs free,
-gated ones their fraction), plus static power times time.
+gated ones their fraction), plus metadata decoding, plus static power times time.
 
 The core works on numpy arrays of reuse factors so the mapping search prices many mappings
 in one call; ``evaluate`` prices one.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from .hardware import OPERANDS
+from .hardware import OPERANDS, TENSORS
 from .result import LayerCost
 
 OBJECTIVES = ("energy", "latency", "edp")
 
 
 @dataclass(frozen=True)
+class ComputeSide:
+    """Mapping-independent figures of one group.
+
+    cycles: the compute floor (MAC steps, or the metadata decoders if slower);
+    mac_pj / decode_pj: MAC and decode energy; executed: MACs that drew energy; issued: MAC
+    slots spent (skip: the executed ones; gate/none: every dense MAC); utilisation: issued
+    over cycles x peak; spatial_utilisation: the array's share used by the dense steps;
+    imbalance: the M passes' busiest-row work over the balanced work (1 without ``row_nnz``
+    or without an array splitting M)."""
+
+    mode: str
+    cycles: float
+    mac_pj: float
+    decode_pj: float
+    executed: float
+    issued: float
+    utilisation: float
+    spatial_utilisation: float
+    imbalance: float
+
+
+@dataclass(frozen=True)
 class Priced:
     """Per-group costs; arrays broadcast over candidate mappings.
 
-    reads/writes/energy_pj are keyed by (level index, operand); busy_cycles is per level."""
+    reads/writes/energy_pj are keyed by (level index, tensor); busy_cycles is per level."""
 
     reads: dict
     writes: dict
     energy_pj: dict
     busy_cycles: list
-    compute_cycles: float
-    mac_pj: float
-    executed_macs: float
+    side: ComputeSide
+    fill_cycles: float
+    drain_cycles: float
     cycles: object
     static_pj: object
     total_pj: object
 
 
+def array_steps(array, shape):
+    """(spatial utilisation, PEs that M is spread over) of a GEMM ``shape`` (M, K, N) on
+    ``array`` (a PEArray or None): the unrolling with the fewest steps, first listed on ties."""
+    if array is None:
+        return 1.0, 1
+    extent = dict(zip("MKN", shape))
+    best = None
+    for dr in array.row_dims:
+        for dc in array.col_dims:
+            if dr == dc:
+                unrolled = {dr: math.ceil(extent[dr] / array.pes)}
+                m_pes = array.pes if dr == "M" else 1
+            else:
+                unrolled = {dr: math.ceil(extent[dr] / array.rows),
+                            dc: math.ceil(extent[dc] / array.cols)}
+                m_pes = array.rows if dr == "M" else array.cols if dc == "M" else 1
+            steps = math.prod(unrolled.get(d, extent[d]) for d in "MKN")
+            if best is None or steps < best[0]:
+                best = (steps, m_pes)
+    steps, m_pes = best
+    return math.prod(shape) / (steps * array.pes), m_pes
+
+
+def row_share(layer, pes):
+    """Work of the busiest rows over the dense work, with M spread round-robin over ``pes``
+    PEs: per group, the sum over passes of P rows of the pass's largest ``row_nnz``, over
+    passes x K; averaged over groups. 1 for a dense weight."""
+    rows = np.asarray(layer.row_nnz, np.int64).reshape(layer.groups, -1)
+    mg = rows.shape[1]
+    passes = -(-mg // pes)
+    padded = np.zeros((layer.groups, passes * pes), np.int64)
+    padded[:, :mg] = rows
+    busiest = padded.reshape(layer.groups, passes, pes).max(axis=2).sum(axis=1)
+    return float(np.mean(busiest / (passes * layer.K)))
+
+
+def weight_read_share(mode, layer):
+    """Share of the weight's per-MAC reads performed: zero activations read no weight when the
+    datapath skips or gates them."""
+    return layer.activation_density if mode != "none" else 1.0
+
+
 def compute_side(hw, layer):
-    """Mapping-independent per-group figures: (compute cycles, MAC pJ, executed MACs)."""
+    """Mapping-independent per-group figures (see the module docstring)."""
     c, s, g = hw.compute, hw.compute.sparsity, layer.groups
+    mode = layer.compute_mode(hw)
     e = c.mac_energy(layer.kind, layer.mac_bits)
-    issued = layer.stored_macs * layer.activation_density
-    dense = layer.dense_macs
-    if s.support == "skip":
-        if layer.structure == "dense":
-            return issued / c.macs_per_cycle / g, issued * e / g, issued / g
-        efficiency = s.efficiency.get(layer.structure, 1.0)
-        stored_values = layer.stored_macs / max(layer.N, 1)
-        cycles = (issued / (c.macs_per_cycle * efficiency)
-                  + stored_values * s.decode_cycles.get(layer.structure, 0.0))
-        return cycles / g, issued * e / g, issued / g
-    if s.support == "gate":
-        mac_pj = e * (issued + (dense - issued) * s.gated_energy_fraction)
-        return dense / c.macs_per_cycle / g, mac_pj / g, issued / g
-    return dense / c.macs_per_cycle / g, dense * e / g, dense / g
+    dense = layer.dense_macs / g
+    issued = layer.stored_macs * layer.activation_density / g
+    spatial, m_pes = array_steps(c.array, layer.group_shape)
+    dense_cycles = dense / c.macs_per_cycle / spatial
+    imbalance = 1.0
+    if mode == "skip":
+        work = issued / dense
+        if layer.row_nnz is not None and m_pes > 1 and layer.stored_macs:
+            busiest = layer.activation_density * row_share(layer, m_pes)
+            imbalance, work = busiest / work, busiest
+        mac_cycles = dense_cycles * work
+        if layer.structure != "dense":
+            stored_values = layer.stored_macs / max(layer.N, 1) / g
+            mac_cycles = (mac_cycles / s.efficiency.get(layer.structure, 1.0)
+                          + stored_values * s.decode_cycles.get(layer.structure, 0.0))
+        mac_pj, executed, slots = issued * e, issued, issued
+    elif mode == "gate":
+        fraction = s.gated_energy_fraction or 0.0
+        mac_cycles = dense_cycles
+        mac_pj, executed, slots = e * (issued + (dense - issued) * fraction), issued, dense
+    else:
+        mac_cycles, mac_pj, executed, slots = dense_cycles, dense * e, dense, dense
+    # per-rank decoders: metadata decoded each time it is read beside its values
+    reads = layer.N * weight_read_share(mode, layer) / c.spatial_fanout.get("weights", 1.0) / g
+    decode_pj, decode_cycles = 0.0, 0.0
+    for rep, bits in layer.rank_metadata:
+        decode_pj += bits * reads * s.decode_energy.get(rep, 0.0)
+        if rep in s.decode_bits_per_cycle:
+            decode_cycles = max(decode_cycles, bits * reads / s.decode_bits_per_cycle[rep])
+    cycles = max(mac_cycles, decode_cycles)
+    utilisation = slots / (cycles * c.macs_per_cycle) if cycles else 1.0
+    return ComputeSide(mode, cycles, mac_pj, decode_pj, executed, slots, utilisation, spatial,
+                       imbalance)
+
+
+def _chain(hw, tensor):
+    return [i for i, level in enumerate(hw.memory) if level.holds_tensor(tensor)]
+
+
+def fill_and_drain(hw, layer):
+    """(fill, drain) cycles of one group: the first tile of every on-chip level (as much of
+    the weights, their metadata and the inputs it holds as fit) read through its parent's port,
+    outermost level first; the last output tile written back likewise."""
+    g = layer.groups
+    size = {"weights": layer.weight_value_bytes / g, "weight_metadata":
+            layer.weight_metadata_bytes / g, "inputs": layer.input_bytes / g}
+    fill = drain = 0.0
+    chains = {t: _chain(hw, t) for t in TENSORS}
+    for i, level in enumerate(hw.memory):
+        if i == 0:
+            continue
+        held = [t for t in size if i in chains[t]]
+        total = sum(size[t] for t in held)
+        scale = min(1.0, level.capacity_bytes / total) if total else 0.0
+        for t in held:
+            parent = hw.memory[chains[t][chains[t].index(i) - 1]]
+            fill += size[t] * scale / min(parent.read_rate, level.write_rate)
+        if i in chains["outputs"]:
+            parent = hw.memory[chains["outputs"][chains["outputs"].index(i) - 1]]
+            last = min(level.capacity_bytes, layer.output_bytes / g)
+            drain += last / min(level.read_rate, parent.write_rate)
+    return fill, drain
+
+
+def _per_mac(hw, layer, tensor, level, executed, share):
+    """(reads, writes) at ``tensor``'s innermost ``level`` serving ``executed`` MACs of which
+    a ``share`` of the weight reads happen."""
+    g, fanout = layer.groups, hw.compute.spatial_fanout
+    if not executed:
+        return 0.0, 0.0
+    if tensor == "weights":
+        value = layer.value_bits / 8
+        words = level.access_bytes(value) / value
+        return layer.weight_value_bytes / g * layer.N * share * words / fanout.get("weights", 1.0), 0.0
+    if tensor == "weight_metadata":
+        return (layer.weight_metadata_bytes / g * layer.N * share / fanout.get("weights", 1.0),
+                0.0)
+    if tensor == "inputs":
+        return (executed * level.access_bytes(layer.activation_bits / 8)
+                / fanout.get("inputs", 1.0), 0.0)
+    per_mac = (executed * level.access_bytes(layer.accumulator_bits / 8)
+               / fanout.get("outputs", 1.0))
+    return per_mac, per_mac
 
 
 def price(hw, layer, reuse):
     """Cost of one group of ``layer`` given reuse[i] (..., 3) for each level index i >= 1."""
     g = layer.groups
     mg, _, n = layer.group_shape
-    size = {"weights": layer.weight_bytes / g, "inputs": layer.input_bytes / g,
-            "outputs": layer.output_bytes / g}
+    size = {"weights": layer.weight_value_bytes / g,
+            "weight_metadata": layer.weight_metadata_bytes / g,
+            "inputs": layer.input_bytes / g, "outputs": layer.output_bytes / g}
     psums = mg * n * layer.accumulator_bits / 8
-    compute_cycles, mac_pj, executed = compute_side(hw, layer)
-    skips = hw.compute.sparsity.support != "none"      # zero MACs read no operands
-    fanout = hw.compute.spatial_fanout
-    reads, writes, link = {}, {}, {}
+    side = compute_side(hw, layer)
+    reads, writes, link, slot_reads, slot_writes = {}, {}, {}, {}, {}
 
     def add(table, key, value):
         table[key] = table.get(key, 0.0) + value
 
-    for oi, o in enumerate(OPERANDS):
-        chain = [i for i, level in enumerate(hw.memory) if o in level.holds]
+    for t in TENSORS:
+        column = OPERANDS.index("weights" if t == "weight_metadata" else t)
+        chain = _chain(hw, t)
         for parent, child in zip(chain, chain[1:]):
-            r = reuse[child][..., oi]
-            if o == "outputs":
+            r = reuse[child][..., column]
+            if t == "outputs":
                 spill = psums * (r - 1)
-                up = spill + size[o]
-                add(reads, (child, o), up)
-                add(writes, (parent, o), up)
-                add(reads, (parent, o), spill)
-                add(writes, (child, o), spill)
-                add(link, (child, o), up + spill)
+                up = spill + size[t]
+                add(reads, (child, t), up)
+                add(writes, (parent, t), up)
+                add(reads, (parent, t), spill)
+                add(writes, (child, t), spill)
+                add(link, (child, t), up + spill)
             else:
-                moved = size[o] * r
-                add(reads, (parent, o), moved)
-                add(writes, (child, o), moved)
-                add(link, (child, o), moved)
-        inner = (chain[-1], o)
-        if o == "weights":
-            share = layer.activation_density if skips else 1.0
-            add(reads, inner, (size[o] * n * share if executed else 0.0) / fanout.get(o, 1.0))
-        elif o == "inputs":
-            add(reads, inner, executed * layer.activation_bits / 8 / fanout.get(o, 1.0))
-        else:
-            per_mac = executed * layer.accumulator_bits / 8 / fanout.get(o, 1.0)
-            add(reads, inner, per_mac)
-            add(writes, inner, per_mac)
+                moved = size[t] * r
+                add(reads, (parent, t), moved)
+                add(writes, (child, t), moved)
+                add(link, (child, t), moved)
+        inner, level = chain[-1], hw.memory[chain[-1]]
+        r, w = _per_mac(hw, layer, t, level, side.executed, weight_read_share(side.mode, layer))
+        add(reads, (inner, t), r)
+        add(writes, (inner, t), w)
+        if side.mode == "gate":      # a gated access keeps its slot at the port: as "none"
+            dense = layer.dense_macs / g
+            r_slot, w_slot = _per_mac(hw, layer, t, level, dense, 1.0)
+            add(slot_reads, inner, r_slot - r)
+            add(slot_writes, inner, w_slot - w)
 
     energy, busy = {}, []
     for i, level in enumerate(hw.memory):
-        moved = 0.0
-        for o in OPERANDS:
-            r, w, hop = reads.get((i, o), 0.0), writes.get((i, o), 0.0), link.get((i, o), 0.0)
-            energy[(i, o)] = (r * level.read_pj_per_byte + w * level.write_pj_per_byte
+        r_all, w_all = slot_reads.get(i, 0.0), slot_writes.get(i, 0.0)
+        for t in TENSORS:
+            r, w, hop = reads.get((i, t), 0.0), writes.get((i, t), 0.0), link.get((i, t), 0.0)
+            energy[(i, t)] = (r * level.read_pj_per_byte + w * level.write_pj_per_byte
                               + hop * level.link_pj_per_byte)
-            moved = moved + r + w
-        busy.append(moved / level.bandwidth_bytes_per_cycle)
-    cycles = compute_cycles
+            r_all, w_all = r_all + r, w_all + w
+        busy.append(level.busy_cycles(r_all, w_all))
+    fill, drain = fill_and_drain(hw, layer)
+    steady = side.cycles
     for b in busy:
-        cycles = np.maximum(cycles, b)
+        steady = np.maximum(steady, b)
+    cycles = steady + fill + drain
     static_pj = hw.static_power_w * cycles / hw.clock_hz * 1e12
-    total = mac_pj + static_pj + sum(energy.values())
-    return Priced(reads, writes, energy, busy, compute_cycles, mac_pj, executed, cycles,
-                  static_pj, total)
+    total = side.mac_pj + side.decode_pj + static_pj + sum(energy.values())
+    return Priced(reads, writes, energy, busy, side, fill, drain, cycles, static_pj, total)
 
 
 def evaluate(hw, layer, mapping):
@@ -141,21 +297,25 @@ def evaluate(hw, layer, mapping):
     names = [level.name for level in hw.memory]
 
     def table(values, scale=1.0):
-        out = {name: dict.fromkeys(OPERANDS, 0.0) for name in names}
-        for (i, o), v in values.items():
-            out[names[i]][o] = float(v) * g * scale
+        out = {name: dict.fromkeys(TENSORS, 0.0) for name in names}
+        for (i, t), v in values.items():
+            out[names[i]][t] = float(v) * g * scale
         return out
 
     busy = {name: float(b) * g for name, b in zip(names, p.busy_cycles)}
-    compute = p.compute_cycles * g
+    side = p.side
+    compute = side.cycles * g
     cycles = float(p.cycles) * g
     slowest = max(busy, key=busy.get)
     bound = "compute" if compute >= busy[slowest] else slowest
     return LayerCost(
         name=layer.name, cycles=cycles, seconds=cycles / hw.clock_hz, compute_cycles=compute,
         level_cycles=busy, bound_cycles={bound: cycles},
-        mac_energy_j=p.mac_pj * g * 1e-12, static_energy_j=float(p.static_pj) * g * 1e-12,
+        mac_energy_j=side.mac_pj * g * 1e-12, static_energy_j=float(p.static_pj) * g * 1e-12,
         memory_energy_j=table(p.energy_pj, 1e-12), reads_bytes=table(p.reads),
         writes_bytes=table(p.writes),
         dense_macs=float(layer.dense_macs), effective_macs=float(layer.effective_macs),
-        executed_macs=p.executed_macs * g, mapping=mapping)
+        executed_macs=side.executed * g, mapping=mapping,
+        fill_cycles=p.fill_cycles * g, drain_cycles=p.drain_cycles * g,
+        decode_energy_j=side.decode_pj * g * 1e-12, issued_macs=side.issued * g,
+        mac_slots=compute * hw.compute.macs_per_cycle)

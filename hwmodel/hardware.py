@@ -12,11 +12,18 @@ import numbers
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import yaml
 
+from .formats.spec import REPRESENTATIONS
 from .yamlsource import SourceError, shown
 
 OPERANDS = ("weights", "inputs", "outputs")
+# what a memory level may hold, and the keys of the per-level results: "weights" is the weight
+# payload (its values) and, at a level that holds weights, its metadata too; a level may hold
+# "weight_metadata" alone (a metadata buffer, as in Sparseloop). Results report the two apart.
+TENSORS = ("weights", "weight_metadata", "inputs", "outputs")
+DIMS = ("M", "K", "N")
 SPARSE_SUPPORT = ("skip", "gate", "none")
 SPARSE_STRUCTURES = ("unstructured", "block", "vector")
 _MAC_TYPE = re.compile(r"^(int|fp)([1-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$")     # 1 to 128 bits
@@ -36,12 +43,50 @@ class Sparsity:
     decode_cycles: cycles per stored weight value when skipping, whatever the batch N
     (reading and decoding its index, starting its row or vector): the cost that makes a
     sparse kernel's rate per MAC grow with N.
+
+    Per-rank decoding of a layer's format (``Layer.rank_metadata``), keyed by representation
+    (U, B, CP, UOP, RLE): ``decode_energy`` pJ per metadata bit decoded and
+    ``decode_bits_per_cycle`` the decoder's throughput. Metadata is decoded where it is read
+    next to its values, at the innermost level holding it (as often as the weight is read
+    there). Each rank's decoder is a pipeline stage beside the MACs: the slowest rank bounds
+    the compute time, it does not add to it. A representation not listed costs nothing
+    (default: Sparseloop prices metadata as storage accesses only, which we do at every level).
     """
 
     support: str = "none"
     gated_energy_fraction: float | None = None
     efficiency: dict = field(default_factory=lambda: dict.fromkeys(SPARSE_STRUCTURES, 1.0))
     decode_cycles: dict = field(default_factory=lambda: dict.fromkeys(SPARSE_STRUCTURES, 0.0))
+    decode_energy: dict = field(default_factory=dict)
+    decode_bits_per_cycle: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PEArray:
+    """A rows x cols array of PEs, each ``macs_per_cycle / (rows * cols)`` MACs wide.
+
+    row_dims / col_dims: the GEMM dimensions ("M", "K", "N") each axis may unroll. Per layer
+    the cost model picks one for each axis (the same one for both: it spreads over rows x cols)
+    so as to need the fewest array steps: ceil(D_r / rows) * ceil(D_c / cols) * the rest (per
+    group). Utilisation is the layer's MACs over steps * rows * cols, e.g. M = 10 on 12 rows
+    uses 10/12 of them. Rows of W (M) spread over PEs go round-robin: pass t holds rows
+    t*P ... t*P + P - 1, and with skipping each pass lasts as long as its busiest PE.
+    """
+
+    rows: int
+    cols: int
+    row_dims: tuple = ("M",)
+    col_dims: tuple = ("N",)
+
+    def __post_init__(self):
+        for key in ("row_dims", "col_dims"):
+            value = getattr(self, key)
+            if isinstance(value, (list, str)):
+                object.__setattr__(self, key, tuple([value] if isinstance(value, str) else value))
+
+    @property
+    def pes(self):
+        return self.rows * self.cols
 
 
 @dataclass(frozen=True)
@@ -53,6 +98,8 @@ class Compute:
     reads its own operand.
     accumulator_bits: width of a partial sum as the buffers hold it and as it spills to outer
     levels (a layer's own ``accumulator_bits`` overrides it). Default 32.
+    array: the PE array's shape and the layer dimensions its axes unroll (``PEArray``);
+    None: MACs issue at ``macs_per_cycle`` whatever the layer's shape (no ceiling losses).
     """
 
     macs_per_cycle: float
@@ -61,6 +108,7 @@ class Compute:
     sparsity: Sparsity = field(default_factory=Sparsity)
     spatial_fanout: dict = field(default_factory=lambda: dict.fromkeys(OPERANDS, 1.0))
     accumulator_bits: int = 32
+    array: "PEArray | None" = None
 
     @property
     def native_type(self):
@@ -86,8 +134,15 @@ class Compute:
 class MemoryLevel:
     """One level of the hierarchy. capacity_bytes is None only for the outermost (DRAM).
 
-    bandwidth is the level's port, shared by every read and write it serves. link energy is
-    paid per byte moved between this level and its parent (an on-chip network hop).
+    bandwidth is the level's port, shared by every read and write it serves; optional
+    read_/write_bandwidth cap each direction too (separate ports: bandwidth = their sum, which
+    the YAML form fills in when it omits ``bandwidth``). Busy cycles = max((reads + writes) /
+    bandwidth, reads / read_bandwidth, writes / write_bandwidth). link energy is paid per byte
+    moved between this level and its parent (an on-chip network hop). word_bits: the access
+    width; an operand element read or written alone (per MAC, at the innermost level) costs
+    whole words (one byte of a 64-bit word costs 8 bytes); tile transfers stream whole words.
+    None: byte granularity.
+    holds: drawn from TENSORS (see there).
     """
 
     name: str
@@ -97,6 +152,43 @@ class MemoryLevel:
     write_pj_per_byte: float
     holds: tuple
     link_pj_per_byte: float = 0.0
+    read_bandwidth_bytes_per_cycle: float | None = None
+    write_bandwidth_bytes_per_cycle: float | None = None
+    word_bits: int | None = None
+
+    def holds_tensor(self, tensor):
+        """Whether this level holds ``tensor`` (TENSORS): weight metadata goes with weights."""
+        if tensor == "weight_metadata":
+            return "weights" in self.holds or "weight_metadata" in self.holds
+        return tensor in self.holds
+
+    @property
+    def read_rate(self):
+        """Bytes per cycle one direction of traffic can read from this level."""
+        r = self.read_bandwidth_bytes_per_cycle
+        return self.bandwidth_bytes_per_cycle if r is None else min(r, self.bandwidth_bytes_per_cycle)
+
+    @property
+    def write_rate(self):
+        """Bytes per cycle one direction of traffic can write into this level."""
+        w = self.write_bandwidth_bytes_per_cycle
+        return self.bandwidth_bytes_per_cycle if w is None else min(w, self.bandwidth_bytes_per_cycle)
+
+    def busy_cycles(self, reads, writes):
+        """Cycles the port(s) need for ``reads`` and ``writes`` bytes."""
+        busy = (reads + writes) / self.bandwidth_bytes_per_cycle
+        if self.read_bandwidth_bytes_per_cycle is not None:
+            busy = np.maximum(busy, reads / self.read_bandwidth_bytes_per_cycle)
+        if self.write_bandwidth_bytes_per_cycle is not None:
+            busy = np.maximum(busy, writes / self.write_bandwidth_bytes_per_cycle)
+        return busy
+
+    def access_bytes(self, element_bytes):
+        """Bytes one lone access of an ``element_bytes`` element moves: whole words."""
+        if self.word_bits is None:
+            return element_bytes
+        word = self.word_bits / 8
+        return math.ceil(element_bytes / word - 1e-12) * word
 
     def __post_init__(self):
         if isinstance(self.holds, list):
@@ -214,13 +306,23 @@ def _validate(hw):
         _check(level.name not in names, (*parts, "name"), f"duplicate level name {shown(level.name)}")
         names.add(level.name)
         _check(isinstance(level.holds, tuple) and level.holds
-               and all(isinstance(o, str) and o in OPERANDS for o in level.holds)
+               and all(isinstance(o, str) and o in TENSORS for o in level.holds)
                and len(set(level.holds)) == len(level.holds), (*parts, "holds"),
-               f"must list one or more of {', '.join(OPERANDS)} once each, "
+               f"must list one or more of {', '.join(TENSORS)} once each, "
                f"got {shown(level.holds)}")
-        _quantity(level.bandwidth_bytes_per_cycle, (*parts, "bandwidth"), open_low=True,
-                  minimum=MIN_BANDWIDTH, unit="B/cycle", why="a byte per million cycles is slower than any "
-                  "real memory, and times are bytes divided by bandwidth (a missing unit?)")
+        _check(not {"weights", "weight_metadata"} <= set(level.holds), (*parts, "holds"),
+               "a level holding weights holds their metadata too: drop weight_metadata")
+        for key in ("bandwidth", "read_bandwidth", "write_bandwidth"):
+            value = getattr(level, f"{key}_bytes_per_cycle")
+            if value is None and key != "bandwidth":
+                continue
+            _quantity(value, (*parts, key), open_low=True, minimum=MIN_BANDWIDTH,
+                      unit="B/cycle", why="a byte per million cycles is slower than any "
+                      "real memory, and times are bytes divided by bandwidth (a missing unit?)")
+        if level.word_bits is not None:
+            _check(isinstance(level.word_bits, int) and not isinstance(level.word_bits, bool)
+                   and 1 <= level.word_bits <= 4096, (*parts, "word_bits"),
+                   f"must be an integer number of bits in 1..4096, got {shown(level.word_bits)}")
         for key in ("read_energy", "write_energy", "link_energy"):
             _quantity(getattr(level, key.replace("energy", "pj_per_byte")), (*parts, key))
         if i == 0:
@@ -232,7 +334,7 @@ def _validate(hw):
         _check(level.capacity_bytes is not None, (*parts, "capacity"),
                "only the outermost level may have no capacity")
         _quantity(level.capacity_bytes, (*parts, "capacity"), open_low=True)
-        need = widest * len(level.holds)
+        need = widest * len([o for o in level.holds if o in OPERANDS])
         _check(level.capacity_bytes >= need, (*parts, "capacity"),
                f"{level.capacity_bytes:g} B cannot hold one MAC's operands "
                f"({' + '.join(level.holds)} at {int(widest * 8)} bits = {need:g} B)")
@@ -254,6 +356,8 @@ def validate_compute(c, parts):
     _check(isinstance(c.accumulator_bits, int) and not isinstance(c.accumulator_bits, bool)
            and 1 <= c.accumulator_bits <= 128, (*parts, "accumulator_bits"),
            f"must be an integer number of bits in 1..128, got {shown(c.accumulator_bits)}")
+    if c.array is not None:
+        _validate_array(c, (*parts, "array"))
     for key, value in _mapping(c.spatial_fanout, (*parts, "spatial_fanout")):
         _check(key in OPERANDS, (*parts, "spatial_fanout", key), "unknown operand")
         _quantity(value, (*parts, "spatial_fanout", key), 1)
@@ -276,3 +380,30 @@ def validate_compute(c, parts):
         _check(key in SPARSE_STRUCTURES, (*sp, "decode_cycles", key),
                "unknown sparsity structure")
         _quantity(value, (*sp, "decode_cycles", key))
+    for name in ("decode_energy", "decode_bits_per_cycle"):
+        for key, value in _mapping(getattr(s, name), (*sp, name)):
+            _check(key in REPRESENTATIONS, (*sp, name, key), "unknown rank representation "
+                   f"(expected one of {', '.join(REPRESENTATIONS)})")
+            if name == "decode_energy":
+                _quantity(value, (*sp, name, key))
+            else:
+                _quantity(value, (*sp, name, key), open_low=True, minimum=MIN_RATE,
+                          unit="bits/cycle", why="metadata bits are divided by it")
+
+
+def _validate_array(c, parts):
+    a = c.array
+    _check(isinstance(a, PEArray), parts, "expected a PEArray")
+    for key in ("rows", "cols"):
+        value = getattr(a, key)
+        _check(isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1 << 20,
+               (*parts, key), f"must be a positive integer (at most {1 << 20}), got {shown(value)}")
+    for key in ("row_dims", "col_dims"):
+        dims = getattr(a, key)
+        _check(isinstance(dims, tuple) and dims and all(d in DIMS for d in dims)
+               and len(set(dims)) == len(dims), (*parts, key),
+               f"must list one or more of {', '.join(DIMS)} once each, got {shown(dims)}")
+    lanes = c.macs_per_cycle / a.pes
+    _check(lanes >= 1 and abs(lanes - round(lanes)) < 1e-9, (*parts, "rows"),
+           f"a {a.rows} x {a.cols} array does not divide macs_per_cycle = "
+           f"{c.macs_per_cycle:g} into whole MACs per PE")

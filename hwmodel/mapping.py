@@ -10,6 +10,8 @@ Each level is tiled on its own against the whole GEMM, as in the per-level reuse
 Chen et al. (ISCA 2016); this is optimistic when two levels would need different loop orders.
 A tile must fit the level for the operands it holds and, for the others, the nearest level
 that does hold them (inward first), so a weights-only buffer cannot pretend to hold outputs.
+A level holding weight metadata only is tiled like a weights buffer whose elements are the
+metadata's bytes per weight.
 Tile sizes m and k are powers of two and the dimension's halvings, n the largest that fits;
 per level only the Pareto-minimal reuse vectors are kept, which is exact for any cost that
 grows with traffic.
@@ -72,18 +74,25 @@ def _sizes(extent):
     return np.array(sorted(values), float)
 
 
-def constraints(hw, index):
-    """(capacity, held mask) pairs a tile at level ``index`` must fit (see module docstring)."""
+def constraints(hw, index, element_bytes, metadata_bytes=0.0):
+    """(capacity, held mask, element bytes) triples a tile at level ``index`` must fit (see the
+    module docstring). A level that holds weight metadata only counts the weights' metadata
+    bytes (``metadata_bytes`` per element) as its weights; it holds no payload, so it never
+    stands in for the weights of another level."""
     levels = hw.memory
-    own = tuple(o in levels[index].holds for o in OPERANDS)
-    found = [(levels[index].capacity_bytes, own)]
+    meta_only = "weight_metadata" in levels[index].holds
+    own = tuple(o in levels[index].holds or (o == "weights" and meta_only) for o in OPERANDS)
+    wb, xb, yb = element_bytes
+    found = [(levels[index].capacity_bytes, own,
+              (metadata_bytes, xb, yb) if meta_only else element_bytes)]
     for o, held in zip(OPERANDS, own):
         if held:
             continue
         order = list(range(index + 1, len(levels))) + list(range(index - 1, 0, -1))
         for j in order:
             if o in levels[j].holds:
-                pair = (levels[j].capacity_bytes, tuple(p in levels[j].holds for p in OPERANDS))
+                pair = (levels[j].capacity_bytes, tuple(p in levels[j].holds for p in OPERANDS),
+                        element_bytes)
                 if pair not in found:
                     found.append(pair)
                 break
@@ -103,20 +112,19 @@ def _undominated(points):
 
 
 @lru_cache(maxsize=8192)
-def pareto_front(shape, element_bytes, fits, held):
+def pareto_front(shape, fits, held):
     """Pareto-minimal reuse vectors for one level: (tiles (F, 3), order indices (F,), reuse (F, 3)).
 
-    shape: (M, K, N) of one group; element_bytes: bytes per W, X, Y element in a tile;
-    fits: (capacity, held mask) pairs; held: the level's own mask. None if no tile fits.
+    shape: (M, K, N) of one group; fits: (capacity, held mask, bytes per W, X, Y element in a
+    tile) triples; held: the level's own mask. None if no tile fits.
     A larger tile never raises a trip count, so for each candidate (m, k) only the largest
     n that fits matters: tiles are (m, k, largest n), m and k from ``_sizes``.
     """
     big_m, big_k, big_n = shape
     m, k = (a.ravel() for a in np.meshgrid(_sizes(big_m), _sizes(big_k), indexing="ij"))
-    wb, xb, yb = element_bytes
     n = np.full(m.shape, float(big_n))
     zero = np.zeros_like(m)
-    for capacity, (has_w, has_x, has_y) in fits:
+    for capacity, (has_w, has_x, has_y), (wb, xb, yb) in fits:
         room = capacity - (m * k * wb if has_w else zero)
         per_n = (k * xb if has_x else zero) + (m * yb if has_y else zero)
         limit = np.where(room >= 0, float(big_n), 0.0)
@@ -139,10 +147,12 @@ def pareto_front(shape, element_bytes, fits, held):
 def level_fronts(hw, layer):
     """Pareto fronts for every on-chip level (index 1...), as ``pareto_front`` returns them."""
     fronts = []
+    mg, k, _ = layer.group_shape
+    metadata = layer.weight_metadata_bytes / (layer.M * k)
     for index in range(1, len(hw.memory)):
         level = hw.memory[index]
-        held = tuple(o in level.holds for o in OPERANDS)
-        front = pareto_front(layer.group_shape, layer.element_bytes, constraints(hw, index), held)
+        fits = constraints(hw, index, layer.element_bytes, metadata)
+        front = pareto_front(layer.group_shape, fits, fits[0][1])
         if front is None:
             raise ValueError(f"layer {layer.name!r}: no tile fits memory level {level.name!r} "
                              f"({level.capacity_bytes:g} B) with the levels it feeds; it cannot "

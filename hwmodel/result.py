@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from . import table as tables
-from .hardware import OPERANDS
+from .hardware import TENSORS
 
 
 def _merge(a, b):
@@ -27,12 +27,12 @@ def _merge(a, b):
 
 def priority(row):
     """Columns of a cost row from most to least important, for narrow tables: the layer,
-    latency, energy, bound, energy per level, MAC and static energy, energy per operand,
-    cycles; then the rest in row order."""
+    latency, energy, bound, utilisation, energy per level, MAC and static energy, energy per
+    tensor, cycles; then the rest in row order."""
     levels = [c for c in row if c.endswith("_energy_j") and c not in ("mac_energy_j",
-              "static_energy_j") and c[:-len("_energy_j")] not in OPERANDS]
-    operands = [f"{o}_energy_j" for o in OPERANDS]
-    return ("layer", "latency_s", "energy_j", "bound", *levels, "mac_energy_j",
+              "static_energy_j", "decode_energy_j") and c[:-len("_energy_j")] not in TENSORS]
+    operands = [f"{o}_energy_j" for o in TENSORS]
+    return ("layer", "latency_s", "energy_j", "bound", "utilisation", *levels, "mac_energy_j",
             "static_energy_j", *operands, "cycles")
 
 
@@ -44,9 +44,16 @@ def _text_table(rows, wide):
 class LayerCost:
     """Cost of one layer (or a sum of layers).
 
+    cycles = max(compute_cycles, every level_cycles) + fill_cycles + drain_cycles.
     level_cycles: busy cycles of each memory level's port; bound_cycles: cycles by bound
     ("compute" or a level name); memory_energy_j / reads_bytes / writes_bytes: level ->
-    operand -> value; executed_macs: MACs the datapath performed (skipped ones excluded).
+    tensor (weights = the payload values, weight_metadata, inputs, outputs) -> value;
+    executed_macs: MACs that drew energy (skipped and gated ones excluded); issued_macs: MAC
+    slots the datapath spent (skip: the executed ones; gate/none: every dense MAC);
+    mac_slots: compute_cycles x peak MACs/cycle; utilisation = issued_macs / mac_slots (PE
+    array ceilings, load imbalance, sparse efficiency and decoding lower it; memory stalls do
+    not); fill_cycles / drain_cycles: loading the first tiles before compute and writing the
+    last outputs after it (not overlapped); decode_energy_j: per-rank metadata decoding.
     """
 
     name: str
@@ -64,6 +71,16 @@ class LayerCost:
     effective_macs: float
     executed_macs: float
     mapping: object = field(default=None, compare=False)
+    fill_cycles: float = 0.0
+    drain_cycles: float = 0.0
+    decode_energy_j: float = 0.0
+    issued_macs: float = 0.0
+    mac_slots: float = 0.0
+
+    @property
+    def utilisation(self):
+        """Share of the array's MAC slots that issue a MAC while computing (0 if unknown)."""
+        return self.issued_macs / self.mac_slots if self.mac_slots else 0.0
 
     @property
     def bound(self):
@@ -76,7 +93,9 @@ class LayerCost:
 
     @property
     def energy_by_operand(self):
-        return {o: sum(ops[o] for ops in self.memory_energy_j.values()) for o in OPERANDS}
+        """Memory energy per tensor (weights payload, weight_metadata, inputs, outputs)."""
+        return {o: sum(ops.get(o, 0.0) for ops in self.memory_energy_j.values())
+                for o in TENSORS}
 
     @property
     def memory_energy_total_j(self):
@@ -84,14 +103,17 @@ class LayerCost:
 
     @property
     def energy_j(self):
-        """Everything: memory accesses at every level + MACs + static power x time."""
-        return self.memory_energy_total_j + self.mac_energy_j + self.static_energy_j
+        """Everything: memory accesses at every level + MACs + metadata decoding + static
+        power x time."""
+        return (self.memory_energy_total_j + self.mac_energy_j + self.decode_energy_j
+                + self.static_energy_j)
 
     def __add__(self, other):
         if not isinstance(other, LayerCost):
             return NotImplemented
         plain = ("cycles", "seconds", "compute_cycles", "mac_energy_j", "static_energy_j",
-                 "dense_macs", "effective_macs", "executed_macs")
+                 "dense_macs", "effective_macs", "executed_macs", "fill_cycles",
+                 "drain_cycles", "decode_energy_j", "issued_macs", "mac_slots")
         nested = ("level_cycles", "bound_cycles", "memory_energy_j", "reads_bytes",
                   "writes_bytes")
         return LayerCost(name=self.name if self.name == other.name else "total",
@@ -105,17 +127,21 @@ class LayerCost:
         """One flat dict: the headline columns, and with ``detail`` every count."""
         out = {"layer": self.name, "bound": self.bound, "cycles": self.cycles,
                "latency_s": self.seconds, "energy_j": self.energy_j,
+               "utilisation": self.utilisation,
                "mac_energy_j": self.mac_energy_j, "static_energy_j": self.static_energy_j}
         out.update({f"{level}_energy_j": e for level, e in self.energy_by_level.items()})
         if detail:
             out.update({f"{o}_energy_j": e for o, e in self.energy_by_operand.items()})
+            out["decode_energy_j"] = self.decode_energy_j
             out["compute_cycles"] = self.compute_cycles
+            out["fill_cycles"] = self.fill_cycles
+            out["drain_cycles"] = self.drain_cycles
             out.update({f"{level}_cycles": c for level, c in self.level_cycles.items()})
             for level in self.reads_bytes:
                 out[f"{level}_read_bytes"] = sum(self.reads_bytes[level].values())
                 out[f"{level}_write_bytes"] = sum(self.writes_bytes[level].values())
             out.update(dense_macs=self.dense_macs, effective_macs=self.effective_macs,
-                       executed_macs=self.executed_macs)
+                       executed_macs=self.executed_macs, issued_macs=self.issued_macs)
         return out
 
     def to_text(self, wide: bool = False) -> str:

@@ -1,16 +1,20 @@
 """The YAML / plain-data form of a hardware description, and reading it strictly.
 
 Keys: name, description, static_power, compute {macs_per_cycle, clock, mac_energy,
-sparsity {support, gated_energy_fraction, efficiency, decode_cycles}, spatial_fanout,
-accumulator_bits}, memory [{name,
-capacity, bandwidth, read_energy, write_energy, link_energy, holds}]. Quantities may carry the
+sparsity {support, gated_energy_fraction, efficiency, decode_cycles, decode_energy (pJ per
+metadata bit, by rank representation), decode_bits_per_cycle}, spatial_fanout,
+accumulator_bits, array {rows, cols, row_dims, col_dims}}, memory [{name, capacity,
+bandwidth, read_bandwidth, write_bandwidth, word_bits, read_energy, write_energy, link_energy,
+holds}] (``bandwidth`` may be left out when both read_ and write_bandwidth are given: separate
+ports). Optional keys left at their defaults are not written back. Quantities may carry the
 units of their source ("34 GB/s", "1.3 nJ/64b", "108 KiB"; see ``hwmodel.units``). A missing
 or unknown key is an error naming its path; ``load_yaml`` adds the file and line.
 """
 
 from . import units
-from .hardware import OPERANDS, SPARSE_STRUCTURES, Compute, Hardware, HardwareError, \
-    MemoryLevel, Sparsity, validate_compute
+from .formats.spec import REPRESENTATIONS
+from .hardware import OPERANDS, TENSORS, SPARSE_STRUCTURES, Compute, Hardware, HardwareError, \
+    MemoryLevel, PEArray, Sparsity, validate_compute
 from .yamlsource import read_document, shown
 
 
@@ -32,6 +36,10 @@ def unparse(hw):
     sparsity["efficiency"] = dict(s.efficiency)
     if any(s.decode_cycles.values()):
         sparsity["decode_cycles"] = dict(s.decode_cycles)
+    if s.decode_energy:
+        sparsity["decode_energy"] = {k: units.show(v, "pJ") for k, v in s.decode_energy.items()}
+    if s.decode_bits_per_cycle:
+        sparsity["decode_bits_per_cycle"] = dict(s.decode_bits_per_cycle)
     out = {"name": hw.name}
     if hw.description:
         out["description"] = hw.description
@@ -44,15 +52,28 @@ def unparse(hw):
         "spatial_fanout": dict(c.spatial_fanout),
         "accumulator_bits": c.accumulator_bits,
     }
-    out["memory"] = [{
-        "name": m.name,
-        "capacity": None if m.capacity_bytes is None else units.show(m.capacity_bytes, "B"),
-        "bandwidth": units.show(m.bandwidth_bytes_per_cycle, "B/cycle"),
-        "read_energy": units.show(m.read_pj_per_byte, "pJ/B"),
-        "write_energy": units.show(m.write_pj_per_byte, "pJ/B"),
-        "link_energy": units.show(m.link_pj_per_byte, "pJ/B"),
-        "holds": list(m.holds),
-    } for m in hw.memory]
+    if c.array is not None:
+        a = c.array
+        out["compute"]["array"] = {"rows": a.rows, "cols": a.cols, "row_dims": list(a.row_dims),
+                                   "col_dims": list(a.col_dims)}
+    out["memory"] = [_unparse_level(m) for m in hw.memory]
+    return out
+
+
+def _unparse_level(m):
+    out = {"name": m.name,
+           "capacity": None if m.capacity_bytes is None else units.show(m.capacity_bytes, "B"),
+           "bandwidth": units.show(m.bandwidth_bytes_per_cycle, "B/cycle")}
+    for key in ("read_bandwidth", "write_bandwidth"):
+        value = getattr(m, f"{key}_bytes_per_cycle")
+        if value is not None:
+            out[key] = units.show(value, "B/cycle")
+    if m.word_bits is not None:
+        out["word_bits"] = m.word_bits
+    out.update({"read_energy": units.show(m.read_pj_per_byte, "pJ/B"),
+                "write_energy": units.show(m.write_pj_per_byte, "pJ/B"),
+                "link_energy": units.show(m.link_pj_per_byte, "pJ/B"),
+                "holds": list(m.holds)})
     return out
 
 
@@ -103,7 +124,7 @@ def parse(data):
 
 def _parse_compute(data, parts):
     data = _fields(data, parts, ("macs_per_cycle", "clock", "mac_energy"),
-                   ("sparsity", "spatial_fanout", "accumulator_bits"))
+                   ("sparsity", "spatial_fanout", "accumulator_bits", "array"))
     energies = data["mac_energy"]
     if not isinstance(energies, dict) or not energies:
         raise HardwareError((*parts, "mac_energy"), "expected a mapping such as {int8: 0.23 pJ}")
@@ -126,19 +147,44 @@ def _parse_compute(data, parts):
     return Compute(macs_per_cycle=_number(data["macs_per_cycle"], (*parts, "macs_per_cycle")),
                    clock_hz=_read(units.frequency_hz, data["clock"], (*parts, "clock")),
                    mac_energy_pj=mac_energy, sparsity=sparsity, spatial_fanout=fanout,
-                   accumulator_bits=data.get("accumulator_bits", 32))
+                   accumulator_bits=data.get("accumulator_bits", 32),
+                   array=_parse_array(data["array"], (*parts, "array")) if "array" in data
+                   else None)
+
+
+def _parse_array(data, parts):
+    data = _fields(data, parts, ("rows", "cols"), ("row_dims", "col_dims"))
+    for key in ("row_dims", "col_dims"):
+        if key in data and not isinstance(data[key], list):
+            raise HardwareError((*parts, key), f"expected a list drawn from M, K, N, got "
+                                f"{shown(data[key])}")
+    return PEArray(rows=data["rows"], cols=data["cols"],
+                   row_dims=tuple(data.get("row_dims", ["M"])),
+                   col_dims=tuple(data.get("col_dims", ["N"])))
 
 
 def _parse_sparsity(data, parts):
     data = _fields(data, parts, ("support",),
-                   ("gated_energy_fraction", "efficiency", "decode_cycles"))
+                   ("gated_energy_fraction", "efficiency", "decode_cycles", "decode_energy",
+                    "decode_bits_per_cycle"))
     efficiency = _per_structure(data, "efficiency", 1.0, parts)
     decode_cycles = _per_structure(data, "decode_cycles", 0.0, parts)
     fraction = data.get("gated_energy_fraction")
     if fraction is not None:
         fraction = _number(fraction, (*parts, "gated_energy_fraction"))
+    decode_energy, decode_rate = {}, {}
+    if "decode_energy" in data:
+        given = _fields(data["decode_energy"], (*parts, "decode_energy"), (), REPRESENTATIONS)
+        decode_energy = {k: _read(units.energy_pj, v, (*parts, "decode_energy", k))
+                         for k, v in given.items()}
+    if "decode_bits_per_cycle" in data:
+        given = _fields(data["decode_bits_per_cycle"], (*parts, "decode_bits_per_cycle"), (),
+                        REPRESENTATIONS)
+        decode_rate = {k: _number(v, (*parts, "decode_bits_per_cycle", k))
+                       for k, v in given.items()}
     return Sparsity(support=data["support"], gated_energy_fraction=fraction,
-                    efficiency=efficiency, decode_cycles=decode_cycles)
+                    efficiency=efficiency, decode_cycles=decode_cycles,
+                    decode_energy=decode_energy, decode_bits_per_cycle=decode_rate)
 
 
 def _per_structure(data, key, default, parts):
@@ -151,19 +197,28 @@ def _per_structure(data, key, default, parts):
 
 
 def _parse_level(data, parts, clock_hz):
-    data = _fields(data, parts, ("name", "capacity", "bandwidth", "read_energy", "write_energy",
-                                 "holds"), ("link_energy",))
+    data = _fields(data, parts, ("name", "capacity", "read_energy", "write_energy", "holds"),
+                   ("bandwidth", "read_bandwidth", "write_bandwidth", "word_bits", "link_energy"))
+    ports = {key: _read(units.bandwidth_bytes_per_cycle, data[key], (*parts, key), clock_hz)
+             for key in ("bandwidth", "read_bandwidth", "write_bandwidth") if key in data}
+    if "bandwidth" not in ports:
+        if not {"read_bandwidth", "write_bandwidth"} <= set(ports):
+            raise HardwareError((*parts, "bandwidth"), "missing field (or give both "
+                                "read_bandwidth and write_bandwidth: separate ports)")
+        ports["bandwidth"] = ports["read_bandwidth"] + ports["write_bandwidth"]
     capacity = data["capacity"]
     if capacity is not None:
         capacity = _read(units.capacity_bytes, capacity, (*parts, "capacity"))
     holds = data["holds"]
     if not isinstance(holds, list):
         raise HardwareError((*parts, "holds"), "expected a list drawn from "
-                            f"{', '.join(OPERANDS)}")
+                            f"{', '.join(TENSORS)}")
     return MemoryLevel(
         name=data["name"], capacity_bytes=capacity,
-        bandwidth_bytes_per_cycle=_read(units.bandwidth_bytes_per_cycle, data["bandwidth"],
-                                        (*parts, "bandwidth"), clock_hz),
+        bandwidth_bytes_per_cycle=ports["bandwidth"],
+        read_bandwidth_bytes_per_cycle=ports.get("read_bandwidth"),
+        write_bandwidth_bytes_per_cycle=ports.get("write_bandwidth"),
+        word_bits=data.get("word_bits"),
         read_pj_per_byte=_read(units.energy_pj_per_byte, data["read_energy"],
                                (*parts, "read_energy")),
         write_pj_per_byte=_read(units.energy_pj_per_byte, data["write_energy"],

@@ -6,7 +6,7 @@ import pytest
 
 import hwmodel
 from hwmodel import Layer, best_mapping, estimate, evaluate
-from hwmodel.hardware import OPERANDS
+from hwmodel.hardware import TENSORS
 from hw_builders import make_hw, native_layer
 
 OBJECTIVES = ("energy", "latency", "edp")
@@ -26,8 +26,11 @@ def fc(**kw):
 def test_compulsory_traffic_when_everything_fits(layer, objective):
     cost = estimate(make_hw(), layer, objective).layers[0]
     reads, writes = cost.reads_bytes["dram"], cost.writes_bytes["dram"]
-    assert reads == {"weights": layer.weight_bytes, "inputs": layer.input_bytes, "outputs": 0}
-    assert writes == {"weights": 0, "inputs": 0, "outputs": layer.output_bytes}
+    assert reads == {"weights": layer.weight_value_bytes,
+                     "weight_metadata": layer.weight_metadata_bytes,
+                     "inputs": layer.input_bytes, "outputs": 0}
+    assert writes == {"weights": 0, "weight_metadata": 0, "inputs": 0,
+                      "outputs": layer.output_bytes}
 
 
 def test_dram_traffic_never_below_compulsory_when_tiled():
@@ -43,30 +46,35 @@ def test_dram_traffic_never_below_compulsory_when_tiled():
 
 def check_floors(hw, cost, layer):
     """Latency is never below the compute floor, any level's transfer time, or the
-    compulsory DRAM traffic over DRAM bandwidth; the bound names the floor that binds."""
+    compulsory DRAM traffic over DRAM bandwidth; the bound names the floor that binds, and
+    fill and drain come on top of it."""
     assert cost.cycles >= cost.compute_cycles
     for level, busy in cost.level_cycles.items():
         assert cost.cycles >= busy * (1 - 1e-12)
     compulsory = layer.weight_bytes + layer.input_bytes + layer.output_bytes
     assert cost.cycles >= compulsory / hw.memory[0].bandwidth_bytes_per_cycle * (1 - 1e-12)
     floor = cost.compute_cycles if cost.bound == "compute" else cost.level_cycles[cost.bound]
-    assert cost.cycles == pytest.approx(floor)
+    assert floor == pytest.approx(max(cost.compute_cycles, *cost.level_cycles.values()))
+    assert cost.fill_cycles > 0 and cost.drain_cycles > 0
+    assert cost.cycles == pytest.approx(floor + cost.fill_cycles + cost.drain_cycles)
     assert cost.seconds == pytest.approx(cost.cycles / hw.clock_hz)
 
 
 def check_energy_parts(hw, cost):
-    """Total = accesses x per-byte energy at every level (+ link hops) + MACs + static."""
+    """Total = accesses x per-byte energy at every level (+ link hops) + MACs + decoding
+    + static."""
     memory = 0.0
     for level in hw.memory:
-        for o in OPERANDS:
+        for o in TENSORS:
             memory += (cost.reads_bytes[level.name][o] * level.read_pj_per_byte
                        + cost.writes_bytes[level.name][o] * level.write_pj_per_byte)
     link = sum(e for e in cost.energy_by_level.values()) - memory * 1e-12
     assert cost.static_energy_j == pytest.approx(hw.static_power_w * cost.seconds)
     assert cost.energy_j == pytest.approx(memory * 1e-12 + link + cost.mac_energy_j
-                                          + cost.static_energy_j)
+                                          + cost.decode_energy_j + cost.static_energy_j)
     assert cost.energy_j == pytest.approx(sum(cost.energy_by_operand.values())
-                                          + cost.mac_energy_j + cost.static_energy_j)
+                                          + cost.mac_energy_j + cost.decode_energy_j
+                                          + cost.static_energy_j)
     return link
 
 
@@ -109,8 +117,10 @@ def test_skip_saves_cycles_and_energy_gate_only_energy():
     for c in (none, gate, skip):
         assert c.bound == "compute"
     e = 4.6e-12
-    assert gate.cycles == none.cycles == costs["none"]["dense"].cycles == dense.dense_macs / 16
-    assert skip.cycles == pytest.approx(sparse.effective_macs / 16)
+    assert gate.cycles == none.cycles
+    assert gate.compute_cycles == none.compute_cycles == dense.dense_macs / 16
+    assert costs["none"]["dense"].compute_cycles == dense.dense_macs / 16
+    assert skip.compute_cycles == pytest.approx(sparse.effective_macs / 16)
     assert none.mac_energy_j == pytest.approx(dense.dense_macs * e)
     assert gate.mac_energy_j == pytest.approx(
         (sparse.effective_macs + 0.2 * (dense.dense_macs - sparse.effective_macs)) * e)
@@ -165,10 +175,12 @@ def test_compressed_weights_move_fewer_bytes_and_metadata_moves():
     dense = fc()
     values_only = dense.with_density(0.1, "unstructured")
     with_meta = dense.with_density(0.1, "unstructured", metadata_bytes=3000.0)
-    read = {name: estimate(hw, layer).layers[0].reads_bytes["dram"]["weights"]
+    read = {name: estimate(hw, layer).layers[0].reads_bytes["dram"]
             for name, layer in (("dense", dense), ("values", values_only), ("meta", with_meta))}
-    assert read["values"] == pytest.approx(0.1 * read["dense"])
-    assert read["meta"] - read["values"] == pytest.approx(3000.0)
+    assert read["values"]["weights"] == pytest.approx(0.1 * read["dense"]["weights"])
+    assert read["meta"]["weights"] == read["values"]["weights"]          # payload apart
+    assert read["meta"]["weight_metadata"] == pytest.approx(3000.0)
+    assert read["values"]["weight_metadata"] == read["dense"]["weight_metadata"] == 0
 
 
 def test_groups_cost_like_independent_gemms():
