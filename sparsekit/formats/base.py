@@ -5,6 +5,19 @@ import numpy as np
 from sparsekit.formats.arrays import check_float_dtype, float_array, is_torch
 from sparsekit.formats.storage import Storage
 
+
+class _SpecAccess:
+    """``Format.spec(value_bits=32, index_bits=None, **params)`` on the class: the format's
+    per-rank ``hwmodel.formats.FormatSpec``; ``A.spec`` on an instance: that spec with the
+    widths ``A`` is packed with (its dtype's value bits, its index and pointer dtypes), so
+    ``hf.footprint(A.spec, W != 0, value_bits=b).total_bytes == A.storage(value_bits=b).total``.
+    """
+
+    def __get__(self, obj, cls):
+        if obj is None:
+            return cls._class_spec
+        return obj._instance_spec()
+
 PRODUCTS = ("supported products: A @ X with X of shape (K,) or (K, N), numpy or torch "
             "(every format); X @ A with X of shape (M,) or (N, M) for CSR and BSR (through A.T)")
 
@@ -35,6 +48,46 @@ class SparseFormat:
     """
 
     format = "?"
+    structure = "?"      # the pruning structure it suits: unstructured, block or vector
+    params = ()          # the shared packing options from_dense takes: "block", "vector"
+    order = 100          # place in listings
+    spec = _SpecAccess()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        from sparsekit.formats import registry
+        registry.register(cls)
+
+    @classmethod
+    def _class_spec(cls, value_bits: int = 32, index_bits=None, **params):
+        """See ``_SpecAccess``: validates the widths, then the subclass's ``_spec``."""
+        from sparsekit.formats.storage import check_index_bits, check_value_bits
+        check_value_bits(value_bits)
+        if index_bits is not None:
+            check_index_bits(index_bits, 0)
+        unknown = set(params) - set(cls.params)
+        if unknown:
+            raise TypeError(f"{cls.__name__}.spec() takes {cls.params or 'no format options'}"
+                            f", got {sorted(unknown)}")
+        return cls._spec(value_bits=value_bits, index_bits=index_bits, **params)
+
+    @classmethod
+    def _spec(cls, value_bits, index_bits, **params):  # pragma: no cover - subclasses
+        raise NotImplementedError
+
+    def _packed_widths(self):  # pragma: no cover - subclasses
+        """(index bits, pointer bits, format options) as this matrix is packed."""
+        raise NotImplementedError
+
+    def _instance_spec(self):
+        from dataclasses import replace
+        index_bits, pointer_bits, params = self._packed_widths()
+        s = self._class_spec(value_bits=self.dtype.itemsize * 8, index_bits=index_bits,
+                             **params)
+        ranks = tuple(replace(r, bits=pointer_bits, widths=None) if r.format == "UOP" else r
+                      for r in s.ranks)
+        return replace(s, ranks=ranks)
+
     __array_ufunc__ = None  # numpy operators return NotImplemented: X @ A -> A.__rmatmul__
     __array_priority__ = 1000
 

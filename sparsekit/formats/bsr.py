@@ -10,7 +10,7 @@ from sparsekit.formats.base import SparseFormat
 from sparsekit.formats.coo import (coo_from_scipy, coo_from_torch, group_coordinates,
                                    is_dense_tensor, transpose_pattern)
 from sparsekit.formats.interop import torch_compressed
-from sparsekit.formats.params import check_block_for_shape
+from sparsekit.formats.params import check_block, check_block_for_shape
 from sparsekit.formats.storage import Storage, check_index_bits, check_value_bits
 from sparsekit.formats.tiles import dense_matrix, dense_tiles
 
@@ -25,6 +25,20 @@ class BSR(SparseFormat):
     ``A.T`` is cheap: a BSR of the transpose with c×r blocks (O(stored))."""
 
     format = "bsr"
+    structure = "block"
+    params = ("block",)
+    order = 20
+
+    @classmethod
+    def _spec(cls, value_bits, index_bits, block=(4, 4)):
+        """Block-row pointers (UOP), block-column indices (CP), dense r×c blocks (U, U)."""
+        from hwmodel import formats as hf
+        return hf.builtin("bsr", block=check_block(block), value_bits=value_bits,
+                          index_bits=index_bits)
+
+    def _packed_widths(self):
+        return (self._indices.dtype.itemsize * 8, self._indptr.dtype.itemsize * 8,
+                {"block": self.block})
 
     def __init__(self, blocks, indices, indptr, shape):
         self._setup(blocks, indices, indptr, shape, copy=True)

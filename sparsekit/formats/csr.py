@@ -21,6 +21,18 @@ class CSR(SparseFormat):
     (0 · inf = nan in a product). ``A.T`` is cheap: a CSR of the transpose (O(stored))."""
 
     format = "csr"
+    structure = "unstructured"
+    params = ()
+    order = 10
+
+    @classmethod
+    def _spec(cls, value_bits, index_bits):
+        """Row pointers (UOP), column indices (CP), values: ``hwmodel.formats.builtin("csr")``."""
+        from hwmodel import formats as hf
+        return hf.builtin("csr", value_bits=value_bits, index_bits=index_bits)
+
+    def _packed_widths(self):
+        return self._indices.dtype.itemsize * 8, self._indptr.dtype.itemsize * 8, {}
 
     def __init__(self, data, indices, indptr, shape):
         self._setup(data, indices, indptr, shape, copy=True)

@@ -11,7 +11,7 @@ from sparsekit.formats.base import SparseFormat
 from sparsekit.formats.coo import (coo_from_scipy, coo_from_torch, group_coordinates,
                                    is_dense_tensor)
 from sparsekit.formats.interop import torch_compressed
-from sparsekit.formats.params import check_vector_for_shape
+from sparsekit.formats.params import check_vector, check_vector_for_shape
 from sparsekit.formats.storage import Storage, check_index_bits, check_value_bits
 from sparsekit.formats.tiles import dense_matrix, dense_tiles
 
@@ -43,6 +43,20 @@ class VectorSkip(SparseFormat):
     VectorSkip is no VectorSkip) and raises TypeError; so does ``X @ A``."""
 
     format = "vectorskip"
+    structure = "vector"
+    params = ("vector",)
+    order = 30
+
+    @classmethod
+    def _spec(cls, value_bits, index_bits, vector=8):
+        """Panel pointers (UOP, ``index_bits`` wide: VectorSkip has no indices), a bitmap over
+        columns in 64-bit words (B), length-V vectors (U)."""
+        from hwmodel import formats as hf
+        return hf.builtin("vectorskip", vector=check_vector(vector), value_bits=value_bits,
+                          index_bits=index_bits)
+
+    def _packed_widths(self):
+        return None, self._panel_ptr.dtype.itemsize * 8, {"vector": self.vector}
 
     def __init__(self, vectors, bitmap, panel_ptr, shape):
         self._setup(vectors, bitmap, panel_ptr, shape, copy=True)
