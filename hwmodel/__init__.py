@@ -29,7 +29,7 @@ Sweeps
 
 from .cost import evaluate
 from .estimate import estimate
-from .hardware import Compute, Hardware, HardwareError, MemoryLevel, Sparsity
+from .hardware import Compute, Hardware, HardwareError, MemoryLevel, PEArray, Sparsity
 from .mapping import LevelMapping, Mapping
 from .presets import load, presets
 from .result import Estimate, LayerCost
@@ -39,5 +39,5 @@ from .table import Table
 from .workload import Layer
 
 __all__ = ["Compute", "Estimate", "Hardware", "HardwareError", "Layer", "LayerCost",
-           "LevelMapping", "Mapping", "MemoryLevel", "Sparsity", "Table", "best_mapping",
+           "LevelMapping", "Mapping", "MemoryLevel", "PEArray", "Sparsity", "Table", "best_mapping",
            "estimate", "evaluate", "load", "presets", "sweep"]

@@ -154,12 +154,17 @@ class LayerCost:
 
 @dataclass(frozen=True)
 class Estimate:
-    """A model's estimate: per-layer costs on one hardware; ``batch`` inferences per pass."""
+    """A model's estimate: per-layer costs on one hardware; ``batch`` inferences per pass.
+
+    dynamic_only: the hardware states no static power (0 W), so energies and
+    inferences/sec/watt count dynamic energy only; the summary and the printed headline say so.
+    """
 
     hardware: str
     objective: str
     batch: int
     layers: tuple
+    dynamic_only: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -203,7 +208,8 @@ class Estimate:
             return NotImplemented
         if (self.hardware, self.batch) != (other.hardware, other.batch):
             raise ValueError("can only add estimates for the same hardware and batch")
-        return Estimate(self.hardware, self.objective, self.batch, self.layers + other.layers)
+        return Estimate(self.hardware, self.objective, self.batch, self.layers + other.layers,
+                        self.dynamic_only or other.dynamic_only)
 
     def __radd__(self, other):
         return self if other == 0 else self.__add__(other)
@@ -214,7 +220,8 @@ class Estimate:
                 "latency_s": self.seconds, "energy_j": self.energy_j, "bound": self.bound,
                 "inferences_per_sec": self.inferences_per_sec,
                 "energy_per_inference_j": self.energy_per_inference_j,
-                "inferences_per_sec_per_watt": self.inferences_per_sec_per_watt}
+                "inferences_per_sec_per_watt": self.inferences_per_sec_per_watt,
+                "utilisation": self.total.utilisation, "dynamic_only": self.dynamic_only}
 
     def table(self, detail=False):
         """Per-layer rows plus a "total" row (base units: seconds, joules, bytes)."""
@@ -230,7 +237,9 @@ class Estimate:
                  f"bound by {s['bound']}",
                  f"{tables.number(s['inferences_per_sec'])} inf/s, "
                  f"{tables.human(s['energy_per_inference_j'], 'J')}/inf, "
-                 f"{tables.number(s['inferences_per_sec_per_watt'])} inf/s/W"]
+                 f"{tables.number(s['inferences_per_sec_per_watt'])} inf/s/W"
+                 + (" (dynamic only: the hardware states no static power)"
+                    if self.dynamic_only else "")]
         return "\n".join(line for text in lines
                          for line in (textwrap.wrap(text, width) if width else [text]))
 
