@@ -56,6 +56,7 @@ def test_sparsified_encoder_is_sparse_everywhere(encoders):
     assert isinstance(enc.layers[0].self_attn, nn.MultiheadAttention)  # original untouched
 
 
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors")
 def test_sparsified_encoder_matches_dense(encoders):
     enc, fast, _ = encoders
     x = torch.randn(3, 10, 64)
@@ -79,6 +80,7 @@ def test_sparsified_encoder_matches_dense(encoders):
             torch.backends.mha.set_fastpath_enabled(True)
 
 
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")
 def test_full_transformer_with_decoder_cross_attention():
     torch.manual_seed(1)
     model = _prune_attention(nn.Transformer(32, 4, 1, 1, dim_feedforward=64).eval(), 0.7)
