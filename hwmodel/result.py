@@ -238,7 +238,7 @@ class Estimate:
                  f"{tables.number(s['inferences_per_sec'])} inf/s, "
                  f"{tables.human(s['energy_per_inference_j'], 'J')}/inf, "
                  f"{tables.number(s['inferences_per_sec_per_watt'])} inf/s/W"
-                 + (" (dynamic only: the hardware states no static power)"
+                 + (" (dynamic only: no static power given)"
                     if self.dynamic_only else "")]
         return "\n".join(line for text in lines
                          for line in (textwrap.wrap(text, width) if width else [text]))

@@ -141,7 +141,10 @@ def test_estimate_text_fits_100_columns_in_si_units(preset):
     assert not re.search(r"\de[+-]\d", text)  # no 9.962e+04, no 5.752e-04
     head = text.splitlines()[:2]
     assert re.search(r": \d[\d.]* (s|ms|µs), \d[\d.]* (J|mJ|µJ), bound by ", head[0])
-    assert re.search(r"inf/s, \d[\d.]* (J|mJ|µJ|nJ)/inf, [\d.]+ inf/s/W$", head[1])
+    suffix = " (dynamic only: no static power given)" if hw.static_power_w == 0 else ""
+    assert re.search(r"inf/s, \d[\d.]* (J|mJ|µJ|nJ)/inf, [\d.]+ inf/s/W" + re.escape(suffix)
+                     + "$", head[1])
+    assert est.dynamic_only == (hw.static_power_w == 0) == est.summary()["dynamic_only"]
     header = re.split(r"\s{2,}", text.splitlines()[2])
     assert header[:2] == ["layer", "bound"] and re.fullmatch(r"latency (s|ms|µs)", header[2])
     assert re.search(r"^\(\d+ more columns: .*wide=True\)\)$", text, re.M)
