@@ -2,9 +2,12 @@
 
 Each row: the layer's name and type, its weight shape, the GEMM view (M, K, N) of DESIGN.md,
 input/output shapes, weight_params (elements of the weight matrix, M·K: biases excluded, as
-in nnz, sparsity and the bytes, which all describe the weight matrix), nnz, sparsity, Distiller-style structure sparsities, dense and
-effective MACs, and the exact bytes of the weight dense and in each format (built with the
-format classes themselves, so the bytes are what their kernels read), plus the smallest.
+in nnz, sparsity and the bytes, which all describe the weight matrix), nnz, sparsity,
+Distiller-style structure sparsities, dense and effective MACs, and the exact bytes of the
+weight dense and in each registered format (``sparsekit.formats.registry``: a ``bytes_<name>``
+column each), plus the smallest. The bytes are the footprint of each format class's own spec,
+counted on the weight's mask without packing it: equal to ``storage().total`` of the packed
+format, byte for byte (tests/test_registry.py).
 
 MACs follow DESIGN.md: multiply-accumulates of conv and linear layers (and any other product
 with a weight of the model), bias and BatchNorm excluded. Grouped convs count each group's
@@ -19,20 +22,22 @@ import sys
 import numpy as np
 import torch
 
+from hwmodel.formats import footprint
+
 from sparsekit.model import structure
-from sparsekit.formats import pack
+from sparsekit.formats import registry
 from sparsekit.formats.params import check_block, check_vector
 from sparsekit.model.summary import Summary
 from sparsekit.model.tracing import trace_products
 
-FORMAT_NAMES = ("csr", "bsr", "vectorskip")
+FORMAT_NAMES = registry.names()
 ROOT_NAME = "(model)"  # the row name of a weight owned by the model itself (a bare nn.Linear)
 
 # Columns of a layer row, in order (the Summary keeps this order in every output).
 COLUMNS = ("name", "type", "op", "weight_shape", "groups", "M", "K", "N", "input_shape",
            "output_shape", "weight_params", "nnz", "sparsity", "rows", "channels", "kernels",
-           "blocks", "vectors", "macs", "effective_macs", "bytes_dense", "bytes_csr",
-           "bytes_bsr", "bytes_vectorskip", "best_format", "best_bytes", "note")
+           "blocks", "vectors", "macs", "effective_macs", "bytes_dense",
+           *(f"bytes_{f}" for f in FORMAT_NAMES), "best_format", "best_bytes", "note")
 
 
 def _check_formats(formats):
@@ -68,23 +73,18 @@ def analyze(model, example_input, *, block=(4, 4), vector: int = 8, value_bits: 
         raise TypeError(f"progress must be True, False or None, got {progress!r}")
     formats = _check_formats(formats)
     block, vector = check_block(block), check_vector(vector)
+    specs = {f: registry.spec(f, value_bits, index_bits, block, vector) for f in formats}
     modules = dict(model.named_modules(remove_duplicate=False))
 
-    rows, seen_names = [], {}
+    rows = []
     with _progress_bar(model, progress) as bar:
         calls, _ = trace_products(model, example_input)
         if bar is not None:
             bar.reset(total=len(calls))
             bar.set_description("analyze: layers")
             bar.unit = "layer"
-        for call in calls:
-            name = call.source.module if call.source.attr == "weight" else \
-                ".".join(p for p in (call.source.module, call.source.attr) if p)
-            name = name or ROOT_NAME
-            seen_names[name] = seen_names.get(name, 0) + 1
-            if seen_names[name] > 1:
-                name = f"{name}#{seen_names[name]}"
-            rows.append(_row(name, call, modules, formats, block, int(vector), value_bits,
+        for call, name in zip(calls, layer_names(calls)):
+            rows.append(_row(name, call, modules, specs, block, int(vector), value_bits,
                              index_bits))
             if bar is not None:
                 bar.update()
@@ -92,6 +92,19 @@ def analyze(model, example_input, *, block=(4, 4), vector: int = 8, value_bits: 
                    meta={"block": block, "vector": int(vector), "value_bits": value_bits,
                          "index_bits": index_bits, "formats": formats,
                          "model_params": sum(p.numel() for p in model.parameters())})
+
+
+def layer_names(calls) -> list:
+    """The row name of each traced product: its module (or module.parameter), "(model)" for a
+    weight of the model itself, "#2", "#3"... for later calls of the same weight."""
+    names, seen = [], {}
+    for call in calls:
+        name = call.source.module if call.source.attr == "weight" else \
+            ".".join(p for p in (call.source.module, call.source.attr) if p)
+        name = name or ROOT_NAME
+        seen[name] = seen.get(name, 0) + 1
+        names.append(f"{name}#{seen[name]}" if seen[name] > 1 else name)
+    return names
 
 
 @contextlib.contextmanager
@@ -120,7 +133,7 @@ def _progress_bar(model, progress):
         bar.close()
 
 
-def _row(name, call, modules, formats, block, vector, value_bits, index_bits) -> dict:
+def _row(name, call, modules, specs, block, vector, value_bits, index_bits) -> dict:
     module = modules.get(call.source.module)
     matrix = call.matrix
     meta = matrix.device.type == "meta"
@@ -144,15 +157,16 @@ def _row(name, call, modules, formats, block, vector, value_bits, index_bits) ->
     row["effective_macs"] = nnz * call.N
     row.update(structure.structure_sparsities(call.weight, m, block, vector))
     sizes = {"dense": row["bytes_dense"]}
+    mask = m != 0
     for f in FORMAT_NAMES:
         row[f"bytes_{f}"] = None
-        if f in formats:
+        if f in specs:
             try:
-                st = pack(m, f, block, vector).storage(value_bits=value_bits,
-                                                       index_bits=index_bits)
+                total = footprint(specs[f], mask).total_bytes
             except ValueError as e:
-                raise ValueError(f"layer {name!r}: {e}") from None
-            row[f"bytes_{f}"] = sizes[f] = st.total
+                raise ValueError(f"layer {name!r}: {f} at index_bits={index_bits}: "
+                                 f"{e}") from None
+            row[f"bytes_{f}"] = sizes[f] = total
     best = min(sizes, key=lambda k: (sizes[k], k != "dense"))
     row["best_format"], row["best_bytes"] = best, sizes[best]
     if call.groups > 1:
