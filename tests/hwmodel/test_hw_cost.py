@@ -218,3 +218,115 @@ def test_errors():
         fc(effective_macs=10, stored_macs=5)
     with pytest.raises(ValueError, match="divisible"):
         Layer("g", 10, 3, 3, groups=3)
+
+
+# ---------------------------------------------------------------- gating, fill/drain, widths
+
+def eyeriss_with_rf_port(bandwidth):
+    hw = hwmodel.load("eyeriss-like")
+    rf = dataclasses.replace(hw.memory[2], bandwidth_bytes_per_cycle=bandwidth)
+    return dataclasses.replace(hw, memory=(*hw.memory[:2], rf))
+
+
+def test_gating_never_saves_cycles_when_the_innermost_port_binds():
+    """Issue 8: eyeriss-like with a 1008 B/cycle register-file port, AlexNet conv3 at
+    activation density 0.5. Per-MAC operand traffic was counted on executed MACs only, so
+    the gated layer got faster (7.14 M -> 4.33 M cycles in the issue); a gated access keeps
+    its port slot, so only the energy drops."""
+    hw = eyeriss_with_rf_port(1008.0)
+    conv3 = Layer("conv3", 384, 2304, 169, value_bits=16, activation_bits=16, kind="int")
+    full = estimate(hw, conv3).layers[0]
+    half = estimate(hw, dataclasses.replace(conv3, activation_density=0.5)).layers[0]
+    assert full.bound == half.bound == "register_files"
+    assert half.cycles == full.cycles and half.level_cycles == full.level_cycles
+    assert half.executed_macs == full.executed_macs / 2
+    assert half.issued_macs == full.issued_macs == conv3.dense_macs
+    assert half.energy_j < full.energy_j
+    assert half.reads_bytes["register_files"]["inputs"] == pytest.approx(
+        full.reads_bytes["register_files"]["inputs"] / 2)         # the energy story
+    ungated = estimate(hw, dataclasses.replace(conv3, activation_density=0.5,
+                                               compute="none")).layers[0]
+    assert ungated.cycles == half.cycles and ungated.energy_j > half.energy_j
+
+
+def test_fill_and_drain_come_on_top_of_the_steady_state():
+    hw = make_hw()                              # dram 16, glb 256, rf 4096 B/cycle
+    layer = Layer("fc", 16, 32, 8)              # W 2 KiB, X 1 KiB, Y 512 B: fits everywhere
+    cost = estimate(hw, layer).layers[0]
+    first = layer.weight_bytes + layer.input_bytes
+    assert cost.fill_cycles == pytest.approx(first / 16 + first / 256)
+    assert cost.drain_cycles == pytest.approx(layer.output_bytes / 256 + layer.output_bytes / 16)
+    steady = max(cost.compute_cycles, *cost.level_cycles.values())
+    assert cost.cycles == pytest.approx(steady + cost.fill_cycles + cost.drain_cycles)
+    small = estimate(make_hw(rf=1024), layer).layers[0]        # the rf holds a first tile only
+    assert small.fill_cycles == pytest.approx(first / 16 + 1024 / 256)
+
+
+def test_accumulator_width_changes_partial_sum_traffic_as_expected():
+    """Partial sums spill at accumulator width: halving it halves the per-MAC psum traffic at
+    the innermost level and the spills (reuse - 1 round trips) at every level above, and
+    leaves the final outputs (activation width) alone."""
+    hw = make_hw(glb=16 * 1024, rf=1024)
+    wide = Layer("conv", 128, 1152, 196, accumulator_bits=32)
+    narrow = dataclasses.replace(wide, accumulator_bits=16)
+    r_glb, r_rf = 3.0, 9.0                                      # outputs spill at both levels
+    mapping = hwmodel.Mapping((hwmodel.LevelMapping("glb", (128, 384, 196), "nmk", (1, 1, r_glb)),
+                               hwmodel.LevelMapping("rf", (4, 128, 1), "nmk", (1, 1, r_rf))))
+    a, b = evaluate(hw, wide, mapping), evaluate(hw, narrow, mapping)
+    for cost, bits in ((a, 32), (b, 16)):                       # per MAC + spills + finals
+        psums = 128 * 196 * bits / 8
+        assert cost.reads_bytes["rf"]["outputs"] == pytest.approx(
+            wide.dense_macs * bits / 8 + psums * (r_rf - 1) + wide.output_bytes)
+    psums32 = 128 * 196 * 4
+    assert a.writes_bytes["dram"]["outputs"] == pytest.approx(
+        psums32 * (r_glb - 1) + wide.output_bytes)
+    assert a.writes_bytes["dram"]["outputs"] - b.writes_bytes["dram"]["outputs"] == \
+        pytest.approx(psums32 / 2 * (r_glb - 1))
+    # the hardware's width is the default: eyeriss-like is 16-bit
+    eyeriss = hwmodel.load("eyeriss-like")
+    assert eyeriss.compute.accumulator_bits == 16
+    conv = Layer("c", 64, 576, 3136, value_bits=16, activation_bits=16, kind="int")
+    m = best_mapping(eyeriss, conv)
+    own = evaluate(eyeriss, conv, m)
+    forced = evaluate(eyeriss, dataclasses.replace(conv, accumulator_bits=16), m)
+    as32 = evaluate(eyeriss, dataclasses.replace(conv, accumulator_bits=32), m)
+    assert own == forced
+    assert as32.writes_bytes["register_files"]["outputs"] == pytest.approx(   # all psums
+        2 * own.writes_bytes["register_files"]["outputs"])
+
+
+def test_separate_read_and_write_ports():
+    hw = make_hw()
+    dram, glb, rf = hw.memory
+    split = dataclasses.replace(hw, memory=(dram, dataclasses.replace(
+        glb, read_bandwidth_bytes_per_cycle=64.0, write_bandwidth_bytes_per_cycle=32.0), rf))
+    layer = Layer("big", 512, 1024, 256)
+    mapping = best_mapping(hw, layer)
+    shared, ported = evaluate(hw, layer, mapping), evaluate(split, layer, mapping)
+    reads, writes = (sum(t[2]["glb"].values()) for t in ((0, 0, shared.reads_bytes),
+                                                         (0, 0, shared.writes_bytes)))
+    assert shared.level_cycles["glb"] == pytest.approx((reads + writes) / 256)
+    assert ported.level_cycles["glb"] == pytest.approx(max((reads + writes) / 256, reads / 64,
+                                                           writes / 32))
+    text = split.to_yaml()
+    assert hwmodel.Hardware.from_yaml(text) == split
+    separate = text.replace("  bandwidth: 256 B/cycle\n", "", 1)
+    assert hwmodel.Hardware.from_yaml(separate).level("glb").bandwidth_bytes_per_cycle == 96
+    with pytest.raises(hwmodel.HardwareError, match=r"memory\[1\]\.bandwidth"):
+        hwmodel.Hardware.from_yaml(separate.replace("  read_bandwidth: 64 B/cycle\n", ""))
+
+
+def test_word_width_rounds_lone_element_accesses_up_to_words():
+    hw = make_hw()
+    dram, glb, rf = hw.memory
+    worded = dataclasses.replace(hw, memory=(dram, glb, dataclasses.replace(rf, word_bits=64)))
+    layer = Layer("fc", 16, 32, 8, value_bits=8, activation_bits=8, kind="int")
+    mapping = best_mapping(hw, layer)
+    a, b = evaluate(hw, layer, mapping), evaluate(worded, layer, mapping)
+    per_mac = layer.dense_macs
+    assert a.reads_bytes["rf"]["inputs"] == per_mac * 1
+    assert b.reads_bytes["rf"]["inputs"] == per_mac * 8          # one byte costs the word
+    assert a.writes_bytes["rf"]["outputs"] == per_mac * 4          # 32-bit psums, no spill
+    assert b.writes_bytes["rf"]["outputs"] == per_mac * 8          # 4-byte psums: a word each
+    assert b.writes_bytes["glb"] == a.writes_bytes["glb"]         # tile transfers stream words
+    assert hwmodel.Hardware.from_yaml(worded.to_yaml()) == worded
