@@ -19,10 +19,15 @@ from .formats.spec import REPRESENTATIONS
 from .yamlsource import SourceError, shown
 
 OPERANDS = ("weights", "inputs", "outputs")
-# what a memory level may hold, and the keys of the per-level results: "weights" is the weight
-# payload (its values) and, at a level that holds weights, its metadata too; a level may hold
-# "weight_metadata" alone (a metadata buffer, as in Sparseloop). Results report the two apart.
+# The keys of the per-level results: "weights" is the weight payload (its values), reported
+# apart from its "weight_metadata".
 TENSORS = ("weights", "weight_metadata", "inputs", "outputs")
+# What a memory level may hold: "weights" (payload and metadata), or the two apart,
+# "weight_payload" (values only) and/or "weight_metadata" (a metadata buffer, as in
+# Sparseloop), and "inputs", "outputs".
+HOLDABLE = ("weights", "weight_payload", "weight_metadata", "inputs", "outputs")
+_WEIGHT_PARTS = {"weights": ("weights", "weight_payload"),
+                 "weight_metadata": ("weights", "weight_metadata")}
 DIMS = ("M", "K", "N")
 SPARSE_SUPPORT = ("skip", "gate", "none")
 SPARSE_STRUCTURES = ("unstructured", "block", "vector")
@@ -142,7 +147,7 @@ class MemoryLevel:
     width; an operand element read or written alone (per MAC, at the innermost level) costs
     whole words (one byte of a 64-bit word costs 8 bytes); tile transfers stream whole words.
     None: byte granularity.
-    holds: drawn from TENSORS (see there).
+    holds: drawn from HOLDABLE (see there).
     """
 
     name: str
@@ -157,10 +162,14 @@ class MemoryLevel:
     word_bits: int | None = None
 
     def holds_tensor(self, tensor):
-        """Whether this level holds ``tensor`` (TENSORS): weight metadata goes with weights."""
-        if tensor == "weight_metadata":
-            return "weights" in self.holds or "weight_metadata" in self.holds
-        return tensor in self.holds
+        """Whether this level holds ``tensor`` (one of TENSORS; "weights" = the payload)."""
+        return any(h in self.holds for h in _WEIGHT_PARTS.get(tensor, (tensor,)))
+
+    @property
+    def operand_mask(self):
+        """(weights, inputs, outputs) held, any part of the weights counting as weights."""
+        return (any(h in self.holds for h in ("weights", "weight_payload", "weight_metadata")),
+                "inputs" in self.holds, "outputs" in self.holds)
 
     @property
     def read_rate(self):
@@ -306,12 +315,14 @@ def _validate(hw):
         _check(level.name not in names, (*parts, "name"), f"duplicate level name {shown(level.name)}")
         names.add(level.name)
         _check(isinstance(level.holds, tuple) and level.holds
-               and all(isinstance(o, str) and o in TENSORS for o in level.holds)
+               and all(isinstance(o, str) and o in HOLDABLE for o in level.holds)
                and len(set(level.holds)) == len(level.holds), (*parts, "holds"),
-               f"must list one or more of {', '.join(TENSORS)} once each, "
+               f"must list one or more of {', '.join(HOLDABLE)} once each, "
                f"got {shown(level.holds)}")
-        _check(not {"weights", "weight_metadata"} <= set(level.holds), (*parts, "holds"),
-               "a level holding weights holds their metadata too: drop weight_metadata")
+        parts_held = {"weights", "weight_payload", "weight_metadata"} & set(level.holds)
+        _check(len(parts_held) <= 1, (*parts, "holds"),
+               "weights means payload and metadata: list weights, or weight_payload and/or "
+               f"weight_metadata on their own levels, not {' and '.join(sorted(parts_held))}")
         for key in ("bandwidth", "read_bandwidth", "write_bandwidth"):
             value = getattr(level, f"{key}_bytes_per_cycle")
             if value is None and key != "bandwidth":
@@ -334,7 +345,7 @@ def _validate(hw):
         _check(level.capacity_bytes is not None, (*parts, "capacity"),
                "only the outermost level may have no capacity")
         _quantity(level.capacity_bytes, (*parts, "capacity"), open_low=True)
-        need = widest * len([o for o in level.holds if o in OPERANDS])
+        need = widest * len([o for o in level.holds if o in OPERANDS or o == "weight_payload"])
         _check(level.capacity_bytes >= need, (*parts, "capacity"),
                f"{level.capacity_bytes:g} B cannot hold one MAC's operands "
                f"({' + '.join(level.holds)} at {int(widest * 8)} bits = {need:g} B)")

@@ -10,8 +10,8 @@ Each level is tiled on its own against the whole GEMM, as in the per-level reuse
 Chen et al. (ISCA 2016); this is optimistic when two levels would need different loop orders.
 A tile must fit the level for the operands it holds and, for the others, the nearest level
 that does hold them (inward first), so a weights-only buffer cannot pretend to hold outputs.
-A level holding weight metadata only is tiled like a weights buffer whose elements are the
-metadata's bytes per weight.
+A level holding a part of the weights only (payload or metadata) is tiled like a weights
+buffer whose elements are that part's bytes per weight.
 Tile sizes m and k are powers of two and the dimension's halvings, n the largest that fits;
 per level only the Pareto-minimal reuse vectors are kept, which is exact for any cost that
 grows with traffic.
@@ -74,27 +74,30 @@ def _sizes(extent):
     return np.array(sorted(values), float)
 
 
-def constraints(hw, index, element_bytes, metadata_bytes=0.0):
+def constraints(hw, index, element_bytes, weight_parts):
     """(capacity, held mask, element bytes) triples a tile at level ``index`` must fit (see the
-    module docstring). A level that holds weight metadata only counts the weights' metadata
-    bytes (``metadata_bytes`` per element) as its weights; it holds no payload, so it never
-    stands in for the weights of another level."""
+    module docstring). ``weight_parts`` maps the weight entries of ``holds`` ("weights",
+    "weight_payload", "weight_metadata") to their bytes per weight element: a level holding a
+    part of the weights is tiled like a weights buffer of that part's size."""
     levels = hw.memory
-    meta_only = "weight_metadata" in levels[index].holds
-    own = tuple(o in levels[index].holds or (o == "weights" and meta_only) for o in OPERANDS)
-    wb, xb, yb = element_bytes
-    found = [(levels[index].capacity_bytes, own,
-              (metadata_bytes, xb, yb) if meta_only else element_bytes)]
-    for o, held in zip(OPERANDS, own):
+
+    def entry(level):
+        wb, xb, yb = element_bytes
+        for part, size in weight_parts.items():
+            if part in level.holds:
+                wb = size
+        return (level.capacity_bytes, level.operand_mask, (wb, xb, yb))
+
+    own = entry(levels[index])
+    found = [own]
+    for o, held in zip(OPERANDS, own[1]):
         if held:
             continue
         order = list(range(index + 1, len(levels))) + list(range(index - 1, 0, -1))
         for j in order:
-            if o in levels[j].holds:
-                pair = (levels[j].capacity_bytes, tuple(p in levels[j].holds for p in OPERANDS),
-                        element_bytes)
-                if pair not in found:
-                    found.append(pair)
+            if levels[j].operand_mask[OPERANDS.index(o)]:
+                if entry(levels[j]) not in found:
+                    found.append(entry(levels[j]))
                 break
     return tuple(found)
 
@@ -147,11 +150,13 @@ def pareto_front(shape, fits, held):
 def level_fronts(hw, layer):
     """Pareto fronts for every on-chip level (index 1...), as ``pareto_front`` returns them."""
     fronts = []
-    mg, k, _ = layer.group_shape
-    metadata = layer.weight_metadata_bytes / (layer.M * k)
+    _, k, _ = layer.group_shape
+    weight_parts = {"weights": layer.weight_bytes / (layer.M * k),
+                    "weight_payload": layer.weight_value_bytes / (layer.M * k),
+                    "weight_metadata": layer.weight_metadata_bytes / (layer.M * k)}
     for index in range(1, len(hw.memory)):
         level = hw.memory[index]
-        fits = constraints(hw, index, layer.element_bytes, metadata)
+        fits = constraints(hw, index, layer.element_bytes, weight_parts)
         front = pareto_front(layer.group_shape, fits, fits[0][1])
         if front is None:
             raise ValueError(f"layer {layer.name!r}: no tile fits memory level {level.name!r} "

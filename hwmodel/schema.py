@@ -13,7 +13,7 @@ or unknown key is an error naming its path; ``load_yaml`` adds the file and line
 
 from . import units
 from .formats.spec import REPRESENTATIONS
-from .hardware import OPERANDS, TENSORS, SPARSE_STRUCTURES, Compute, Hardware, HardwareError, \
+from .hardware import HOLDABLE, OPERANDS, SPARSE_STRUCTURES, Compute, Hardware, HardwareError, \
     MemoryLevel, PEArray, Sparsity, validate_compute
 from .yamlsource import read_document, shown
 
@@ -212,7 +212,7 @@ def _parse_level(data, parts, clock_hz):
     holds = data["holds"]
     if not isinstance(holds, list):
         raise HardwareError((*parts, "holds"), "expected a list drawn from "
-                            f"{', '.join(TENSORS)}")
+                            f"{', '.join(HOLDABLE)}")
     return MemoryLevel(
         name=data["name"], capacity_bytes=capacity,
         bandwidth_bytes_per_cycle=ports["bandwidth"],

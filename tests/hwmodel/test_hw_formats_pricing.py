@@ -79,3 +79,95 @@ def test_accumulator_width_comes_from_the_hardware():
     with pytest.raises(hwmodel.HardwareError, match="accumulator_bits"):
         hwmodel.Hardware.from_yaml(hw.to_yaml().replace("accumulator_bits: 32",
                                                         "accumulator_bits: 0"))
+
+
+# ---------------------------------------------------------------- pricing a format
+
+from hwmodel import Compute, Hardware, MemoryLevel, Sparsity, estimate    # noqa: E402
+from hwmodel.hardware import OPERANDS                                     # noqa: E402
+
+
+def metadata_machine(meta_capacity=4096, support="skip", decode_energy=None, decode_rate=None):
+    """dram -> glb -> a metadata-only buffer, and an rf holding the payload, inputs, outputs."""
+    sparsity = Sparsity(support, 0.0 if support == "gate" else None,
+                        decode_energy=decode_energy or {}, decode_bits_per_cycle=decode_rate or {})
+    compute = Compute(16, 1e9, {"int16": 1.0}, sparsity)
+    memory = (MemoryLevel("dram", None, 16.0, 100.0, 100.0, OPERANDS),
+              MemoryLevel("glb", 1 << 20, 256.0, 10.0, 10.0, OPERANDS),
+              MemoryLevel("meta", meta_capacity, 64.0, 2.0, 2.0, ("weight_metadata",)),
+              MemoryLevel("rf", 4096, 4096.0, 1.0, 1.0, ("weight_payload", "inputs", "outputs")))
+    return Hardware("meta-buffer", compute, memory)
+
+
+def csr_layer(n=8, **kw):
+    w = sparse_weight(64, 128, 0.2, seed=3)
+    spec = hf.parse("UOP-CP")
+    fp = hf.footprint(spec, w != 0, value_bits=16)
+    return Layer("fc", 64, 128, n, value_bits=16, activation_bits=16, kind="int",
+                 weight_format=spec, footprint=fp, row_nnz=np.count_nonzero(w, axis=1),
+                 structure="unstructured", **kw), fp
+
+
+def test_payload_and_metadata_move_apart_and_a_level_may_hold_metadata_only():
+    hw = metadata_machine()
+    layer, fp = csr_layer()
+    cost = estimate(hw, layer).layers[0]
+    r, w = cost.reads_bytes, cost.writes_bytes
+    assert r["dram"]["weights"] == fp.payload_bits / 8                # compulsory, apart
+    assert r["dram"]["weight_metadata"] == fp.metadata_bits / 8
+    assert w["meta"]["weights"] == r["meta"]["weights"] == 0          # no payload there
+    assert w["meta"]["weight_metadata"] == pytest.approx(fp.metadata_bits / 8)
+    # metadata is read beside its values at its innermost holder: the metadata buffer
+    share = layer.activation_density
+    assert r["meta"]["weight_metadata"] == pytest.approx(fp.metadata_bits / 8 * 8 * share)
+    assert r["rf"]["weight_metadata"] == w["rf"]["weight_metadata"] == 0
+    assert r["rf"]["weights"] == pytest.approx(fp.payload_bits / 8 * 8)
+    assert sum(cost.energy_by_operand.values()) == pytest.approx(cost.memory_energy_total_j)
+    assert cost.energy_by_operand["weight_metadata"] > 0
+    text = hw.to_yaml()
+    assert "weight_metadata" in text and Hardware.from_yaml(text) == hw
+
+
+def test_holds_checks():
+    text = metadata_machine().to_yaml()
+    with pytest.raises(hwmodel.HardwareError, match="weights means payload and metadata"):
+        Hardware.from_yaml(text.replace("  - weight_metadata\n", "  - weight_metadata\n"
+                                        "  - weights\n", 1))
+    with pytest.raises(hwmodel.HardwareError, match="holds"):
+        Hardware.from_yaml(text.replace("  - weight_metadata\n", "  - indices\n", 1))
+
+
+def test_per_rank_decode_energy_and_cycles():
+    """decode_energy is paid per metadata bit read beside the values; a decoder slower than
+    the MACs bounds the compute time."""
+    layer, fp = csr_layer(n=8)
+    plain = estimate(metadata_machine(), layer).layers[0]
+    hw = metadata_machine(decode_energy={"CP": 0.5, "UOP": 0.25}, decode_rate={"CP": 0.25})
+    cost = estimate(hw, layer).layers[0]
+    bits = dict(layer.rank_metadata)
+    reads = 8                                                         # N, fanout 1, density 1
+    assert cost.decode_energy_j == pytest.approx(
+        (bits["CP"] * 0.5 + bits["UOP"] * 0.25) * reads * 1e-12)
+    assert cost.energy_j == pytest.approx(plain.energy_j + cost.decode_energy_j
+                                          + cost.static_energy_j - plain.static_energy_j)
+    assert cost.compute_cycles == pytest.approx(max(plain.compute_cycles,
+                                                    bits["CP"] * reads / 0.25))
+    assert cost.compute_cycles > plain.compute_cycles
+    assert cost.utilisation < plain.utilisation
+    again = Hardware.from_yaml(hw.to_yaml())
+    assert again.compute.sparsity.decode_energy == {"CP": 0.5, "UOP": 0.25}
+    with pytest.raises(hwmodel.HardwareError, match="decode_energy.XX"):
+        Hardware.from_yaml(hw.to_yaml().replace("CP: 0.5 pJ", "XX: 0.5 pJ"))
+
+
+def test_the_layer_compute_mode_overrides_the_hardware():
+    layer, _ = csr_layer(n=64)
+    hw = metadata_machine(support="skip")
+    skip = estimate(hw, layer).layers[0]
+    gate = estimate(hw, dataclasses.replace(layer, compute="gate")).layers[0]
+    none = estimate(hw, dataclasses.replace(layer, compute="none")).layers[0]
+    assert skip.compute_cycles < gate.compute_cycles == none.compute_cycles
+    assert gate.cycles == none.cycles                           # gating saves no time
+    assert gate.mac_energy_j < none.mac_energy_j                # only energy
+    assert gate.executed_macs == skip.executed_macs == layer.stored_macs
+    assert gate.issued_macs == none.issued_macs == layer.dense_macs
