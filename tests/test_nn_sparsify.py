@@ -300,6 +300,8 @@ def test_a_parent_reading_a_childs_weight_keeps_working():
     assert isinstance(fast.proj, SparseLinear)
     with torch.no_grad(), pytest.warns(sk.nn.DenseReadWarning, match="read densely"):
         torch.testing.assert_close(fast(x), head(x), **TOL)
+    with torch.inference_mode():
+        torch.testing.assert_close(fast(x), head(x), **TOL)
     fast, report = sk.sparsify(head, "csr", example_input=x, return_report=True)
     rows = {r["name"]: r for r in report}  # with it: found, kept dense, said so
     assert isinstance(fast.proj, nn.Linear) and isinstance(fast.out, SparseLinear)

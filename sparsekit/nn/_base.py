@@ -294,7 +294,8 @@ class SparseModule(nn.Module):
         fmt = self.matrix()
         w = self._dense
         if w is None or w[1] is not fmt or w[0]._version != w[2]:
-            t = torch.from_numpy(fmt.to_dense()).reshape(self.weight_shape)
+            with torch.inference_mode(False):  # a tensor whose version can be read
+                t = torch.from_numpy(fmt.to_dense()).reshape(self.weight_shape)
             self._dense = w = (t, fmt, t._version)
         if not self.read_densely:
             self.read_densely = True
