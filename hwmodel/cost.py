@@ -232,7 +232,7 @@ def price(hw, layer, reuse):
             "inputs": layer.input_bytes / g, "outputs": layer.output_bytes / g}
     psums = mg * n * layer.accumulator_bits / 8
     side = compute_side(hw, layer)
-    reads, writes, link, slot_reads, slot_writes = {}, {}, {}, {}, {}
+    reads, writes, link, slots = {}, {}, {}, {}
 
     def add(table, key, value):
         table[key] = table.get(key, 0.0) + value
@@ -256,23 +256,24 @@ def price(hw, layer, reuse):
                 add(writes, (child, t), moved)
                 add(link, (child, t), moved)
         inner, level = chain[-1], hw.memory[chain[-1]]
-        r, w = _per_mac(hw, layer, t, level, side.executed, weight_read_share(side.mode, layer))
-        add(reads, (inner, t), r)
-        add(writes, (inner, t), w)
-        if side.mode == "gate":      # a gated access keeps its slot at the port: as "none"
-            dense = layer.dense_macs / g
-            r_slot, w_slot = _per_mac(hw, layer, t, level, dense, 1.0)
-            add(slot_reads, inner, r_slot - r)
-            add(slot_writes, inner, w_slot - w)
+        performed = _per_mac(hw, layer, t, level, side.executed,
+                             weight_read_share(side.mode, layer))
+        # a gated access keeps its slot at the port: it takes the time of "none"
+        slots[(inner, t)] = _per_mac(hw, layer, t, level, layer.dense_macs / g, 1.0) \
+            if side.mode == "gate" else performed
+        transfers = (reads.get((inner, t), 0.0), writes.get((inner, t), 0.0))
+        reads[(inner, t)], writes[(inner, t)] = (a + b for a, b in zip(transfers, performed))
+        slots[(inner, t)] = tuple(a + b for a, b in zip(transfers, slots[(inner, t)]))
 
     energy, busy = {}, []
     for i, level in enumerate(hw.memory):
-        r_all, w_all = slot_reads.get(i, 0.0), slot_writes.get(i, 0.0)
+        r_all = w_all = 0.0
         for t in TENSORS:
             r, w, hop = reads.get((i, t), 0.0), writes.get((i, t), 0.0), link.get((i, t), 0.0)
             energy[(i, t)] = (r * level.read_pj_per_byte + w * level.write_pj_per_byte
                               + hop * level.link_pj_per_byte)
-            r_all, w_all = r_all + r, w_all + w
+            r_slot, w_slot = slots.get((i, t), (r, w))
+            r_all, w_all = r_all + r_slot, w_all + w_slot
         busy.append(level.busy_cycles(r_all, w_all))
     fill, drain = fill_and_drain(hw, layer)
     steady = side.cycles
