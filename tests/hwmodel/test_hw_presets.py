@@ -6,6 +6,7 @@ import yaml
 
 import hwmodel
 from hwmodel.presets import preset_path
+from hw_builders import native_layer
 
 
 def raw(name):
@@ -89,3 +90,22 @@ def test_host_cpu_says_where_and_when_it_was_calibrated():
     hw = hwmodel.load("host-cpu")
     assert "calibrated" in hw.description and hw.compute.sparsity.support == "skip"
     assert [level.name for level in hw.memory][0] == "dram"
+
+
+def test_arrays_accumulators_and_static_power():
+    eyeriss = hwmodel.load("eyeriss-like")
+    assert eyeriss.compute.accumulator_bits == 16                 # [E17] 16-bit psums
+    a = eyeriss.compute.array
+    assert (a.rows, a.cols) == (12, 14) and a.pes == eyeriss.compute.macs_per_cycle
+    tpu = hwmodel.load("server-accelerator")
+    assert tpu.compute.accumulator_bits == 32
+    a = tpu.compute.array
+    assert (a.rows, a.cols, a.row_dims, a.col_dims) == (256, 256, ("K",), ("M",))
+    for name in ("edge-npu", "horowitz-45nm"):
+        assert hwmodel.load(name).compute.array is None
+    for name in hwmodel.presets():                                # dynamic only where 0 W
+        hw = hwmodel.load(name)
+        est = hwmodel.estimate(hw, native_layer(hw, "fc", 8, 8, 8))
+        assert est.dynamic_only == (hw.static_power_w == 0)
+        assert ("dynamic only" in str(est)) == est.dynamic_only
+    assert tpu.static_power_w > 0
