@@ -211,7 +211,8 @@ def _per_mac(hw, layer, tensor, level, executed, share):
     if tensor == "weights":
         value = layer.value_bits / 8
         words = level.access_bytes(value) / value
-        return layer.weight_value_bytes / g * layer.N * share * words / fanout.get("weights", 1.0), 0.0
+        return (layer.weight_value_bytes / g * layer.N * share * words
+                / fanout.get("weights", 1.0), 0.0)
     if tensor == "weight_metadata":
         return (layer.weight_metadata_bytes / g * layer.N * share / fanout.get("weights", 1.0),
                 0.0)

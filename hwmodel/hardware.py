@@ -174,14 +174,14 @@ class MemoryLevel:
     @property
     def read_rate(self):
         """Bytes per cycle one direction of traffic can read from this level."""
-        r = self.read_bandwidth_bytes_per_cycle
-        return self.bandwidth_bytes_per_cycle if r is None else min(r, self.bandwidth_bytes_per_cycle)
+        r, shared = self.read_bandwidth_bytes_per_cycle, self.bandwidth_bytes_per_cycle
+        return shared if r is None else min(r, shared)
 
     @property
     def write_rate(self):
         """Bytes per cycle one direction of traffic can write into this level."""
-        w = self.write_bandwidth_bytes_per_cycle
-        return self.bandwidth_bytes_per_cycle if w is None else min(w, self.bandwidth_bytes_per_cycle)
+        w, shared = self.write_bandwidth_bytes_per_cycle, self.bandwidth_bytes_per_cycle
+        return shared if w is None else min(w, shared)
 
     def busy_cycles(self, reads, writes):
         """Cycles the port(s) need for ``reads`` and ``writes`` bytes."""
