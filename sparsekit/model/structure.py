@@ -16,8 +16,13 @@ import numpy as np
 
 
 def _np(w) -> np.ndarray:
+    """A numpy view of a weight. Only its zero pattern matters here, so a dtype numpy lacks
+    (bfloat16) is widened to float32 first: zeros stay zeros."""
     if hasattr(w, "detach"):
-        w = w.detach().cpu().numpy()
+        w = w.detach().cpu()
+        if w.dtype.is_floating_point and w.dtype.itemsize < 4:
+            w = w.float()
+        w = w.numpy()
     return np.asarray(w)
 
 
