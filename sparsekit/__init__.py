@@ -10,7 +10,8 @@ The package is grouped by concern:
 - ``sparsekit.model``    what a forward pass does, layer by layer (``analyze``)
 - ``sparsekit.prune``    masks over torch.nn.utils.prune
 - ``sparsekit.nn``       sparse layers and ``sparsify``
-- ``sparsekit.hw``       estimates on a described hardware (``estimate``, ``compare``, ``calibrate``)
+- ``sparsekit.hw``       estimates on a described hardware (``estimate``, ``compare``,
+                         ``compare_formats``, ``calibrate``)
 - ``sparsekit.models``   example models;  ``sparsekit.cli``  the command line
 """
 from importlib import import_module
@@ -18,12 +19,13 @@ from importlib import import_module
 from sparsekit.kernels import get_num_threads
 from sparsekit.formats import BSR, CSR, FORMATS, SparseFormat, Storage, VectorSkip
 from sparsekit.threads import set_num_threads
-from sparsekit.hw import calibrate, compare, estimate
+from sparsekit.hw import calibrate, compare, compare_formats, estimate
 
 __version__ = "0.1.0"
 
 __all__ = ["CSR", "BSR", "VectorSkip", "SparseFormat", "Storage", "FORMATS",
-           "set_num_threads", "get_num_threads", "estimate", "compare", "calibrate"]
+           "set_num_threads", "get_num_threads", "estimate", "compare", "compare_formats",
+           "calibrate"]
 
 # The model side (torch) loads on first use, so ``import sparsekit`` stays torch-free and fast.
 _LAZY = {"analyze": ("sparsekit.model", "analyze"),

@@ -122,7 +122,7 @@ def test_activation_density_and_value_bits(models):
 def test_bad_requests(models):
     dense, _, x = models
     with pytest.raises(ValueError, match="format"):
-        sk.estimate(dense, x, "eyeriss-like", format="coo")
+        sk.estimate(dense, x, "eyeriss-like", format="nope")
     with pytest.raises(ValueError, match="preset"):
         sk.estimate(dense, x, "no-such-hardware")
     with pytest.raises(ValueError, match="same weight layers"):
@@ -144,3 +144,133 @@ def test_calibrate_writes_a_loadable_preset(tmp_path, monkeypatch, restore_threa
     a = sk.CSR.from_dense(np.eye(16, dtype=np.float32))
     from sparsekit.hw._calibrate import predict_seconds
     assert predict_seconds(hw, a, 4) > 0
+
+
+# -- formats from counts, any spec, one trace for many presets (issues 7 and 8) -------------
+from dataclasses import replace as _replace
+
+from hwmodel import formats as hf
+from sparsekit.formats import registry
+
+
+@pytest.mark.parametrize("fmt", registry.names())
+def test_bytes_of_every_registered_format_equal_its_packed_storage(models, fmt):
+    _, pruned, x = models
+    for layer, label in build_layers(pruned, x, "eyeriss-like", fmt, block=(2, 8), vector=4):
+        w = dict(pruned.named_modules())[layer.name].weight.detach().numpy()
+        st = registry.pack(w, fmt, block=(2, 8), vector=4).storage(value_bits=16)
+        assert label == fmt
+        assert (layer.weight_value_bytes, layer.weight_metadata_bytes) == (st.values,
+                                                                           st.metadata)
+        assert layer.footprint.total_bytes == st.total
+
+
+def test_estimate_never_packs(models, monkeypatch):
+    _, pruned, x = models
+    expected = sk.estimate(pruned, x, "edge-npu", format="auto").energy_j
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("packed a weight")
+    for cls in registry.FORMATS.values():
+        monkeypatch.setattr(cls, "from_dense", classmethod(refuse))
+    assert sk.estimate(pruned, x, "edge-npu", format="auto").energy_j == expected
+    for fmt in registry.names():
+        sk.estimate(pruned, x, "edge-npu", format=fmt)
+
+
+def test_a_list_of_hardware_traces_once_and_gives_one_estimate_each(models, monkeypatch):
+    _, pruned, x = models
+    import sparsekit.hw._estimate as bridge
+    calls = []
+    real = bridge.trace
+    monkeypatch.setattr(bridge, "trace", lambda *a, **k: calls.append(1) or real(*a, **k))
+    presets = ["eyeriss-like", "edge-npu", "horowitz-45nm"]
+    many = sk.estimate(pruned, x, presets, format="csr")
+    assert len(calls) == 1
+    assert [e.hardware for e in many] == presets
+    for est, hw in zip(many, presets):
+        assert est.energy_j == sk.estimate(pruned, x, hw, format="csr").energy_j
+    with pytest.raises(ValueError, match="empty list"):
+        sk.estimate(pruned, x, [])
+
+
+def test_any_spec_prices_payload_and_metadata_apart(models, tmp_path):
+    _, pruned, x = models
+    yaml_file = tmp_path / "rows.yaml"
+    yaml_file.write_text("name: rows\nvalue_bits: 8\nranks:\n  - {dim: M, format: UOP}\n"
+                         "  - {dim: K, format: CP, bits: 7}\n")
+    spec = hf.load(yaml_file)
+    w = pruned.fc1.weight.detach().numpy()
+    for fmt in (spec, str(yaml_file)):
+        layers = build_layers(pruned, x, "eyeriss-like", fmt)
+        fc1, label = layers[0]
+        assert label == "rows" and fc1.weight_format.value_bits == 8 and fc1.value_bits == 8
+        fp = hf.footprint(spec, w != 0)
+        assert fc1.footprint == fp
+        assert fc1.weight_value_bytes == fp.payload_bits / 8 == np.count_nonzero(w)
+        assert fc1.weight_metadata_bytes == fp.metadata_bits / 8
+        assert [r for r, _ in fc1.rank_metadata] == ["UOP", "CP"]
+        assert fc1.structure == "unstructured"
+    short = build_layers(pruned, x, "eyeriss-like", "UOP-CP")[0][0]
+    assert short.value_bits == 16                        # the hardware's native width
+    assert short.weight_metadata_bytes < fc1.weight_metadata_bytes * 2
+    for name in ("bitmap", "two-level-bitmap", "csr-rle"):
+        assert sk.estimate(pruned, x, "eyeriss-like", format=name).energy_j > 0
+
+
+def test_the_format_asks_for_skip_or_gate_and_the_hardware_allows_at_most_its_own(models):
+    _, pruned, x = models
+    gate_csr = _replace(hf.builtin("csr", value_bits=8), name="csr-gated", compute="gate")
+    cases = {("edge-npu", "csr"): "skip", ("edge-npu", gate_csr): "gate",
+             ("eyeriss-like", "csr"): "gate", ("horowitz-45nm", "csr"): "none",
+             ("edge-npu", "dense"): "skip"}          # dense: the hardware's own support
+    for (hw, fmt), mode in cases.items():
+        layer, _ = build_layers(pruned, x, hw, fmt)[0]
+        assert layer.compute == mode, (hw, fmt)
+    skip = sk.estimate(pruned, x, "edge-npu", format="csr")
+    gate = sk.estimate(pruned, x, "edge-npu", format=gate_csr)
+    assert gate.total.compute_cycles > skip.total.compute_cycles
+    assert gate.total.executed_macs == skip.total.executed_macs
+
+
+def _eyeriss_that_skips():
+    """eyeriss-like (a 12 × 14 PE array that may split M) with a datapath that skips zeros."""
+    from hwmodel.presets import preset_path
+    text = open(preset_path("eyeriss-like")).read()
+    assert "support: gate" in text
+    text = text.replace("support: gate", "support: skip")
+    return hwmodel.Hardware.from_yaml(text.replace("gated_energy_fraction: 0.0", ""))
+
+
+def test_row_counts_of_the_real_weights_give_the_load_imbalance():
+    torch.manual_seed(0)
+    model = MLP((256, 512, 64)).eval()
+    prune.magnitude(model, 0.9)
+    x = torch.randn(16, 256)
+    w = model.fc1.weight.detach().numpy()
+    hw = _eyeriss_that_skips()
+    (csr, _), _ = build_layers(model, x, hw, "csr")
+    assert csr.compute == "skip"
+    assert csr.row_nnz == tuple(int(n) for n in np.count_nonzero(w, axis=1))
+    (bsr, _), _ = build_layers(model, x, hw, "bsr", block=(4, 4))
+    blocks = np.kron(np.abs(w).reshape(128, 4, 64, 4).sum(axis=(1, 3)) > 0, np.ones((4, 4)))
+    assert bsr.row_nnz == tuple(int(n) for n in blocks.sum(axis=1))
+    assert sum(bsr.row_nnz) * 16 == bsr.stored_macs
+    real = hwmodel.estimate(hw, [csr]).layers[0]
+    balanced = hwmodel.estimate(hw, [_replace(csr, row_nnz=None)]).layers[0]
+    assert real.utilisation < balanced.utilisation
+    assert real.compute_cycles > balanced.compute_cycles
+    dense = build_layers(model, x, hw, "dense")[0][0]
+    dense_balanced = hwmodel.estimate(hw, [_replace(dense, row_nnz=None)]).layers[0]
+    assert hwmodel.estimate(hw, [dense]).layers[0].utilisation == dense_balanced.utilisation
+
+
+@pytest.mark.parametrize("fmt, match", [
+    ("nope", "'nope' is not a registered format"),
+    ("missing.yaml", "does not exist"),
+    (3, "format must be"),
+])
+def test_bad_formats_name_the_value(models, fmt, match):
+    dense, _, x = models
+    with pytest.raises((ValueError, TypeError), match=match):
+        sk.estimate(dense, x, "eyeriss-like", format=fmt)

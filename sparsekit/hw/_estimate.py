@@ -1,12 +1,16 @@
 """The bridge to ``hwmodel``: a real (pruned) PyTorch model in, a hardware estimate out.
 
-``sk.estimate`` runs ``sk.analyze`` once for the GEMM views, true input/output sizes and
-nonzeros, packs each layer's real weight in the chosen format (the same format classes the
-kernels use, so the bytes are exact: values and metadata apart) and hands one
-``hwmodel.Layer`` per weight layer to ``hwmodel.estimate``. ``sk.compare`` sets a dense model
-and its compressed twin side by side.
+``sk.estimate`` traces the model once (``_trace.trace``: per weight layer its GEMM view, true
+tensor sizes and the mask of its nonzeros) and reuses that trace for every hardware it is given
+and every format it tries. A format's bytes are counted on the mask
+(``hwmodel.formats.footprint`` of the format's spec: payload and metadata apart, per rank),
+never by packing the weights; for the executable formats they equal ``storage().total`` of the
+packed format byte for byte. Each layer becomes one ``hwmodel.Layer`` carrying the spec, its
+footprint, its compute mode (skip/gate/none: the format asks, the hardware allows at most its
+``sparsity.support``) and its stored values per output row (``row_nnz``: load imbalance on a
+PE array). ``sk.compare`` sets a dense model and its compressed twin side by side.
 
-``progress``: a tqdm bar on stderr over the layers being packed, shown only when the work
+``progress``: a tqdm bar on stderr over the layers being counted, shown only when the work
 takes over 2 s; None shows it when stderr is a terminal.
 """
 from __future__ import annotations
@@ -16,11 +20,19 @@ import re
 import sys
 
 import hwmodel
+from hwmodel import formats as hf
 from hwmodel.table import Table
 
-FORMATS = ("dense", "csr", "bsr", "vectorskip")
-STRUCTURE = {"dense": "dense", "csr": "unstructured", "bsr": "block", "vectorskip": "vector"}
+from sparsekit.formats import registry
+from sparsekit.hw import _specs
+from sparsekit.hw._trace import trace
+
 _TYPE = re.compile(r"^(int|fp)(\d+)$")
+
+
+def formats() -> tuple:
+    """The formats ``format="auto"`` chooses among: dense and every registered format."""
+    return ("dense",) + registry.names()
 
 
 def _kind_and_bits(hw, value_bits):
@@ -62,16 +74,6 @@ def _batch_of(example_input):
     return 1
 
 
-def _pack(matrix, fmt, block, vector, value_bits, index_bits):
-    """(format object or None, value bytes, metadata bytes, stored values) of ``matrix``."""
-    from sparsekit.formats import pack
-    if fmt == "dense":
-        return None, matrix.size * value_bits / 8, 0.0, matrix.size
-    a = pack(matrix, fmt, block=block, vector=vector)
-    st = a.storage(value_bits=value_bits, index_bits=index_bits)
-    return a, float(st.values), float(st.metadata), int(a.stored)
-
-
 def show_progress(progress) -> bool:
     """Whether to draw a progress bar: ``progress`` itself, or (None) whether stderr is a
     terminal."""
@@ -80,60 +82,114 @@ def show_progress(progress) -> bool:
     return bool(progress)
 
 
+def _structure(label, spec):
+    """The hwmodel structure (efficiency factor, decode cycles) of a format: the registry's for
+    the executable formats; else by what a kept fibre of the innermost compressed rank holds:
+    dense M0×K0 tiles ("block"), length-M0 vectors ("vector"), or elements ("unstructured")."""
+    if label == "dense" or label in registry.FORMATS:
+        return registry.structure_of(label)
+    compressed = [i for i, r in enumerate(spec.ranks) if r.format not in ("U", "UOP")]
+    if not compressed:
+        return "dense"
+    below = {d for r in spec.ranks[compressed[-1] + 1:] for d in r.dims}
+    if {"M0", "K0"} <= below:
+        return "block"
+    return "vector" if "M0" in below else "unstructured"
+
+
+class _Counter:
+    """Footprints and per-row counts of (layer, format, value width), each computed once for
+    every hardware an estimate covers."""
+
+    def __init__(self, traced, block, vector, index_bits):
+        self.traced, self.block, self.vector, self.index_bits = traced, block, vector, index_bits
+        self._named, self._fp, self._rows = {}, {}, {}
+
+    def named(self, format):
+        key = format if isinstance(format, (str, hf.FormatSpec)) else id(format)
+        if key not in self._named:
+            self._named[key] = _specs.resolve(format, self.block, self.vector, self.index_bits)
+        return self._named[key]
+
+    def footprint(self, i, named, bits):
+        key = (i, named.label, id(named.spec), bits)
+        if key not in self._fp:
+            spec = _specs.with_value_bits(named, bits)
+            try:
+                self._fp[key] = spec, hf.footprint(spec, self.traced[i].mask)
+            except ValueError as e:
+                raise ValueError(f"layer {self.traced[i].name!r}, format {named.label!r}: "
+                                 f"{e}") from None
+        return self._fp[key]
+
+    def rows(self, i, named, spec):
+        key = (i, named.label, id(named.spec))
+        if key not in self._rows:
+            self._rows[key] = _specs.stored_per_row(spec, self.traced[i].mask)
+        return self._rows[key]
+
+
+def _layers(counter, hw, format, value_bits, activation_density, bar=None):
+    """(hwmodel.Layer, format label) of every traced layer on ``hw``."""
+    _, act_bits = _kind_and_bits(hw, value_bits)
+    support = hw.compute.sparsity.support
+    candidates = [counter.named(f) for f in (formats() if format == "auto" else (format,))]
+    out = []
+    for i, tl in enumerate(counter.traced):
+        best = None
+        for named in candidates:
+            bits = int(value_bits) if value_bits is not None else (
+                named.spec.value_bits if named.own_width else act_bits)
+            spec, fp = counter.footprint(i, named, bits)
+            if best is None or fp.total_bits < best[2].total_bits:
+                best = named, spec, fp, bits
+        named, spec, fp, bits = best
+        kind, _ = _kind_and_bits(hw, max(bits, act_bits))
+        rows = counter.rows(i, named, spec)
+        compressed = any(r.format not in ("U", "UOP") for r in spec.ranks)
+        act = act_bits / 8
+        out.append((hwmodel.Layer(
+            name=tl.name, M=tl.M, K=tl.K, N=tl.N, groups=tl.groups, value_bits=bits,
+            activation_bits=act_bits, kind=kind,
+            input_bytes=math.prod(tl.input_shape) * act if tl.input_shape else None,
+            output_bytes=math.prod(tl.output_shape) * act if tl.output_shape else None,
+            dense_macs=float(tl.macs), effective_macs=float(fp.nnz * tl.N),
+            stored_macs=float(int(rows.sum()) * tl.N), structure=_structure(named.label, spec),
+            activation_density=_density_for(activation_density, tl.name),
+            weight_format=spec, footprint=fp, row_nnz=rows,
+            compute=_specs.compute_mode(spec, support) if compressed else support),
+            named.label))
+        if bar is not None:
+            bar.update()
+    return out
+
+
+def _check_format(format):
+    if isinstance(format, str) and format == "auto":
+        return format
+    _specs.resolve(format)          # raises on a bad name, path or string
+    return format
+
+
 def build_layers(model, example_input, hw, format="auto", value_bits=None,
                  activation_density=None, block=(4, 4), vector=8, index_bits=None,
                  progress=None):
     """The ``hwmodel.Layer`` of every weight layer of ``model`` and the format chosen for it:
-    a list of (Layer, format name). See ``estimate`` for the arguments."""
-    from tqdm.auto import tqdm
-    from sparsekit.model._analyze import analyze
-    from sparsekit.model.tracing import trace_products
-
-    if format != "auto" and format not in FORMATS:
-        raise ValueError(f"format must be 'auto' or one of {FORMATS}, got {format!r}")
+    a list of (Layer, format label). See ``estimate`` for the arguments."""
     hw = hwmodel.load(hw)
-    kind, bits = _kind_and_bits(hw, value_bits)
-    block = (int(block[0]), int(block[1]))
-    progress = show_progress(progress)
-    summary = analyze(model, example_input, block=block, vector=int(vector), value_bits=bits,
-                      index_bits=index_bits, formats=(), progress=progress)
-    # one step for the traced forward pass, then one per layer packed
-    bar = tqdm(total=1 + len(summary.layers), desc=f"estimate ({format})", unit="step",
-               delay=2, disable=not progress)
-    calls, _ = trace_products(model, example_input)
-    bar.update()
-    if len(calls) != len(summary.layers):
-        raise RuntimeError("analyze and trace disagree on the number of weight layers")
-    if not calls:
-        raise ValueError("the model has no weight layers (no conv/linear/matmul with a weight)")
-    candidates = FORMATS if format == "auto" else (format,)
-    out = []
-    for row, call in zip(summary.layers, calls):
-        name = row["name"]
-        if row["nnz"] is None:
-            raise ValueError(f"layer {name!r} has no values (meta tensor): nothing to estimate")
-        m = call.matrix.detach().float().numpy()
-        packed = {f: _pack(m, f, block, int(vector), bits, index_bits) for f in candidates}
-        fmt = min(packed, key=lambda f: (packed[f][1] + packed[f][2], FORMATS.index(f)))
-        _, values, metadata, stored = packed[fmt]
-        M, K, N, groups = int(row["M"]), int(row["K"]), int(row["N"]), int(row["groups"] or 1)
-        dense_macs = float(row["macs"])
-        n_per_weight = dense_macs / (M * K)          # = N
-        act = bits / 8
-        in_b = math.prod(row["input_shape"]) * act if row["input_shape"] else None
-        out_b = math.prod(row["output_shape"]) * act if row["output_shape"] else None
-        effective = float(row["nnz"]) * n_per_weight
-        stored_macs = min(float(stored) * n_per_weight, dense_macs)
-        out.append((hwmodel.Layer(
-            name=name, M=M, K=K, N=N, groups=groups, value_bits=bits, activation_bits=bits,
-            kind=kind, input_bytes=in_b, output_bytes=out_b, weight_value_bytes=values,
-            weight_metadata_bytes=metadata, dense_macs=dense_macs,
-            effective_macs=min(effective, stored_macs), stored_macs=stored_macs,
-            structure=STRUCTURE[fmt],
-            activation_density=_density_for(activation_density, name)), fmt))
-        bar.update()
-    bar.close()
-    return out
+    _check_format(format)
+    counter = _Counter(trace(model, example_input), _block(block), _vector(vector), index_bits)
+    return _layers(counter, hw, format, value_bits, activation_density)
+
+
+def _block(block):
+    from sparsekit.formats.params import check_block
+    return check_block(block)
+
+
+def _vector(vector):
+    from sparsekit.formats.params import check_vector
+    return check_vector(vector)
 
 
 def estimate(model, example_input, hw, format="auto", value_bits=None, activation_density=None,
@@ -141,27 +197,48 @@ def estimate(model, example_input, hw, format="auto", value_bits=None, activatio
              progress=None):
     """Estimate ``model`` (its real, possibly pruned weights) on hardware ``hw``.
 
-    hw: a preset name (``hwmodel.presets()``), a YAML path or a ``hwmodel.Hardware``.
-    format: "auto" (per layer the smallest of dense, CSR, BSR and VectorSkip in bytes),
-        "dense", "csr", "bsr" or "vectorskip" (every layer).
+    hw: a preset name (``hwmodel.presets()``), a YAML path or a ``hwmodel.Hardware``; or a
+        list of them: the model is traced once and a list of Estimates returned, one per
+        hardware, in order.
+    format: "auto" (per layer the smallest of dense and the registered formats, in bytes), or
+        any format every layer is stored in: "dense", "csr", "bsr", "vectorskip", a built-in
+        spec of ``hwmodel.formats`` ("bitmap", "two-level-bitmap", ...), a ``FormatSpec``, a
+        YAML file, or a short string such as "UOP-CP".
     value_bits: width of weights and activations (default: the hardware's native MAC type,
-        e.g. 8 for an int8 accelerator, 32 for fp32).
+        e.g. 8 for an int8 accelerator, 32 for fp32; a FormatSpec or YAML file keeps its own
+        value width for the weights).
     activation_density: share of nonzero input activations (a number, or {layer: share});
         only hardware that skips or gates zeros profits.
-    block, vector: BSR block and VectorSkip length; index_bits: metadata index width
-        (None: the smallest that fits, what the kernels read).
+    block, vector: BSR block and VectorSkip length; index_bits: metadata index width of the
+        registered formats (None: the smallest that fits, what the kernels read).
     objective: "energy", "latency" or "edp" for the mapping search.
     batch: inferences per forward pass (default: the first dimension of the input).
     progress: a progress bar over the layers (None: when stderr is a terminal).
     Returns the ``hwmodel.Estimate`` (``.layers``, ``.latency_s``, ``.energy_j``,
     ``.inferences_per_sec``, ``.inferences_per_sec_per_watt``, ``.table()``...).
     """
-    hw = hwmodel.load(hw)
-    layers = [layer for layer, _ in build_layers(model, example_input, hw, format, value_bits,
-                                                 activation_density, block, vector, index_bits,
-                                                 progress)]
+    many = isinstance(hw, (list, tuple))
+    hws = [hwmodel.load(h) for h in (hw if many else [hw])]
+    if not hws:
+        raise ValueError("hw: an empty list of hardware")
+    _check_format(format)
+    block, vector = _block(block), _vector(vector)
+    from tqdm.auto import tqdm
+    counter = _Counter(trace(model, example_input), block, vector, index_bits)
+    bar = tqdm(total=len(counter.traced) * len(hws), desc=f"estimate ({_label(format)})",
+               unit="layer", delay=2, disable=not show_progress(progress))
     batch = _batch_of(example_input) if batch is None else int(batch)
-    return hwmodel.estimate(hw, layers, objective=objective, batch=batch)
+    out = []
+    for h in hws:
+        layers = [layer for layer, _ in _layers(counter, h, format, value_bits,
+                                                activation_density, bar)]
+        out.append(hwmodel.estimate(h, layers, objective=objective, batch=batch))
+    bar.close()
+    return out if many else out[0]
+
+
+def _label(format):
+    return format.name if isinstance(format, hf.FormatSpec) else str(format)
 
 
 class Comparison(Table):
@@ -186,12 +263,12 @@ def compare(dense_model, pruned_model, example_input, hw, format="auto", value_b
     a Comparison table with, per layer and in total, latency, energy, outer-memory (DRAM)
     bytes, inferences/sec/watt, and the ratios dense/compressed (speedup, energy saving)."""
     hw = hwmodel.load(hw)
-    kw = dict(value_bits=value_bits, block=block, vector=vector, index_bits=index_bits,
-              progress=progress)
-    dense_layers = build_layers(dense_model, example_input, hw, "dense",
-                                activation_density=activation_density, **kw)
-    sparse_layers = build_layers(pruned_model, example_input, hw, format,
-                                 activation_density=activation_density, **kw)
+    _check_format(format)
+    block, vector = _block(block), _vector(vector)
+    dense_layers = _layers(_Counter(trace(dense_model, example_input), block, vector,
+                                    index_bits), hw, "dense", value_bits, activation_density)
+    sparse_layers = _layers(_Counter(trace(pruned_model, example_input), block, vector,
+                                     index_bits), hw, format, value_bits, activation_density)
     if [layer.name for layer, _ in dense_layers] != [layer.name for layer, _ in sparse_layers]:
         raise ValueError("the dense and pruned models do not have the same weight layers")
     batch = _batch_of(example_input) if batch is None else int(batch)
@@ -223,4 +300,4 @@ def _overall(formats):
     return kinds.pop() if len(kinds) == 1 else "per layer"
 
 
-__all__ = ["estimate", "compare", "build_layers", "Comparison", "FORMATS"]
+__all__ = ["estimate", "compare", "build_layers", "Comparison", "formats"]

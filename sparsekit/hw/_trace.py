@@ -1,0 +1,54 @@
+"""One traced forward pass, kept for every estimate made from it: per weight layer its GEMM
+view, true tensor shapes and the mask of its nonzero weights. Formats are then counted on the
+masks (``hwmodel.formats.footprint``), never packed, and the model is not run again for another
+format or another hardware."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TracedLayer:
+    """A weight product of the traced pass: W (M × K, the g per-group matrices stacked) @ X
+    (K × N); ``mask`` is W != 0 (NaN and inf count as nonzero)."""
+
+    name: str
+    M: int
+    K: int
+    N: int
+    groups: int
+    macs: int
+    input_shape: tuple
+    output_shape: tuple
+    mask: np.ndarray
+    magnitude: np.ndarray | None = None     # |W| as float32, when asked for (sweeps re-prune)
+
+    @property
+    def nnz(self) -> int:
+        return int(np.count_nonzero(self.mask))
+
+
+def trace(model, example_input, magnitudes: bool = False) -> list:
+    """The ``TracedLayer`` of every weight product of ``model`` on ``example_input``, in call
+    order, named as ``sk.analyze`` names its rows (``magnitudes``: keep |W| too)."""
+    import torch
+    from sparsekit.model._analyze import layer_names
+    from sparsekit.model.tracing import trace_products
+
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    calls, _ = trace_products(model, example_input)
+    if not calls:
+        raise ValueError("the model has no weight layers (no conv/linear/matmul with a weight)")
+    out = []
+    for call, name in zip(calls, layer_names(calls)):
+        if call.matrix.device.type == "meta":
+            raise ValueError(f"layer {name!r} has no values (meta tensor): nothing to estimate")
+        w = call.matrix.detach().cpu()
+        mag = w.abs().to(torch.float32).numpy() if magnitudes else None
+        out.append(TracedLayer(name, int(call.M), int(call.K), int(call.N),
+                               int(call.groups or 1), int(call.macs), tuple(call.input_shape),
+                               tuple(call.output_shape), (w != 0).numpy(), mag))
+    return out
