@@ -28,10 +28,10 @@ drew energy) is lower, ``issued_macs`` (MAC slots spent) is not.
 Time. Transfers overlap compute (double buffering): the steady state takes the largest of
 the compute time and each level's port time (bytes over bandwidth; separate read/write ports
 where given). Filling the first tile before compute starts and draining the last outputs
-after it ends are not overlapped: each on-chip level's first tile (as much of the weights and
-inputs it holds as fit, read through its parent's port) is loaded in turn, outermost first,
-and its last output tile written back likewise. latency = max(compute, ports) + fill + drain;
-the bound is whichever of compute and the ports is largest.
+after it ends are not overlapped: the operands of the PE array's first step travel from DRAM
+down every hop to the innermost level holding them, and the last step's outputs travel back
+up (``fill_and_drain``). latency = max(compute, ports) + fill + drain; the bound is whichever
+of compute and the ports is largest.
 
 Energy. Bytes times pJ/byte at every level, plus MACs times MAC energy (skipped MACs free,
 gated ones their fraction), plus metadata decoding, plus static power times time.
@@ -92,26 +92,25 @@ class Priced:
 
 
 def array_steps(array, shape):
-    """(spatial utilisation, PEs that M is spread over) of a GEMM ``shape`` (M, K, N) on
-    ``array`` (a PEArray or None): the unrolling with the fewest steps, first listed on ties."""
+    """(spatial utilisation, PEs per dimension {M, K, N}) of a GEMM ``shape`` (M, K, N) on
+    ``array`` (a PEArray or None): the unrolling with the fewest steps, first listed on ties.
+    PEs per dimension: how many PEs its extent is spread over (1 where not unrolled)."""
     if array is None:
-        return 1.0, 1
+        return 1.0, dict.fromkeys("MKN", 1)
     extent = dict(zip("MKN", shape))
     best = None
     for dr in array.row_dims:
         for dc in array.col_dims:
+            pes = dict.fromkeys("MKN", 1)
             if dr == dc:
-                unrolled = {dr: math.ceil(extent[dr] / array.pes)}
-                m_pes = array.pes if dr == "M" else 1
+                pes[dr] = array.pes
             else:
-                unrolled = {dr: math.ceil(extent[dr] / array.rows),
-                            dc: math.ceil(extent[dc] / array.cols)}
-                m_pes = array.rows if dr == "M" else array.cols if dc == "M" else 1
-            steps = math.prod(unrolled.get(d, extent[d]) for d in "MKN")
+                pes[dr], pes[dc] = array.rows, array.cols
+            steps = math.prod(math.ceil(extent[d] / pes[d]) for d in "MKN")
             if best is None or steps < best[0]:
-                best = (steps, m_pes)
-    steps, m_pes = best
-    return math.prod(shape) / (steps * array.pes), m_pes
+                best = (steps, pes)
+    steps, pes = best
+    return math.prod(shape) / (steps * array.pes), pes
 
 
 def row_share(layer, pes):
@@ -140,7 +139,8 @@ def compute_side(hw, layer):
     e = c.mac_energy(layer.kind, layer.mac_bits)
     dense = layer.dense_macs / g
     issued = layer.stored_macs * layer.activation_density / g
-    spatial, m_pes = array_steps(c.array, layer.group_shape)
+    spatial, pes = array_steps(c.array, layer.group_shape)
+    m_pes = pes["M"]
     dense_cycles = dense / c.macs_per_cycle / spatial
     imbalance = 1.0
     if mode == "skip":
@@ -178,27 +178,35 @@ def _chain(hw, tensor):
 
 
 def fill_and_drain(hw, layer):
-    """(fill, drain) cycles of one group: the first tile of every on-chip level (as much of
-    the weights, their metadata and the inputs it holds as fit) read through its parent's port,
-    outermost level first; the last output tile written back likewise."""
-    g = layer.groups
-    size = {"weights": layer.weight_value_bytes / g, "weight_metadata":
-            layer.weight_metadata_bytes / g, "inputs": layer.input_bytes / g}
+    """(fill, drain) cycles of one group: the operands of the array's first step (each
+    unrolled dimension's PEs, at most the tensor; without an array, one weight and one input
+    per MAC of the peak rate) read from DRAM and passed down, hop by hop, to the innermost
+    level holding them before compute starts; the last step's outputs written back up after it
+    ends. Double buffering hides every later tile behind the steady state."""
+    c, g = hw.compute, layer.groups
+    mg, k, n = layer.group_shape
+    _, pes = array_steps(c.array, layer.group_shape)
+    if c.array is None:
+        lanes, pes = c.macs_per_cycle, dict.fromkeys("MKN", 1)
+    else:
+        lanes = c.macs_per_cycle / c.array.pes
+    step = {d: min(pes[d], e) for d, e in zip("MKN", (mg, k, n))}
+    weights = min(1.0, step["M"] * step["K"] * lanes / (mg * k))       # share of each tensor
+    share = {"weights": weights, "weight_metadata": weights,
+             "inputs": min(1.0, step["K"] * step["N"] * lanes / (k * n)),
+             "outputs": min(1.0, step["M"] * step["N"] * lanes / (mg * n))}
+    size = {"weights": layer.weight_value_bytes / g,
+            "weight_metadata": layer.weight_metadata_bytes / g,
+            "inputs": layer.input_bytes / g, "outputs": layer.output_bytes / g}
     fill = drain = 0.0
-    chains = {t: _chain(hw, t) for t in TENSORS}
-    for i, level in enumerate(hw.memory):
-        if i == 0:
-            continue
-        held = [t for t in size if i in chains[t]]
-        total = sum(size[t] for t in held)
-        scale = min(1.0, level.capacity_bytes / total) if total else 0.0
-        for t in held:
-            parent = hw.memory[chains[t][chains[t].index(i) - 1]]
-            fill += size[t] * scale / min(parent.read_rate, level.write_rate)
-        if i in chains["outputs"]:
-            parent = hw.memory[chains["outputs"][chains["outputs"].index(i) - 1]]
-            last = min(level.capacity_bytes, layer.output_bytes / g)
-            drain += last / min(level.read_rate, parent.write_rate)
+    for t, fraction in share.items():
+        chain = _chain(hw, t)
+        for parent, child in zip(chain, chain[1:]):
+            up, down = hw.memory[parent], hw.memory[child]
+            if t == "outputs":
+                drain += size[t] * fraction / min(down.read_rate, up.write_rate)
+            else:
+                fill += size[t] * fraction / min(up.read_rate, down.write_rate)
     return fill, drain
 
 

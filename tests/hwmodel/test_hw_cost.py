@@ -250,16 +250,26 @@ def test_gating_never_saves_cycles_when_the_innermost_port_binds():
 
 
 def test_fill_and_drain_come_on_top_of_the_steady_state():
-    hw = make_hw()                              # dram 16, glb 256, rf 4096 B/cycle
-    layer = Layer("fc", 16, 32, 8)              # W 2 KiB, X 1 KiB, Y 512 B: fits everywhere
+    """The first step's operands travel down every hop before compute starts, the last
+    step's outputs back up after it ends; double buffering hides the rest."""
+    hw = make_hw()                              # 16 MACs/cycle; dram 16, glb 256, rf 4096 B/cycle
+    layer = Layer("fc", 16, 32, 8)              # fp32
     cost = estimate(hw, layer).layers[0]
-    first = layer.weight_bytes + layer.input_bytes
+    first = 16 * 4 + 16 * 4                     # one weight and one input per MAC of the peak
     assert cost.fill_cycles == pytest.approx(first / 16 + first / 256)
-    assert cost.drain_cycles == pytest.approx(layer.output_bytes / 256 + layer.output_bytes / 16)
+    assert cost.drain_cycles == pytest.approx(16 * 4 / 256 + 16 * 4 / 16)
     steady = max(cost.compute_cycles, *cost.level_cycles.values())
     assert cost.cycles == pytest.approx(steady + cost.fill_cycles + cost.drain_cycles)
-    small = estimate(make_hw(rf=1024), layer).layers[0]        # the rf holds a first tile only
-    assert small.fill_cycles == pytest.approx(first / 16 + 1024 / 256)
+    # a 4 x 8 array unrolling K on rows and M on columns (weight stationary): its first step
+    # needs a 4 x 8 weight tile and 4 inputs; its last step leaves 8 outputs
+    arrayed = dataclasses.replace(hw, compute=dataclasses.replace(
+        hw.compute, macs_per_cycle=32, array=hwmodel.PEArray(4, 8, ("K",), ("M",))))
+    cost = estimate(arrayed, layer).layers[0]
+    first = 4 * 8 * 4 + 4 * 4
+    assert cost.fill_cycles == pytest.approx(first / 16 + first / 256)
+    assert cost.drain_cycles == pytest.approx(8 * 4 / 256 + 8 * 4 / 16)
+    small = estimate(arrayed, Layer("tiny", 2, 3, 1)).layers[0]     # a step larger than it
+    assert small.fill_cycles == pytest.approx((2 * 3 * 4 + 3 * 4) * (1 / 16 + 1 / 256))
 
 
 def test_accumulator_width_changes_partial_sum_traffic_as_expected():
