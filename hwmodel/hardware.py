@@ -75,7 +75,8 @@ class PEArray:
     so as to need the fewest array steps: ceil(D_r / rows) * ceil(D_c / cols) * the rest (per
     group). Utilisation is the layer's MACs over steps * rows * cols, e.g. M = 10 on 12 rows
     uses 10/12 of them. Rows of W (M) spread over PEs go round-robin: pass t holds rows
-    t*P ... t*P + P - 1, and with skipping each pass lasts as long as its busiest PE.
+    t*P ... t*P + P - 1, and with skipping each pass lasts as long as its busiest PE (from the
+    layer's ``row_nnz``). K or N spread over PEs is taken as balanced (the average).
     """
 
     rows: int
