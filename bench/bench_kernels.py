@@ -12,7 +12,7 @@ from conftest import BLOCK, activations, sparse_matrix, weight
 from sparsekit.benchmarking.baselines import DENSE, SPARSE, baseline
 from sparsekit.benchmarking.workloads import STRUCTURE_OF_FORMAT
 
-FORMATS = ("csr", "bsr", "vectorskip")
+FORMATS = tuple(STRUCTURE_OF_FORMAT)     # every registered format (sparsekit.formats.registry)
 BASELINE_STRUCTURE = {"torch_csr": "unstructured", "scipy_csr": "unstructured",
                       "torch_bsr": "block", "scipy_bsr": "block"}
 

@@ -29,7 +29,7 @@ from sparsekit.hw._calibrate import (CALIBRATION_POINTS, calibrate, kernel_layer
 from sparsekit.benchmarking.timing import median_seconds  # noqa: E402
 from sparsekit.benchmarking.workloads import STRUCTURE_OF_FORMAT  # noqa: E402
 
-FORMATS = ("csr", "bsr", "vectorskip")
+FORMATS = tuple(STRUCTURE_OF_FORMAT)     # every registered format (sparsekit.formats.registry)
 TARGET_MEDIAN, TARGET_WORST = 0.15, 0.50
 OUT = Path(__file__).with_name(".benchmarks") / "predict.json"
 

@@ -33,13 +33,14 @@ LEGEND = {
 
 
 def run(shapes=QUICK["shapes"], sparsities=QUICK["sparsities"], batches=QUICK["batches"],
-        formats=("csr", "bsr", "vectorskip"), threads=1, budget_s=0.5, progress=True):
+        formats=None, threads=1, budget_s=0.5, progress=True):
     """Time every (shape, sparsity, batch, format) point for about ``budget_s`` seconds
-    (at least 5 rounds); returns a Table, one row per point, times in seconds."""
+    (at least 5 rounds); returns a Table, one row per point, times in seconds. ``formats``:
+    default every registered format."""
     import torch  # noqa: F401  (set_num_threads pins torch too once it is imported)
     from tqdm import tqdm
 
-    formats = tuple(formats or ("csr", "bsr", "vectorskip"))
+    formats = tuple(formats or STRUCTURE_OF_FORMAT)
     unknown = [f for f in formats if f not in STRUCTURE_OF_FORMAT]
     if unknown:
         raise ValueError(f"unknown format(s) {unknown}; choose from {tuple(STRUCTURE_OF_FORMAT)}")

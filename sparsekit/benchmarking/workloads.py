@@ -4,9 +4,10 @@ import numbers
 
 import numpy as np
 
+from sparsekit.formats import registry
 from sparsekit.formats.params import check_block, check_vector, is_int
 
-STRUCTURE_OF_FORMAT = {"csr": "unstructured", "bsr": "block", "vectorskip": "vector"}
+STRUCTURE_OF_FORMAT = registry.structures()     # format -> the structure its pruning keeps
 
 
 def _prune_groups(w: np.ndarray, sparsity: float, r: int, c: int) -> np.ndarray:

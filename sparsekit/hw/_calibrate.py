@@ -26,8 +26,11 @@ import numpy as np
 
 import hwmodel
 
+from sparsekit.formats import registry
+
 DEFAULT_OUT = Path("~/.config/sparsekit/presets/host-cpu.yaml")
-FORMAT_STRUCTURE = {"csr": "unstructured", "bsr": "block", "vectorskip": "vector"}
+# format -> pruning structure, from the format registry (one calibrated pair per structure)
+FORMAT_STRUCTURE = registry.structures()
 # (shape, sparsity, batch) of the foundation's grid used to calibrate each format's efficiency;
 # bench/bench_predict.py predicts the other grid points.
 CALIBRATION_POINTS = tuple(((1024, 4096), sp, b) for sp in (0.5, 0.9) for b in (1, 16, 64, 256))
@@ -95,7 +98,7 @@ def kernel_layer(a, batch: int, name: str = "kernel") -> hwmodel.Layer:
     st = a.storage(value_bits=32)
     dense = m * k * batch
     stored = min(a.stored * batch, dense)
-    structure = FORMAT_STRUCTURE.get(type(a).__name__.lower(), "unstructured")
+    structure = FORMAT_STRUCTURE.get(a.format, "unstructured")
     return hwmodel.Layer(name=name, M=m, K=k, N=batch, value_bits=32, activation_bits=32,
                          kind="fp", input_bytes=4 * k * batch, output_bytes=4 * m * batch,
                          weight_value_bytes=float(st.values),
@@ -279,8 +282,7 @@ def preset_yaml(m: dict) -> str:
     ]
     for key in ("efficiency", "decode_cycles"):
         lines.append(f"    {key}:")
-        for structure, fmt in (("unstructured", "csr"), ("block", "bsr"),
-                               ("vector", "vectorskip")):
+        for fmt, structure in FORMAT_STRUCTURE.items():
             lines.append(f"      {structure}: {m[key][structure]:.6g}"
                          f"   # measured: {fmt} kernel")
     lines.append("memory:                         # outermost first")

@@ -44,10 +44,15 @@ from hwmodel.table import Table
 from sparsekit.formats.params import check_block, check_vector
 from sparsekit.nn._base import DenseReadWarning, SparseModule
 from sparsekit.nn.attention import SparseMultiheadAttention
-from sparsekit.nn.layers import FORMATS, SparseConv2d, SparseLinear
+from sparsekit.formats import registry
+from sparsekit.nn.layers import FORMATS as RUNNABLE, SparseConv2d, SparseLinear
 from sparsekit.model.weights import effective_weight
 from sparsekit.prune.select import select_layers
 from sparsekit.model.tracing import call_model
+
+# sparsify's formats: the registered ones the sparse layers can run, in registry order
+FORMATS = tuple(f for f in registry.names() if f in RUNNABLE)
+
 
 def _base_class(module):
     cls = type(module)
@@ -251,8 +256,9 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
              return_report=False):
     """A converted deep copy of ``model`` (the original is untouched), in eval mode.
 
-    format: "csr", "bsr", "vectorskip" (every eligible layer), or "auto" (per layer the
-        fastest of ``candidates`` and the dense layer, measured on this machine).
+    format: one of ``FORMATS`` (the registered formats the sparse layers run: "csr", "bsr",
+        "vectorskip"), for every eligible layer, or "auto" (per layer the fastest of
+        ``candidates`` and the dense layer, measured on this machine).
     min_sparsity: layers whose weight is less sparse stay dense.
     example_input: what the model is called with (tensor, tuple of args or dict of kwargs);
         "auto" times each layer on the shape it receives from it, and the converted model
