@@ -4,6 +4,8 @@
                                         machine, estimate on hardware; writes a report folder
     sparsekit summary MODEL             per-layer analysis (MACs, structure, bytes per format)
     sparsekit estimate MODEL --hw HW    latency, energy, inferences/s/W on a hardware description
+    sparsekit formats MODEL --spec S    weight formats side by side (YAML specs, built-in names,
+                                        short strings such as UOP-CP) on one hardware
     sparsekit calibrate                 measure this machine: the "host-cpu" preset
     sparsekit bench [--quick]           sparse formats against dense on this machine
     sparsekit presets | models          what --hw and MODEL accept
@@ -27,7 +29,6 @@ from dataclasses import dataclass
 DEMO_PRESETS = ("host-cpu", "eyeriss-like", "edge-npu")
 LAYER_HW = "host-cpu"           # the preset the report's per-layer estimates come from
 DEMO_SPARSITIES = (0.5, 0.7, 0.9, 0.95)
-FORMATS = ["auto", "dense", "csr", "bsr", "vectorskip"]
 WIDTH = 100                     # terminal columns the default output fits
 
 
@@ -95,6 +96,31 @@ def _model_arg(text):
         return key, ast.literal_eval(value)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return key, value
+
+
+def _executable_formats():
+    """The registered executable formats (``sparsekit.formats.registry``)."""
+    from sparsekit.formats import registry
+    return list(registry.names())
+
+
+def _builtin_specs():
+    """The built-in specs of ``hwmodel.formats`` that are not executable formats."""
+    from hwmodel import formats as hf
+    return [n for n in hf.BUILTINS if n not in _executable_formats() + ["dense"]]
+
+
+def _format(text):
+    """--format of estimate: "auto" or any format ``sk.estimate`` takes (a registered or
+    built-in name, a YAML path, a short string such as UOP-CP)."""
+    if text == "auto":
+        return text
+    from sparsekit.hw._specs import resolve
+    try:
+        resolve(text)
+    except (ValueError, TypeError) as e:
+        raise argparse.ArgumentTypeError(str(e))
+    return text
 
 
 def _dims(text):
@@ -390,6 +416,37 @@ def _one_line(text, width):
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def cmd_formats(args):
+    """Several weight formats on one model and one hardware: per format in total (and per
+    layer with --layers): bytes, bits per nonzero, DRAM bytes, energy, latency, utilisation,
+    inferences/s/W."""
+    from sparsekit.hw._compare_formats import compare_formats
+    from sparsekit.hw._specs import resolve
+    specs = args.specs or ["dense", "csr", "bitmap"]
+    for spec in specs:
+        try:
+            resolve(spec, args.block, args.vector)
+        except (ValueError, TypeError) as e:
+            raise UserError(f"--spec {spec}: {e}") from None
+    if args.plot:
+        check_plotting()
+    hw = load_hardware(args.hw)
+    model, x = load_model_and_input(args)
+    try:
+        result = compare_formats(pruned_copy(model, args), x, specs, hw,
+                                 value_bits=args.value_bits, block=args.block,
+                                 vector=args.vector, objective=args.objective,
+                                 progress=_progress())
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    print(result.to_text(wide=args.wide, layers=args.layers))
+    if args.plot:
+        _say(f"wrote {result.plot(args.plot)}")
+    meta = _model_meta(args, x, hardware=[hw.name], format=list(result.formats),
+                       value_bits=args.value_bits, objective=args.objective)
+    return Outcome(meta, {"formats": result.table()}, "formats")
+
+
 def cmd_presets(args):
     """The hardware presets --hw accepts, one line each."""
     import hwmodel
@@ -573,7 +630,7 @@ def build_parser():
     add_model(d, default="small_cnn")
     d.add_argument("--sparsity", type=_sparsity, default=0.9,
                    help="magnitude-pruning sparsity (default 0.9)")
-    d.add_argument("--format", default="auto", choices=FORMATS,
+    d.add_argument("--format", default="auto", choices=["auto", "dense"] + _executable_formats(),
                    help="format for the estimates (default auto)")
     d.add_argument("--hw", action="append", default=None,
                    help=f"hardware preset or YAML (repeatable; default {', '.join(DEMO_PRESETS)})")
@@ -606,8 +663,10 @@ def build_parser():
     e.add_argument("--hw", default="eyeriss-like",
                    help="hardware preset name or YAML path (default eyeriss-like; see "
                         "`sparsekit presets`)")
-    e.add_argument("--format", default="auto", choices=FORMATS,
-                   help="weight format (auto: smallest per layer)")
+    e.add_argument("--format", default="auto", type=_format,
+                   help="weight format: auto (smallest per layer), dense, "
+                        f"{', '.join(_executable_formats())}, a built-in spec (see `sparsekit "
+                        "formats --help`), a YAML file or a short string such as UOP-CP")
     e.add_argument("--value-bits", type=int, choices=[8, 16, 32, 64],
                    help="weight/activation width (default: the hardware's native type)")
     e.add_argument("--activation-density", type=float,
@@ -618,6 +677,29 @@ def build_parser():
                    help="set the dense model and the compressed one side by side")
     add_outputs(e)
     e.set_defaults(func=cmd_estimate)
+
+    f = sub.add_parser("formats", help="weight formats side by side on a model and a hardware: "
+                       "bytes, traffic, energy, latency, utilisation")
+    add_model(f)
+    f.add_argument("--spec", dest="specs", action="append", metavar="SPEC",
+                   help="a format (repeatable; default dense, csr, bitmap): a YAML file, "
+                        f"dense, {', '.join(_executable_formats())}, a built-in spec "
+                        f"({', '.join(_builtin_specs())}), or ranks as a short string such as "
+                        "UOP-CP or U-B")
+    f.add_argument("--sparsity", type=_sparsity,
+                   help="prune a copy to this sparsity by magnitude first")
+    f.add_argument("--hw", default="eyeriss-like",
+                   help="hardware preset name or YAML path (default eyeriss-like)")
+    f.add_argument("--value-bits", type=int, choices=[8, 16, 32, 64],
+                   help="weight/activation width (default: the hardware's native type; a "
+                        "YAML spec keeps its own value_bits)")
+    f.add_argument("--objective", default="energy", choices=["energy", "latency", "edp"],
+                   help="what the mapping search minimises (default energy)")
+    f.add_argument("--layers", action="store_true", help="also print the per-layer table")
+    f.add_argument("--plot", metavar="PATH", help="write a PNG: payload against metadata "
+                   "bytes, and energy, per format")
+    add_outputs(f)
+    f.set_defaults(func=cmd_formats)
 
     c = sub.add_parser("calibrate", help="measure this machine and write the host-cpu "
                        "hardware preset")
@@ -641,7 +723,7 @@ def build_parser():
     b.add_argument("--batch", dest="batches", type=_positive, action="append",
                    help="batch N (repeatable)")
     b.add_argument("--format", dest="formats", action="append",
-                   choices=["csr", "bsr", "vectorskip"], help="format (repeatable)")
+                   choices=_executable_formats(), help="format (repeatable)")
     b.add_argument("--threads", type=_positive, default=1, help="threads (default 1)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_outputs(b)
@@ -684,7 +766,7 @@ def main(argv=None):
     except SystemExit as e:         # --help, --version (0) and bad arguments (2) as codes
         return e.code
     if getattr(args, "formats", "unset") is None:
-        args.formats = ["csr", "bsr", "vectorskip"]
+        args.formats = _executable_formats()
     _use_calibrated_presets()
     if args.command == "demo" and args.hw is None:
         args.hw = list(DEMO_PRESETS)

@@ -173,3 +173,47 @@ def test_sweep_formats_rejects_bad_levels(mlp):
     with pytest.raises(ValueError, match="sparsities"):
         sweep_formats(model, x, ["csr"], [2.0], ["eyeriss-like"],
                       executor=ThreadPoolExecutor(1))
+
+
+def test_cli_formats_command(tmp_path, capsys):
+    from sparsekit.cli import main
+    spec = tmp_path / "mine.yaml"
+    spec.write_text("name: rle-pairs\nvalue_bits: 8\nranks:\n  - {dim: M, format: UOP}\n"
+                    "  - {dim: K, format: RLE, bits: 3}\n")
+    out = {k: tmp_path / f"o.{k}" for k in ("png", "csv", "json", "md")}
+    code = main(["formats", "mlp", "--arg", "sizes=(32, 48, 16)", "--spec", str(spec),
+                 "--spec", "csr", "--spec", "bitmap", "--hw", "eyeriss-like", "--sparsity",
+                 "0.8", "--layers", "--plot", str(out["png"]), "--csv", str(out["csv"]),
+                 "--json", str(out["json"]), "--markdown", str(out["md"])])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "3 formats on eyeriss-like" in text and "rle-pairs" in text and "per layer" in text
+    assert max(len(line) for line in text.splitlines()) <= 100
+    doc = json.loads(out["json"].read_text())
+    assert doc["command"] == "formats" and doc["meta"]["format"] == ["rle-pairs", "csr",
+                                                                        "bitmap"]
+    assert [r["format"] for r in doc["tables"]["formats"] if r["layer"] == "total"] == [
+        "rle-pairs", "csr", "bitmap"]
+    assert out["csv"].read_text().startswith("layer,format")
+    assert out["png"].read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["formats", "mlp", "--spec", "UOP-XX"], "--spec UOP-XX: format 'UOP-XX' is not"),
+    (["formats", "mlp", "--spec", "missing.yaml"], "does not exist"),
+    (["formats", "mlp", "--hw", "nope"], "--hw nope"),
+])
+def test_cli_formats_errors_are_one_line(argv, match, capsys):
+    from sparsekit.cli import main
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0] and err[0].startswith("sparsekit formats: error")
+
+
+def test_cli_estimate_takes_any_spec_and_lists_from_the_registry(capsys):
+    from sparsekit.cli import build_parser, main
+    assert main(["estimate", "mlp", "--arg", "sizes=(32, 16)", "--format", "U-B"]) == 0
+    assert "eyeriss-like" in capsys.readouterr().out
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices
+    bench_formats = next(a for a in sub["bench"]._actions if a.dest == "formats")
+    assert list(bench_formats.choices) == list(sk.FORMATS)
