@@ -110,19 +110,6 @@ def _builtin_specs():
     return [n for n in hf.BUILTINS if n not in _executable_formats() + ["dense"]]
 
 
-def _format(text):
-    """--format of estimate: "auto" or any format ``sk.estimate`` takes (a registered or
-    built-in name, a YAML path, a short string such as UOP-CP)."""
-    if text == "auto":
-        return text
-    from sparsekit.hw._specs import resolve
-    try:
-        resolve(text)
-    except (ValueError, TypeError) as e:
-        raise argparse.ArgumentTypeError(str(e))
-    return text
-
-
 def _dims(text):
     try:
         dims = tuple(int(v) for v in text.lower().split("x"))
@@ -663,10 +650,9 @@ def build_parser():
     e.add_argument("--hw", default="eyeriss-like",
                    help="hardware preset name or YAML path (default eyeriss-like; see "
                         "`sparsekit presets`)")
-    e.add_argument("--format", default="auto", type=_format,
-                   help="weight format: auto (smallest per layer), dense, "
-                        f"{', '.join(_executable_formats())}, a built-in spec (see `sparsekit "
-                        "formats --help`), a YAML file or a short string such as UOP-CP")
+    e.add_argument("--format", default="auto", choices=["auto", "dense"] + _executable_formats(),
+                   help="weight format (auto: smallest per layer; any other spec: `sparsekit "
+                        "formats`)")
     e.add_argument("--value-bits", type=int, choices=[8, 16, 32, 64],
                    help="weight/activation width (default: the hardware's native type)")
     e.add_argument("--activation-density", type=float,
