@@ -108,6 +108,7 @@ class FormatComparison:
         for x, r in zip(xs, self.total):
             ax_b.annotate(f"{r['bits_per_nnz']:.1f} b/nz", (x, r["bytes"] / scale),
                           textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7)
+        ax_b.set_ylim(0, 1.12 * float((payload + metadata).max(initial=0.0)) / scale or 1)
         ax_b.set_ylabel(f"weight bytes ({unit})")
         ax_b.set_title("weight footprint", fontsize=9)
         ax_b.legend(fontsize=7)
@@ -136,7 +137,7 @@ class FormatComparison:
             ax.set_xticks(xs, names, rotation=30 if len(names) > 3 else 0, ha="right"
                           if len(names) > 3 else "center", fontsize=8)
             ax.grid(axis="y", alpha=0.3)
-            ax.margins(y=0.12)
+        ax_e.set_ylim(0, 1.12 * float(bottom.max(initial=0.0)) or 1)
         fig.suptitle("weight formats compared (estimated, real weights)", fontsize=10)
         return _save(fig, path)
 
