@@ -108,3 +108,15 @@ def test_a_new_format_class_registers_itself():
     finally:
         del registry.FORMATS["diag-test"]
     assert "diag-test" not in registry.names()
+
+
+@pytest.mark.parametrize("fmt, option", [("csr", {}), ("bsr", {"block": (1, 1)}),
+                                         ("vectorskip", {"vector": 1})])
+def test_wide_pointers_are_priced_as_packed(fmt, option):
+    """Over 65535 stored values: 32-bit pointers in the packed format and in its spec."""
+    w = np.ones((300, 300), np.float32)
+    a = registry.get(fmt).from_dense(w, **option)
+    assert a.spec.ranks[0].bits == 32
+    for b in (8, 32):
+        assert hf.footprint(a.spec, w != 0, value_bits=b).total_bytes == \
+            a.storage(value_bits=b).total
