@@ -274,3 +274,19 @@ def test_bad_formats_name_the_value(models, fmt, match):
     dense, _, x = models
     with pytest.raises((ValueError, TypeError), match=match):
         sk.estimate(dense, x, "eyeriss-like", format=fmt)
+
+
+def test_tracing_does_not_import_dynamo():
+    """torch wraps a dispatch mode's __torch_dispatch__ in torch._disable_dynamo unless the mode
+    opts out; its first call imports torch._dynamo (seconds). A fresh interpreter must trace
+    and estimate without it."""
+    import subprocess
+    import sys
+    code = ("import sys, torch, sparsekit as sk\n"
+            "from sparsekit.models import SmallCNN\n"
+            "sk.estimate(SmallCNN(), torch.randn(1, 3, 32, 32), 'host-cpu')\n"
+            "sk.analyze(SmallCNN(), torch.randn(1, 3, 32, 32))\n"
+            "print('torch._dynamo' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"

@@ -122,6 +122,14 @@ class ProductTracer(TorchDispatchMode):
         return entry[1] if entry is not None and entry[0] is t else None
 
     # -- the mode ------------------------------------------------------------------------
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        """False: keep ``__torch_dispatch__`` a plain method. torch (2.5+) otherwise wraps a
+        mode's ``__torch_dispatch__`` in ``torch._disable_dynamo``, whose first call imports
+        ``torch._dynamo``: about 1-5 s, most of a first ``sk.estimate``. Nothing here runs
+        under ``torch.compile``, so there is no Dynamo to keep out."""
+        return False
+
     def __enter__(self):
         _ACTIVE.append(self)
         return super().__enter__()
