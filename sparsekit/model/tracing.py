@@ -20,6 +20,15 @@ or buffers (0-d tensors aside) derives from them too. An op with an activation a
 inputs never propagates provenance, so activations are never mistaken for weights. The tensor
 recorded for a layer is the one the product received: the effective weight, masks applied.
 
+The same pass records the rest of what the forward pass does, for the estimate and the
+summary: matrix products between two activations (attention's q·kᵀ and attn·v: ``mm``/``bmm``
+from ``torch.matmul``, ``@``, ``bmm``, ``einsum``, and the fused
+``scaled_dot_product_attention`` ops, split into their two products) as ``MatmulCall``, and
+every other op that reads an activation and writes a new tensor (pooling, elementwise,
+normalisation, softmax, im2col, copies) as ``OpCall`` with the bytes it reads and writes and
+an estimate of its FLOPs (``op_flops``). Views (an output aliasing an input, nothing written)
+and ops on weights alone (a pruning mask applied, ``W.t()``) are left out.
+
 Global module hooks run alongside, only to name layers and report their input/output shapes
 as the module saw them. sparsekit.nn's sparse layers compute in Numba, out of the mode's
 sight; they report their products themselves (``record_sparse_product``).
@@ -66,11 +75,85 @@ class ProductCall:
     output_shape: tuple
     module_stack: tuple = field(default_factory=tuple)
     weight_shape: tuple = ()  # the shape of the tensor the product received
+    seq: int = 0  # position among the ops of the pass
 
     @property
     def macs(self) -> int:
         return self.M * self.K * self.N
 
+
+
+@dataclass
+class MatmulCall:
+    """A matrix product between two activations: ``groups`` independent GEMMs
+    A (M/groups × K) @ B (K × N), stacked as A (M × K), the DESIGN.md GEMM view with A in the
+    weight's place. No weight of the model takes part."""
+
+    op: str  # "mm", "bmm", "sdpa.qk" (q·kᵀ of a fused attention), "sdpa.av" (attn·v)
+    M: int
+    K: int
+    N: int
+    groups: int
+    input_shape: tuple  # the shape of B (A's is (M/groups, K) per group)
+    output_shape: tuple
+    module_stack: tuple = ()
+    seq: int = 0  # position among the ops of the pass
+
+    @property
+    def macs(self) -> int:
+        return self.M * self.K * self.N
+
+
+@dataclass
+class OpCall:
+    """Any other op of the pass that reads an activation: its kind (the aten name, e.g.
+    "relu", "add", "max_pool2d_with_indices", "native_layer_norm", "softmax", "im2col"), the
+    bytes of its tensor inputs and outputs, and its FLOPs (``op_flops``)."""
+
+    kind: str
+    bytes_read: int
+    bytes_written: int
+    flops: int
+    elements: int  # elements of its largest tensor operand
+    module_stack: tuple = ()
+    seq: int = 0
+
+
+# FLOPs per element of the largest operand, by the start of an op's name (the rest: 1 per
+# output element). Rough operation counts of the usual implementations: softmax max, subtract,
+# exp, sum, divide; a layer norm's mean, variance, normalise, scale and shift; an eval-mode
+# batch norm's scale and shift; a transcendental activation as a few FLOPs. Copies, concats,
+# im2col and padding move data only.
+_FLOPS_PER_ELEMENT = (("softmax", 5), ("log_softmax", 5), ("native_layer_norm", 7),
+                      ("native_group_norm", 7), ("native_batch_norm", 2),
+                      ("batch_norm", 2), ("gelu", 8), ("silu", 4), ("sigmoid", 4),
+                      ("tanh", 4), ("exp", 4), ("erf", 4), ("clone", 0), ("copy", 0),
+                      ("to_copy", 0), ("cat", 0), ("stack", 0), ("im2col", 0),
+                      ("col2im", 0), ("constant_pad", 0), ("index", 0), ("embedding", 0))
+
+
+def op_flops(kind: str, inputs, outputs, window: int | None = None) -> int:
+    """Estimated FLOPs of an op: a pooling op one per window element of each output (``window``
+    elements; adaptive pools one per input element), reductions one per input element, the
+    kinds in ``_FLOPS_PER_ELEMENT`` that many per element of the largest operand, anything
+    else one per output element."""
+    n_in = max((t.numel() for t in inputs), default=0)
+    n_out = sum(t.numel() for t in outputs)
+    if "pool" in kind:
+        return n_out * window if window else n_in
+    if kind.startswith(("sum", "mean", "amax", "amin", "var", "std", "norm")):
+        return n_in
+    for prefix, per in _FLOPS_PER_ELEMENT:
+        if kind.startswith(prefix):
+            return per * max(n_in, n_out)
+    return n_out
+
+
+def _sdpa(func) -> bool:
+    """One of the fused scaled_dot_product_attention kernels (flash, efficient, cudnn...): q,
+    k and v are its first three arguments. The math fallback decomposes into bmm: not these."""
+    name = func._schema.name
+    return name.startswith("aten::_scaled_dot_product_") and "math" not in name
 
 
 def call_model(model, example_input):
@@ -104,6 +187,9 @@ class ProductTracer(TorchDispatchMode):
     def __init__(self, model: torch.nn.Module):
         super().__init__()
         self.calls: list[ProductCall] = []
+        self.matmuls: list[MatmulCall] = []
+        self.ops: list[OpCall] = []
+        self._seq = 0
         self._origin: dict[int, tuple[torch.Tensor, Source]] = {}
         self.module_stack: list[str] = []
         for name, p in model.named_parameters(remove_duplicate=False):
@@ -142,30 +228,77 @@ class ProductTracer(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        self._seq += 1
         kind = _PRODUCTS.get(func)
         if kind is not None:
             self._record(kind, args, out)
-        else:
-            self._propagate(args, kwargs, out)
+        elif _sdpa(func):
+            self._attention(args, out)
+        elif not self._propagate(args, kwargs, out):
+            self._op(func, args, kwargs, out)
         return out
 
-    def _propagate(self, args, kwargs, out):
-        found = None
+    def _propagate(self, args, kwargs, out) -> bool:
+        """Mark the outputs of an op on weights alone as weights; True if the op is one (or
+        has no tensor operand at all): no activation takes part."""
+        found, tensors = None, False
         for a in tree_flatten((args, kwargs))[0]:
             if not isinstance(a, torch.Tensor):
                 continue
+            tensors = True
             src = self.source(a)
             if src is None:
                 if a.dim() > 0:
-                    return  # an activation (or a fresh tensor) takes part: not a weight
+                    return False  # an activation (or a fresh tensor) takes part: not a weight
                 continue
             if found is None or (src.is_parameter and not found.is_parameter):
                 found = src
         if found is None:
-            return
+            return not tensors
         for o in tree_flatten(out)[0]:
             if isinstance(o, torch.Tensor) and self.source(o) is None:
                 self._origin[id(o)] = (o, found)
+        return True
+
+    # -- everything else -----------------------------------------------------------------
+    def _op(self, func, args, kwargs, out):
+        """Record an op that reads an activation, unless it is a view (its output aliases an
+        input and nothing is written) or leaves no tensor."""
+        schema = func._schema
+        writes = any(a.alias_info is not None and a.alias_info.is_write
+                     for a in schema.arguments)
+        if not writes and any(r.alias_info is not None for r in schema.returns):
+            return  # a view: no data moves
+        inputs = _distinct(a for a in tree_flatten((args, kwargs))[0]
+                           if isinstance(a, torch.Tensor))
+        outputs = _distinct(o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor))
+        if not outputs:
+            return
+        kind = schema.name.split("::")[-1].lstrip("_")
+        window = None
+        if "pool" in kind and not kind.startswith("adaptive") and len(args) > 1 \
+                and isinstance(args[1], (list, tuple)):
+            window = math.prod(int(k) for k in args[1])
+        self.ops.append(OpCall(
+            kind, sum(_nbytes(t) for t in inputs), sum(_nbytes(t) for t in outputs),
+            op_flops(kind, inputs, outputs, window),
+            max(t.numel() for t in (*inputs, *outputs)), tuple(self.module_stack), self._seq))
+
+    def _attention(self, args, out):
+        """A fused attention kernel as its two products: q·kᵀ (L × E by E × S per batch and
+        head) and attn·v (L × S by S × Ev); its softmax as an op."""
+        q, k, v = args[0], args[1], args[2]
+        batch = math.prod(torch.broadcast_shapes(q.shape[:-2], k.shape[:-2]))
+        (L, E), S, Ev = q.shape[-2:], k.shape[-2], v.shape[-1]
+        stack = tuple(self.module_stack)
+        o = tree_flatten(out)[0][0]
+        self.matmuls.append(MatmulCall("sdpa.qk", batch * L, E, S, batch, tuple(k.shape),
+                                       (*o.shape[:-1], S), stack, self._seq))
+        self.matmuls.append(MatmulCall("sdpa.av", batch * L, S, Ev, batch, tuple(v.shape),
+                                       tuple(o.shape), stack, self._seq))
+        n = batch * L * S  # the scores: never written to memory by a fused kernel
+        self.ops.append(OpCall("softmax (fused in attention)", 0, 0, 5 * n, n, stack,
+                               self._seq))
 
     # -- products ------------------------------------------------------------------------
     def _record(self, kind, args, out):
@@ -174,8 +307,28 @@ class ProductTracer(TorchDispatchMode):
         else:
             call = self._matmul(kind, args, out)
         if call is not None:
-            call.module_stack = tuple(self.module_stack)
+            call.module_stack, call.seq = tuple(self.module_stack), self._seq
             self.calls.append(call)
+        elif kind != "convolution":
+            self._activation_product(kind, args, out)
+
+    def _activation_product(self, kind, args, out):
+        """Record mm/bmm (and their add/mv forms) between two activations."""
+        if kind in ("addmm", "baddbmm", "addmv"):
+            args = args[1:]
+        a, b = args[0], args[1]
+        if self.source(a) is not None or self.source(b) is not None:
+            return  # a weight product (recorded) or weights alone
+        if kind in ("mm", "addmm"):
+            m, k, n, groups = a.shape[0], a.shape[1], b.shape[1], 1
+        elif kind in ("mv", "addmv"):
+            m, k, n, groups = a.shape[0], a.shape[1], 1, 1
+        else:
+            groups = a.shape[0]
+            m, k, n = groups * a.shape[1], a.shape[2], b.shape[2]
+        name = {"addmm": "mm", "baddbmm": "bmm", "addmv": "mv"}.get(kind, kind)
+        self.matmuls.append(MatmulCall(name, int(m), int(k), int(n), int(groups), tuple(b.shape),
+                                       tuple(out.shape), tuple(self.module_stack), self._seq))
 
     def _conv(self, args, out):
         x, w = args[0], args[1]
@@ -266,7 +419,20 @@ def record_sparse_product(module, op, weight, M, K, N, input_shape, output_shape
     tracer.calls.append(ProductCall(Source(name, "weight", False), op, matrix, weight,
                                     int(M), int(K), int(N), 1, tuple(input_shape),
                                     tuple(output_shape), tuple(tracer.module_stack),
-                                    weight_shape=tuple(weight.shape)))
+                                    weight_shape=tuple(weight.shape), seq=tracer._seq))
+
+
+def _distinct(tensors) -> list:
+    seen, out = set(), []
+    for t in tensors:
+        if id(t) not in seen:
+            seen.add(id(t))
+            out.append(t)
+    return out
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
 
 
 def _copy(t: torch.Tensor) -> torch.Tensor:
@@ -276,11 +442,29 @@ def _copy(t: torch.Tensor) -> torch.Tensor:
     return t.detach().clone()
 
 
+@dataclass
+class Forward:
+    """What one forward pass did: the weight products (``calls``), the products between two
+    activations (``matmuls``), every other op reading an activation (``ops``), each in call
+    order, and the model's output."""
+
+    calls: list
+    matmuls: list
+    ops: list
+    output: object
+
+
 def trace_products(model: torch.nn.Module, example_input) -> tuple[list[ProductCall], object]:
     """Run ``model`` once on ``example_input`` (a tensor, a tuple of positional arguments or a
     dict of keyword arguments) under no_grad and eval mode (restored afterwards, so BatchNorm
     statistics are not updated) and return the products that used its weights, in call order,
     with the model's output."""
+    f = trace_forward(model, example_input)
+    return f.calls, f.output
+
+
+def trace_forward(model: torch.nn.Module, example_input) -> Forward:
+    """``trace_products``'s pass, returning everything it saw (``Forward``)."""
     from torch.nn.modules.module import (register_module_forward_hook,
                                          register_module_forward_pre_hook)
     tracer = ProductTracer(model)
@@ -314,7 +498,7 @@ def trace_products(model: torch.nn.Module, example_input) -> tuple[list[ProductC
         for m, training in modes.items():
             m.train(training)
     _module_shapes(tracer.calls, shapes)
-    return tracer.calls, output
+    return Forward(tracer.calls, tracer.matmuls, tracer.ops, output)
 
 
 def _shape_of(value):
