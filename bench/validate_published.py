@@ -1,6 +1,6 @@
 """Our hwmodel against published Timeloop / Sparseloop reference outputs, side by side.
 
-    python bench/validate_published.py          # prints the table, writes bench/results/validation.md
+    python bench/validate_published.py     # prints the tables, writes bench/results/validation.md
 
 It runs in well under a second (analytical models only; no benchmark timing).
 
@@ -21,14 +21,93 @@ through the project's code store; the commit of each stored file is given beside
    ``parsed-processed-input.yaml``.
 
 Our descriptions of their hardware are the YAML files in bench/published/, each number with its
-source beside it. How their descriptions map onto ours (every assumption) and what ours cannot
-say are listed in ASSUMPTIONS and LIMITS below and written into validation.md with the table.
+source beside it. The two lists below are copied into validation.md beside the tables.
+
+Assumptions made in the mapping
+-------------------------------
+- Timeloop reports cycles, not seconds: every description gets a 1 GHz clock (Sparseloop's own
+  global_cycle_seconds is 1 ns); static power is 0 W, since the references count dynamic energy
+  (Sparseloop's leakage, 0.01-0.03 pJ, is left out).
+- Energies per access are copied from the references' Accelergy tables (ERT or the SPECS of the
+  stats), per word of the level, and given to us per byte ("0.42 pJ/8b").
+- Exercise 00: conv1d as our GEMM is M = 1 output channel, K = R = 3, N = P = 16; the true input
+  tensor is P + R - 1 = 18 words (input_bytes = 18). The register file is our outermost level
+  (nothing lies outside it in their architecture, and Timeloop counts no fills). Its ports (3
+  reads + 1 write per cycle) are ours: theirs sets no limit.
+- Exercise 00: partial sums are 8 bits wide (accumulator_bits: 8): their Outputs sit in the
+  8-bit-word buffer.
+- Eyeriss-like: AlexNet layer 1 as our GEMM is M = 96, K = C*R*S = 363, N = P*Q = 3025, input
+  tensor 3 x 227 x 227 words; 16-bit values, activations and partial sums.
+- Eyeriss-like: each per-PE scratchpad (ifmap 12, weights 192, psum 16 words) is one of our
+  levels with 168 times its capacity and ports; the global buffer holds inputs and outputs only
+  (weights bypass it, as in their stats); DummyBuffer holds nothing and is left out; DRAM has an
+  unlimited port in theirs, a 1e9 B/cycle one in ours.
+- Eyeriss-like: the PE array is 12 rows x 14 columns with K on the rows and M on the columns,
+  the spatial choice of their mapping (S on Spatial-Y, M on Spatial-X).
+- Eyeriss-like, 'their reuse': we replay their mapping's traffic as our reuse factors: weights
+  cross into weights_spad 55 times (their DRAM loop Q55 lies outside the weights' residence),
+  inputs cross into shared_glb and ifmap_spad 412005 / 154587 = 2.67 times (their DRAM input
+  reads; the glb->spad multicast read once), partial sums leave psum_spad 3 times (glb reads
+  580800 = 2 x 290400 spills).
+- Sparseloop: A is our weight W (1 x 16), B our input X (16 x 1), Z our output (1 x 1); 8-bit
+  words, 8-bit partial sums (Z in the 8-bit Buffer), one MAC at 0.315 pJ (5.04 pJ / 16).
+- Sparseloop 01.2.2 (gating): A stays uncompressed (16 payload bytes, no metadata); the MACs the
+  datapath lets through are stated by hand: stored_macs = effective_macs = 4 with compute = gate
+  (see the limits: a U-rank format cannot say it). Gated MACs and reads draw no energy
+  (gated_energy_fraction 0), as in their stats.
+- Sparseloop 01.2.3 (skipping): A in the format bench/published/sparseloop_A_cp.yaml, a CP rank
+  over K with 4-bit coordinates and a fixed 4 entries (their density is fixed_structured 0.25:
+  exactly 4 nonzeros, and Sparseloop stores no fibre length), priced from
+  hwmodel.formats.footprint on an A with 4 nonzeros.
+
+What our description cannot say
+-------------------------------
+- Mapping: theirs is fixed (exercise 00, the Sparseloop examples) or found by Timeloop's
+  random-search mapper under per-PE capacities (eyeriss_like); ours is searched per level over
+  whole-GEMM tiles, each level on its own, against summed capacities: an optimistic bound. Their
+  exact loop nest (e.g. Q55 outside the weights at DRAM) is not expressible; only the traffic it
+  causes can be replayed as reuse factors.
+- Energy tables: theirs come from Accelergy plug-ins per action and argument (address and data
+  deltas, idle, mac_random vs mac_reused vs mac_gated, leakage per cycle); ours is one read and
+  one write energy per byte per level and one energy per MAC type, typed in.
+- First accumulation: Timeloop does not read a partial sum before its first update (exercise 00:
+  32 reads for 48 updates); we read one per MAC (48), so our output reads exceed theirs by
+  exactly M x N per pass of partial sums through the level.
+- Output fills: Timeloop counts 'fills' of Outputs at the global buffer (290400 in
+  eyeriss_like); we do not bring outputs in before their first partial sum.
+- Instances and multicast between levels: Timeloop counts per-instance fills of the 132 used PEs
+  (ifmap_spad fills 4944060 words); our levels have no instance count, and a tile crossing into
+  a level is counted once (412005). Our spatial_fanout only applies to the per-MAC reads at the
+  innermost level.
+- Convolution dimensions: our GEMM view flattens C*R*S into K and P*Q into N, so the PE array's
+  ceilings are taken on K = 363 over 12 rows (363/372) rather than on S = 11 over 12 rows
+  (11/12) as in their mapping; utilisation differs accordingly.
+- Utilisation: ours is issued MAC slots over the array's slots while computing (gated MACs keep
+  their slots, memory stalls excluded); Timeloop's is actual computes over cycles x instances.
+  The table prints both definitions computed from our figures.
+- Metadata storage: Sparseloop's regfile_metadata prices metadata at its own storage's energy
+  (0.19 pJ per 4-bit read, beside 0.58 pJ per 8-bit data read); a level of ours has one read
+  energy per byte, so A's 16 metadata bits cost 2 bytes x 0.58 pJ. A separate weight_metadata
+  level would need to sit inside the outermost one, which a one-level design does not have.
+- Gating with an uncompressed operand: a U rank stores every coordinate, so a hwmodel.formats
+  spec 'U-U' gives stored_macs = 16 and our gate mode (which gates MACs outside the stored set
+  and MACs on zero activations) would gate none; the 4 MACs let through are stated by hand.
+  Modelling A as the activations instead (activation_density 0.25) would gate too, but would
+  read A 4 times, not 16: the condition operand's own reads are not modelled.
+- Block-granular access energy: Timeloop's DRAM and global buffer (block-size 4) charge whole
+  4-word vector accesses, so eyeriss_like's 412005 DRAM input reads cost 103002 blocks = 412008
+  words (384 pJ more than ours under the same traffic); our word_bits rounds only lone per-MAC
+  accesses up to whole words, tile transfers are priced per byte.
+- Spatial utilisation of operands across PEs (Timeloop's 'utilized instances', multicast
+  factors, link transfers) and address generation have no counterpart in our model.
 """
 
 import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 import hwmodel
 from hwmodel import LevelMapping, Mapping
@@ -86,85 +165,17 @@ SPARSELOOP = {  # <dir>/ref_outputs/default_problem/timeloop-mapper.stats.txt
                     "energy_pj": {"MAC": 1.26, "A": 3.10, "B": 2.33, "Z": 3.79}},
 }
 
-ASSUMPTIONS = [
-    "Timeloop reports cycles, not seconds: every description gets a 1 GHz clock (Sparseloop's "
-    "own global_cycle_seconds is 1 ns); static power is 0 W, since the references count dynamic "
-    "energy (Sparseloop's leakage, 0.01-0.03 pJ, is left out).",
-    "Energies per access are copied from the references' Accelergy tables (ERT or the SPECS of "
-    "the stats), per word of the level, and given to us per byte (\"0.42 pJ/8b\").",
-    "Exercise 00: conv1d as our GEMM is M = 1 output channel, K = R = 3, N = P = 16; the true "
-    "input tensor is P + R - 1 = 18 words (input_bytes = 18). The register file is our "
-    "outermost level (nothing lies outside it in their architecture, and Timeloop counts no "
-    "fills). Its ports (3 reads + 1 write per cycle) are ours: theirs sets no limit.",
-    "Exercise 00: partial sums are 8 bits wide (accumulator_bits: 8): their Outputs sit in the "
-    "8-bit-word buffer.",
-    "Eyeriss-like: AlexNet layer 1 as our GEMM is M = 96, K = C*R*S = 363, N = P*Q = 3025, input "
-    "tensor 3 x 227 x 227 words; 16-bit values, activations and partial sums.",
-    "Eyeriss-like: each per-PE scratchpad (ifmap 12, weights 192, psum 16 words) is one of our "
-    "levels with 168 times its capacity and ports; the global buffer holds inputs and outputs "
-    "only (weights bypass it, as in their stats); DummyBuffer holds nothing and is left out; "
-    "DRAM has an unlimited port in theirs, a 1e9 B/cycle one in ours.",
-    "Eyeriss-like: the PE array is 12 rows x 14 columns with K on the rows and M on the columns, "
-    "the spatial choice of their mapping (S on Spatial-Y, M on Spatial-X).",
-    "Eyeriss-like, 'their reuse': we replay their mapping's traffic as our reuse factors: "
-    "weights cross into weights_spad 55 times (their DRAM loop Q55 lies outside the weights' "
-    "residence), inputs cross into shared_glb and ifmap_spad 412005 / 154587 = 2.67 times "
-    "(their DRAM input reads; the glb->spad multicast read once), partial sums leave psum_spad "
-    "3 times (glb reads 580800 = 2 x 290400 spills).",
-    "Sparseloop: A is our weight W (1 x 16), B our input X (16 x 1), Z our output (1 x 1); "
-    "8-bit words, 8-bit partial sums (Z in the 8-bit Buffer), one MAC at 0.315 pJ "
-    "(5.04 pJ / 16).",
-    "Sparseloop 01.2.2 (gating): A stays uncompressed (16 payload bytes, no metadata); the MACs "
-    "the datapath lets through are stated by hand: stored_macs = effective_macs = 4 with "
-    "compute = gate (see the limits: a U-rank format cannot say it). Gated MACs and reads draw "
-    "no energy (gated_energy_fraction 0), as in their stats.",
-    "Sparseloop 01.2.3 (skipping): A in the format bench/published/sparseloop_A_cp.yaml, a CP "
-    "rank over K with 4-bit coordinates and a fixed 4 entries (their density is "
-    "fixed_structured 0.25: exactly 4 nonzeros, and Sparseloop stores no fibre length), priced "
-    "from hwmodel.formats.footprint on an A with 4 nonzeros.",
-]
 
-LIMITS = [
-    "Mapping: theirs is fixed (exercise 00, the Sparseloop examples) or found by Timeloop's "
-    "random-search mapper under per-PE capacities (eyeriss_like); ours is searched per level "
-    "over whole-GEMM tiles, each level on its own, against summed capacities: an optimistic "
-    "bound. Their exact loop nest (e.g. Q55 outside the weights at DRAM) is not expressible; "
-    "only the traffic it causes can be replayed as reuse factors.",
-    "Energy tables: theirs come from Accelergy plug-ins per action and argument (address and "
-    "data deltas, idle, mac_random vs mac_reused vs mac_gated, leakage per cycle); ours is one "
-    "read and one write energy per byte per level and one energy per MAC type, typed in.",
-    "First accumulation: Timeloop does not read a partial sum before its first update "
-    "(exercise 00: 32 reads for 48 updates); we read one per MAC (48), so our output reads "
-    "exceed theirs by exactly M x N per pass of partial sums through the level.",
-    "Output fills: Timeloop counts 'fills' of Outputs at the global buffer (290400 in "
-    "eyeriss_like); we do not bring outputs in before their first partial sum.",
-    "Instances and multicast between levels: Timeloop counts per-instance fills of the 132 "
-    "used PEs (ifmap_spad fills 4944060 words); our levels have no instance count, and a tile "
-    "crossing into a level is counted once (412005). Our spatial_fanout only applies to the "
-    "per-MAC reads at the innermost level.",
-    "Convolution dimensions: our GEMM view flattens C*R*S into K and P*Q into N, so the PE "
-    "array's ceilings are taken on K = 363 over 12 rows (363/372) rather than on S = 11 over 12 "
-    "rows (11/12) as in their mapping; utilisation differs accordingly.",
-    "Utilisation: ours is issued MAC slots over the array's slots while computing (gated MACs "
-    "keep their slots, memory stalls excluded); Timeloop's is actual computes over cycles x "
-    "instances. The table prints both definitions computed from our figures.",
-    "Metadata storage: Sparseloop's regfile_metadata prices metadata at its own storage's "
-    "energy (0.19 pJ per 4-bit read, beside 0.58 pJ per 8-bit data read); a level of ours has "
-    "one read energy per byte, so A's 16 metadata bits cost 2 bytes x 0.58 pJ. A separate "
-    "weight_metadata level would need to sit inside the outermost one, which a one-level "
-    "design does not have.",
-    "Gating with an uncompressed operand: a U rank stores every coordinate, so a hwmodel.formats "
-    "spec 'U-U' gives stored_macs = 16 and our gate mode (which gates MACs outside the stored "
-    "set and MACs on zero activations) would gate none; the 4 MACs let through are stated by "
-    "hand. Modelling A as the activations instead (activation_density 0.25) would gate too, but "
-    "would read A 4 times, not 16: the condition operand's own reads are not modelled.",
-    "Block-granular access energy: Timeloop's DRAM and global buffer (block-size 4) charge "
-    "whole 4-word vector accesses, so eyeriss_like's 412005 DRAM input reads cost 103002 "
-    "blocks = 412008 words (384 pJ more than ours under the same traffic); our word_bits "
-    "rounds only lone per-MAC accesses up to whole words, tile transfers are priced per byte.",
-    "Spatial utilisation of operands across PEs (Timeloop's 'utilized instances', multicast "
-    "factors, link transfers) and address generation have no counterpart in our model.",
-]
+def _bullets(title):
+    """The bullets of the docstring section called ``title``, each joined into one line."""
+    if __doc__ is None:
+        raise RuntimeError("run without python -OO: the assumptions live in the docstring")
+    section = __doc__.split(title + "\n" + "-" * len(title) + "\n", 1)[1].split("\n\n", 1)[0]
+    return [" ".join(item.split()) for item in ("\n" + section).split("\n- ")[1:]]
+
+
+ASSUMPTIONS = _bullets("Assumptions made in the mapping")
+LIMITS = _bullets("What our description cannot say")
 
 
 @dataclass(frozen=True)
@@ -190,7 +201,7 @@ def hardware(name):
     return hwmodel.Hardware.from_yaml(PUBLISHED / name)
 
 
-def only_mapping(hw, layer):
+def searched_cost(hw, layer):
     """Our searched mapping (energy objective) and its cost; a one-level design has no
     on-chip level to map, so its mapping is empty."""
     mapping = hwmodel.best_mapping(hw, layer, "energy")
@@ -206,7 +217,7 @@ def run_ex00():
     """Exercise 00 on our description of it: (hardware, layer, LayerCost)."""
     hw = hardware("timeloop_ex00_1level.yaml")
     layer = ex00_layer()
-    return hw, layer, only_mapping(hw, layer)
+    return hw, layer, searched_cost(hw, layer)
 
 
 def alexnet1_layer():
@@ -229,13 +240,12 @@ def run_eyeriss():
     under their reuse)."""
     hw = hardware("eyeriss_like_alexnet1.yaml")
     layer = alexnet1_layer()
-    return hw, layer, only_mapping(hw, layer), hwmodel.evaluate(hw, layer,
+    return hw, layer, searched_cost(hw, layer), hwmodel.evaluate(hw, layer,
                                                                 their_reuse_mapping(hw))
 
 
 def sparse_a():
     """Operand A of the Sparseloop examples: 4 nonzeros out of 16 (fixed_structured 0.25)."""
-    import numpy as np
     a = np.zeros((1, 16))
     a[0, [1, 6, 9, 14]] = 1.0
     return a
@@ -262,7 +272,7 @@ def run_sparseloop(case):
             else "sparseloop_dot_regfile.yaml")
     hw = hardware(name)
     layer = sparseloop_layer(case)
-    return hw, layer, only_mapping(hw, layer)
+    return hw, layer, searched_cost(hw, layer)
 
 
 # ------------------------------------------------------------------ side by side
@@ -428,7 +438,7 @@ def markdown(rows):
     return "\n".join(out) + "\n"
 
 
-def main(argv=None):
+def main():
     rows = all_rows()
     print(text_table(rows))
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
@@ -439,4 +449,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())
