@@ -163,6 +163,7 @@ def test_models_lists_models_and_input_shapes(capsys):
      "estimates"),
     (["calibrate", "--budget", "1", "--quiet"], "calibrate", "calibration"),
     (TINY_BENCH, "bench", "bench"),
+    (["formats", *TINY, "--hw", "edge-npu"], "formats", "formats"),
     (["presets"], "presets", "presets"),
     (["models"], "models", "models"),
 ])
@@ -180,7 +181,7 @@ def test_every_command_writes_the_same_json_layout(capsys, tmp_path, argv, comma
     assert {"cpu", "cores", "python"} <= set(meta["machine"])
     rows = doc["tables"][table]
     assert rows and all(isinstance(r, dict) for r in rows)
-    if command in ("summary", "estimate", "demo"):
+    if command in ("summary", "estimate", "demo", "formats"):
         assert meta["batch"] == 2 and meta["input_shape"] == [32]
 
 
