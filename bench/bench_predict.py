@@ -26,7 +26,7 @@ import hwmodel  # noqa: E402
 from hwmodel.table import Table  # noqa: E402
 from sparsekit.hw._calibrate import (CALIBRATION_POINTS, calibrate, kernel_layer,  # noqa: E402
                                  warm, working_set)
-from sparsekit.benchmarking.timing import median_seconds  # noqa: E402
+from sparsekit.benchmarking.timing import measure  # noqa: E402
 from sparsekit.benchmarking.workloads import STRUCTURE_OF_FORMAT  # noqa: E402
 
 FORMATS = tuple(STRUCTURE_OF_FORMAT)     # every registered format (sparsekit.formats.registry)
@@ -53,7 +53,7 @@ def predict_point(hw, fmt, shape, sparsity, batch, budget_s=0.2):
     a = sparse_matrix(fmt, shape, sparsity, STRUCTURE_OF_FORMAT[fmt])
     x = activations(shape[1], batch)
     out = np.empty((shape[0],) + x.shape[1:], np.float32)
-    measured = median_seconds(lambda: a.matmul(x, out), min_repeats=3, budget_s=budget_s)
+    measured = measure(lambda: a.matmul(x, out), min_rounds=3, budget_s=budget_s).p50
     est = hwmodel.estimate(warm(hw, working_set(a, batch)), kernel_layer(a, batch),
                            objective="latency")
     predicted, bound = est.latency_s, est.bound

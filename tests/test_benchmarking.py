@@ -67,11 +67,13 @@ def test_timing_prints_with_si_units():
     assert str(t) == "p50 2.30 ms, p90 2.86 ms (min 2.10 ms, 3 rounds)"
 
 
-def test_median_seconds_is_measure_p50_for_existing_callers():
+def test_warmup_false_times_every_call():
     calls = []
-    value = timing.median_seconds(lambda: calls.append(1), min_repeats=4, max_repeats=4,
-                                  budget_s=0.0)
-    assert isinstance(value, float) and value >= 0.0 and len(calls) == 1 + 4
+    result = timing.measure(lambda: calls.append(1), min_rounds=4, max_rounds=4, budget_s=0.0,
+                            warmup=False)
+    assert result.rounds == 4 and len(calls) == 4
+    timing.measure(lambda: calls.append(1), min_rounds=4, max_rounds=4, budget_s=0.0)
+    assert len(calls) == 4 + 1 + 4          # one untimed warm-up call by default
 
 
 @pytest.mark.parametrize("kwargs, error, message", [

@@ -57,14 +57,15 @@ def _check(fns, budget_s, min_rounds, max_rounds):
 
 
 def interleaved(fns, *, budget_s: float = 0.3, min_rounds: int = 5, max_rounds: int = 200,
-                clock=time.perf_counter) -> list[Timing]:
+                warmup: bool = True, clock=time.perf_counter) -> list[Timing]:
     """Time every callable of ``fns`` in the same rounds: each round calls each one once, in
-    order. One warm-up call each first (not timed). Rounds go on until ``budget_s`` seconds
-    have passed (at least ``min_rounds``, at most ``max_rounds``). Returns one Timing per
-    callable, in the order given; ``clock`` is the time source (seconds)."""
+    order. One warm-up call each first (not timed; ``warmup=False`` when the caller has just
+    run them). Rounds go on until ``budget_s`` seconds have passed (at least ``min_rounds``, at
+    most ``max_rounds``). Returns one Timing per callable, in the order given; ``clock`` is the
+    time source (seconds)."""
     fns = list(fns)
     _check(fns, budget_s, min_rounds, max_rounds)
-    for fn in fns:
+    for fn in fns if warmup else ():
         fn()
     times = [[] for _ in fns]
     start = clock()
@@ -79,10 +80,10 @@ def interleaved(fns, *, budget_s: float = 0.3, min_rounds: int = 5, max_rounds: 
 
 
 def measure(fn, *, budget_s: float = 0.3, min_rounds: int = 5, max_rounds: int = 200,
-            clock=time.perf_counter) -> Timing:
+            warmup: bool = True, clock=time.perf_counter) -> Timing:
     """The Timing of ``fn()`` (see ``interleaved``, here with one callable)."""
     return interleaved([fn], budget_s=budget_s, min_rounds=min_rounds, max_rounds=max_rounds,
-                       clock=clock)[0]
+                       warmup=warmup, clock=clock)[0]
 
 
 def paired_ratio(a: Timing, b: Timing) -> float:
@@ -94,8 +95,3 @@ def paired_ratio(a: Timing, b: Timing) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         return float(np.median(np.asarray(a.times) / np.asarray(b.times)))
 
-
-def median_seconds(fn, min_repeats: int = 5, max_repeats: int = 200,
-                   budget_s: float = 0.3) -> float:
-    """The median seconds of ``fn()`` (``measure(fn).p50``); kept for existing callers."""
-    return measure(fn, budget_s=budget_s, min_rounds=min_repeats, max_rounds=max_repeats).p50

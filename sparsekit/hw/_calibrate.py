@@ -134,8 +134,8 @@ def predict_seconds(hw, a, batch: int, warm_cache: bool = True) -> float:
 
 
 def _budget_timer(fn, budget_s):
-    from sparsekit.benchmarking.timing import median_seconds
-    return median_seconds(fn, min_repeats=3, max_repeats=50, budget_s=budget_s)
+    from sparsekit.benchmarking.timing import measure
+    return measure(fn, min_rounds=3, max_rounds=50, budget_s=budget_s).p50
 
 
 def measure(threads: int = 1, budget_s: float = 20.0, progress=None) -> dict:

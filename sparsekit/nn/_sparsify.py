@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import copy
 import sys
-import time
 import warnings
 
 import torch
@@ -41,6 +40,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from hwmodel.table import Table
+from sparsekit.benchmarking.timing import measure
 from sparsekit.formats.params import check_block, check_vector
 from sparsekit.nn._base import DenseReadWarning, SparseModule
 from sparsekit.nn.attention import SparseMultiheadAttention
@@ -231,23 +231,15 @@ def _record_inputs(model, names, example_input) -> dict:
     return shapes
 
 
-def _time(fn, budget_s, reject_above=float("inf"), min_repeats=2, max_repeats=50) -> float:
+def _time(fn, budget_s, reject_above=float("inf")) -> float:
     """Best (minimum) time of fn() within a small budget, after an untimed warm-up call (it
     may load or compile a kernel). A candidate slower than ``reject_above`` on its first timed
     call is not timed further."""
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    best = time.perf_counter() - t0
-    if best > reject_above:
-        return best
-    start, n = time.perf_counter(), 0
-    while n < min_repeats or (n < max_repeats and time.perf_counter() - start < budget_s):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-        n += 1
-    return best
+    first = measure(fn, budget_s=0.0, min_rounds=1, max_rounds=1).min
+    if first > reject_above:
+        return first
+    return min(first, measure(fn, budget_s=budget_s, min_rounds=2, max_rounds=50,
+                              warmup=False).min)
 
 
 def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, block=(4, 4),

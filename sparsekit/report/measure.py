@@ -12,15 +12,15 @@ import copy
 import torch
 from tqdm.auto import tqdm
 
-from sparsekit.benchmarking.timing import median_seconds
+from sparsekit.benchmarking.timing import measure
 from sparsekit.model.tracing import call_model
 
 
 def model_seconds(model, x, budget_s: float) -> float:
     """Median seconds of ``model(x)`` within about ``budget_s`` (at least 3 runs)."""
     with torch.no_grad():
-        return median_seconds(lambda: call_model(model, x), min_repeats=3, max_repeats=100,
-                              budget_s=budget_s)
+        return measure(lambda: call_model(model, x), min_rounds=3, max_rounds=100,
+                       budget_s=budget_s).p50
 
 
 def speedup_vs_sparsity(dense_model, x, sparsities, dense_s: float, budget_s: float,
@@ -74,6 +74,6 @@ def layer_seconds(model, x, names, budget_s: float, progress=False) -> dict:
                          delay=2, disable=not progress):
             args, kwargs = inputs[name]
             module = modules[name]
-            out[name] = median_seconds(lambda: module(*args, **kwargs), min_repeats=3,
-                                       max_repeats=50, budget_s=per_layer)
+            out[name] = measure(lambda: module(*args, **kwargs), min_rounds=3, max_rounds=50,
+                                budget_s=per_layer).p50
     return out
