@@ -48,6 +48,7 @@ UNITS = {
     "cycles": _SI[:5],
     "B/s": _SI[:5],  # bandwidth, decimal (GB/s) as bandwidths are quoted
     "FLOP/s": _SI[:5],
+    "": _SI[:5],  # plain counts (parameters): k, M, G, T
 }
 _SUFFIX = {"s": "s", "j": "J", "w": "W", "bytes": "B", "macs": "MAC", "cycles": "cycles"}
 _RATE = {("bytes", "per", "s"): "B/s", ("flop", "per", "s"): "FLOP/s"}
@@ -124,7 +125,7 @@ def human(value, unit, sig=3):
     if value is None:
         return ""
     prefix, factor = prefix_for(abs(value), unit)
-    return f"{number(value / factor, sig)} {prefix}{unit}"
+    return f"{number(value / factor, sig)} {prefix}{unit}".rstrip()
 
 
 def _label(name, unit, prefix):

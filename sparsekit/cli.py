@@ -26,6 +26,8 @@ import os
 import sys
 from dataclasses import dataclass
 
+from hwmodel.table import human
+
 DEMO_PRESETS = ("host-cpu", "eyeriss-like", "edge-npu")
 LAYER_HW = "host-cpu"           # the preset the report's per-layer estimates come from
 DEMO_SPARSITIES = (0.5, 0.7, 0.9, 0.95)
@@ -220,14 +222,6 @@ def _fmt_shape(shape):
     return "x".join(str(d) for d in shape)
 
 
-def _gib(n):
-    """Bytes as MiB, GiB or TiB, without an exponent."""
-    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
-        if n >= size or unit == "MiB":
-            v = n / size
-            return f"{v:,.0f} {unit}" if v >= 100 else f"{v:.3g} {unit}"
-
-
 def _probe(model, shape, name):
     """Run ``model`` once on one random input of ``shape``: UserError if the input does not
     fit; returns the bytes of the largest output any submodule produced."""
@@ -270,9 +264,9 @@ def load_model_and_input(args):
     except (RuntimeError, NotImplementedError):
         params = 0                          # a constructor that needs real tensors
     if free is not None and 3 * params > free:   # the model, its pruned and sparse copies
-        raise UserError(f"model {args.model!r} has {_gib(params)} of parameters; with its "
-                        f"pruned and sparsified copies that is more than the {_gib(free)} "
-                        "of memory available")
+        raise UserError(f"model {args.model!r} has {human(params, 'B')} of parameters; with "
+                        f"its pruned and sparsified copies that is more than the "
+                        f"{human(free, 'B')} of memory available")
     model = models.load_model(args.model, **kwargs)
     shape = args.input_shape
     if shape is None and "sizes" in kwargs and isinstance(kwargs["sizes"], (tuple, list)):
@@ -281,15 +275,15 @@ def load_model_and_input(args):
         shape = models.input_shape(args.model)
     if free is not None and 4 * math.prod(shape) > free:
         raise UserError(f"one input of shape {_fmt_shape(shape)} needs "
-                        f"{_gib(4 * math.prod(shape))}, more than the {_gib(free)} of memory "
-                        "available")
+                        f"{human(4 * math.prod(shape), 'B')}, more than the "
+                        f"{human(free, 'B')} of memory available")
     largest = _probe(model, shape, args.model)
     per_input = 4 * math.prod(shape) + 3 * largest   # the input, an output, im2col scratch
     need = args.batch * per_input
     if free is not None and need > free:
-        raise UserError(f"--batch {args.batch} needs about {_gib(need)} of memory for the "
-                        f"input and activations ({_gib(per_input)} per input), more than "
-                        f"the {_gib(free)} available; use a smaller --batch")
+        raise UserError(f"--batch {args.batch} needs about {human(need, 'B')} of memory for "
+                        f"the input and activations ({human(per_input, 'B')} per input), more than "
+                        f"the {human(free, 'B')} available; use a smaller --batch")
     g = torch.Generator().manual_seed(0)
     return model, torch.randn((args.batch,) + tuple(shape), generator=g)
 
@@ -384,7 +378,8 @@ def cmd_bench(args):
     free = available_memory()
     if free is not None and largest > free:
         raise UserError(f"the largest shape and batch: each point needs about "
-                        f"{_gib(largest)} of memory, more than the {_gib(free)} available")
+                        f"{human(largest, 'B')} of memory, more than the "
+                        f"{human(free, 'B')} available")
     result = quickbench.run(**grid, formats=args.formats, threads=args.threads,
                             progress=_progress() and not args.no_progress)
     _print(f"sparse vs dense on this machine, {args.threads} thread(s); "
@@ -462,14 +457,6 @@ def cmd_presets(args):
     return Outcome(run_meta(command="presets"), {"presets": Table(rows)}, "presets")
 
 
-def _count(n):
-    """A count with an SI prefix: 37.7M, 7.85M, 1.81G."""
-    for prefix, factor in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= factor:
-            return f"{n / factor:.3g}{prefix}"
-    return str(n)
-
-
 def cmd_models(args):
     """The built-in example models and their default input shapes."""
     from hwmodel.table import Table
@@ -477,10 +464,10 @@ def cmd_models(args):
     from sparsekit.report.meta import run_meta
     rows = models.catalogue()
     width = max(len(r["name"]) for r in rows)
-    print(f"{'model':<{width}}  {'input':<9}  {'params':>6}  {'MACs':>6}  description")
+    print(f"{'model':<{width}}  {'input':<9}  {'params':>8}  {'MACs':>9}  description")
     for r in rows:
         line = (f"{r['name']:<{width}}  {_fmt_shape(r['input_shape']):<9}  "
-                f"{_count(r['params']):>6}  {_count(r['macs']):>6}  {r['description']}")
+                f"{human(r['params'], ''):>8}  {human(r['macs'], 'MAC'):>9}  {r['description']}")
         print(line if args.wide or len(line) <= WIDTH else line[: WIDTH - 1] + "…")
     print("\naliases: " + ", ".join(f"{a} = {r['name']}" for r in rows for a in r["aliases"]))
     print("any package.module:callable works too, e.g. torchvision.models:inception_v3 "
