@@ -161,8 +161,8 @@ def test_random_weight_has_the_sparsity_in_the_structure_asked(structure, group)
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(shape=(0, 4)), r"shape must be two positive integers \(M, K\), got \(0, 4\)"),
-    (dict(shape=(4.0, 4)), "shape must be two positive integers"),
-    (dict(shape=8), "shape must be two positive integers"),
+    (dict(shape=(4.0, 4)), "shape must be two integers"),
+    (dict(shape=8), "shape must be two integers"),
     (dict(sparsity=1.0), r"sparsity must be a number in \[0, 1\), got 1.0"),
     (dict(sparsity="0.5"), r"sparsity must be a number in \[0, 1\), got '0.5'"),
     (dict(sparsity=True), "sparsity must be a number"),

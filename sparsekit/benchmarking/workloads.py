@@ -5,7 +5,8 @@ import numbers
 import numpy as np
 
 from sparsekit.formats import registry
-from sparsekit.formats.params import check_block, check_vector, is_int
+from sparsekit.formats.arrays import check_shape
+from sparsekit.formats.params import check_block, check_vector
 
 STRUCTURE_OF_FORMAT = registry.structures()     # format -> the structure its pruning keeps
 
@@ -33,12 +34,8 @@ def random_weight(shape, sparsity: float, structure: str = "unstructured", block
     structure: "unstructured" (single weights), "block" (r×c blocks), "vector" (length-V
     column vectors of V-row panels, the groups VectorSkip skips).
     """
-    try:
-        m, k = shape
-        ok = is_int(m) and is_int(k) and m >= 1 and k >= 1
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
+    m, k = check_shape(shape)
+    if not m or not k:
         raise ValueError(f"shape must be two positive integers (M, K), got {shape!r}")
     if isinstance(sparsity, bool) or not isinstance(sparsity, numbers.Real) \
             or not 0.0 <= sparsity < 1.0:

@@ -48,6 +48,7 @@ from sparsekit.formats import registry
 from sparsekit.nn.layers import FORMATS as RUNNABLE, SparseConv2d, SparseLinear
 from sparsekit.model.weights import effective_weight
 from sparsekit.prune.select import select_layers
+from sparsekit.model.inputs import layer_inputs
 from sparsekit.model.tracing import call_model
 
 # sparsify's formats: the registered ones the sparse layers can run, in registry order
@@ -213,24 +214,6 @@ def _read_densely(model, example_input) -> list:
     return [m for m in model.modules() if isinstance(m, SparseModule) and m.read_densely]
 
 
-def _record_inputs(model, names, example_input) -> dict:
-    """{module name: input shape} for the named modules, from one pass of example_input."""
-    modules = dict(model.named_modules())
-    shapes, handles = {}, []
-    for n in names:
-        def hook(mod, args, n=n):
-            if args and isinstance(args[0], torch.Tensor):
-                shapes.setdefault(n, tuple(args[0].shape))
-        handles.append(modules[n].register_forward_pre_hook(hook))
-    try:
-        with torch.no_grad():
-            call_model(model, example_input)
-    finally:
-        for h in handles:
-            h.remove()
-    return shapes
-
-
 def _time(fn, budget_s, reject_above=float("inf")) -> float:
     """Best (minimum) time of fn() within a small budget, after an untimed warm-up call (it
     may load or compile a kernel). A candidate slower than ``reject_above`` on its first timed
@@ -325,7 +308,9 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
     shapes = {}
     if format == "auto" and todo:
         if example_input is not None:
-            shapes = _record_inputs(new, [n for n, _, _ in todo], example_input)
+            received = layer_inputs(new, example_input, [n for n, _, _ in todo])
+            shapes = {n: tuple(args[0].shape) for n, (args, _) in received.items()
+                      if args and isinstance(args[0], torch.Tensor)}
         for name, module, row in todo:
             if name not in shapes:
                 if isinstance(module, nn.Linear) and example_input is None:

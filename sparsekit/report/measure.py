@@ -13,6 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from sparsekit.benchmarking.timing import measure
+from sparsekit.model.inputs import layer_inputs
 from sparsekit.model.tracing import call_model
 
 
@@ -41,25 +42,6 @@ def speedup_vs_sparsity(dense_model, x, sparsities, dense_s: float, budget_s: fl
         rows.append({"sparsity": s, "dense_s": dense_s, "sparse_s": sparse_s,
                      "speedup": dense_s / sparse_s})
     return rows
-
-
-def layer_inputs(model, x, names) -> dict:
-    """{name: (args, kwargs)}: what each module named in ``names`` received on its first call
-    in one forward pass of ``model`` on ``x``."""
-    modules = dict(model.named_modules())
-    seen, handles = {}, []
-    for name in names:
-        if name in modules:
-            def pre(module, args, kwargs, name=name):
-                seen.setdefault(name, (args, kwargs))
-            handles.append(modules[name].register_forward_pre_hook(pre, with_kwargs=True))
-    try:
-        with torch.no_grad():
-            call_model(model, x)
-    finally:
-        for h in handles:
-            h.remove()
-    return seen
 
 
 def layer_seconds(model, x, names, budget_s: float, progress=False) -> dict:
