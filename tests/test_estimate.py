@@ -33,7 +33,8 @@ def test_pruned_moves_fewer_bytes_and_costs_less_energy(models, hw):
     dense, pruned, x = models
     d = sk.estimate(dense, x, hw, format="dense")
     s = sk.estimate(pruned, x, hw, format="auto")
-    assert isinstance(d, hwmodel.Estimate) and len(d.layers) == 2
+    assert isinstance(d, hwmodel.Estimate) and d.formats == ("dense", "dense", "-")
+    assert d.layers[2].name == "ops: relu ×1"  # the MLP's one ReLU: its non-GEMM work
     assert _dram_bytes(s) < _dram_bytes(d)
     assert s.energy_j < d.energy_j
     assert s.inferences_per_sec_per_watt > d.inferences_per_sec_per_watt
@@ -107,7 +108,7 @@ def test_conv_model_uses_true_tensor_sizes():
     assert conv1.input_bytes < conv1.K * conv1.N * 4
     assert layers["dw"].groups == 16
     est = sk.estimate(model, x, "horowitz-45nm", value_bits=32)
-    assert est.energy_j > 0 and len(est.layers) == 5
+    assert est.energy_j > 0 and len([f for f in est.formats if f != "-"]) == 5
 
 
 def test_activation_density_and_value_bits(models):
@@ -180,10 +181,11 @@ def test_estimate_never_packs(models, monkeypatch):
 
 def test_a_list_of_hardware_traces_once_and_gives_one_estimate_each(models, monkeypatch):
     _, pruned, x = models
-    import sparsekit.hw._estimate as bridge
+    import sparsekit.model.tracing as tracing
     calls = []
-    real = bridge.trace
-    monkeypatch.setattr(bridge, "trace", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = tracing.trace_forward
+    monkeypatch.setattr(tracing, "trace_forward",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
     presets = ["eyeriss-like", "edge-npu", "horowitz-45nm"]
     many = sk.estimate(pruned, x, presets, format="csr")
     assert len(calls) == 1
@@ -290,3 +292,96 @@ def test_tracing_does_not_import_dynamo():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def _host_with_decode(cycles, name="host-cpu"):
+    """host-cpu with a dearer decode (cycles per stored weight value, every structure)."""
+    from dataclasses import replace
+    hw = hwmodel.load("host-cpu")
+    sparsity = replace(hw.compute.sparsity, decode_cycles=dict.fromkeys(
+        hw.compute.sparsity.decode_cycles, float(cycles)))
+    return replace(hw, name=name, compute=replace(hw.compute, sparsity=sparsity))
+
+
+def test_host_runs_dense_where_the_decode_cost_makes_the_format_slower():
+    torch.manual_seed(0)
+    model = MLP((256, 256, 256)).eval()
+    prune.magnitude(model, 0.6)
+    x = torch.randn(1, 256)
+    hw = _host_with_decode(40.0)
+    est = sk.estimate(model, x, hw, objective="latency")
+    forced = sk.estimate(model, x, hw, format="csr", objective="latency")
+    dense = sk.estimate(model, x, hw, format="dense", objective="latency")
+    weight_layers = [i for i, f in enumerate(est.formats) if f != "-"]
+    assert weight_layers == [0, 1]
+    for i in weight_layers:
+        assert forced.layers[i].seconds > dense.layers[i].seconds  # the premise
+        assert est.formats[i] == "dense" and "priced slower than dense" in est.notes[i]
+        assert est.layers[i].seconds == pytest.approx(dense.layers[i].seconds)
+    assert "priced slower than dense" in est.to_text()
+    # with the calibrated (cheap) decode the smallest format stays, and no other hardware
+    # makes sparsify's choice
+    assert sk.estimate(model, x, _host_with_decode(0.5), objective="latency").formats[:2] == \
+        ("csr", "csr")
+    other = sk.estimate(model, x, _host_with_decode(40.0, name="not-the-host"))
+    assert other.formats[:2] == ("csr", "csr") and not any(other.notes)
+
+
+def test_host_keeps_dense_what_sparsify_keeps_dense():
+    """Depthwise convs and layers below min_sparsity: dense in the estimate on host-cpu, as in
+    sparsify's report; the other layers keep their smallest format."""
+    torch.manual_seed(0)
+    model = SmallCNN().eval()
+    prune.magnitude(model, 0.9, exclude=["pw"])
+    prune.magnitude(model, 0.45, include=["pw"])  # below min_sparsity, yet smaller as CSR
+    x = torch.randn(2, 3, 32, 32)
+    _, report = sk.sparsify(model, format="csr", example_input=x, return_report=True)
+    kept = {r["name"]: r["reason"] for r in report if r["format"] == "dense"}
+    assert {"dw", "pw"} <= set(kept)
+    est = sk.estimate(model, x, "host-cpu")
+    by_name = {c.name: (f, n) for c, f, n in zip(est.layers, est.formats, est.notes)}
+    assert by_name["dw"][0] == "dense" and "depthwise conv" in by_name["dw"][1]
+    assert by_name["pw"][0] == "dense" and "min_sparsity" in by_name["pw"][1]
+    converted = [r["name"] for r in report if r["format"] != "dense"]
+    assert converted and all(by_name[n][0] != "dense" for n in converted)
+    # min_sparsity is sparsify's option: 0 lets the barely pruned layer go sparse if smaller
+    loose = sk.estimate(model, x, "host-cpu", min_sparsity=0.0)
+    assert dict(zip([c.name for c in loose.layers], loose.formats))["pw"] != "dense"
+    # elsewhere the smallest format, whatever sparsify does
+    acc = sk.estimate(model, x, "eyeriss-like")
+    assert dict(zip([c.name for c in acc.layers], acc.formats))["dw"] != "dense"
+    with pytest.raises(ValueError, match="min_sparsity"):
+        sk.estimate(model, x, "host-cpu", min_sparsity=1.5)
+
+
+def test_non_gemm_work_is_priced_and_said():
+    """A CNN's pooling, elementwise and normalisation ops are layers of the estimate: they add
+    latency and energy, and the headline says what is included."""
+    torch.manual_seed(0)
+    model = SmallCNN().eval()
+    x = torch.randn(2, 3, 32, 32)
+    est = sk.estimate(model, x, "eyeriss-like")
+    ops = [c for c in est.layers if c.name.startswith("ops: ")]
+    weights = [c for c, f in zip(est.layers, est.formats) if f != "-"]
+    assert len(weights) == 5 and ops
+    kinds = {c.name.split()[1].rstrip("_") for c in ops}
+    assert {"relu", "native_batch_norm", "mean"} <= kinds, kinds  # SmallCNN's ops
+    assert est.latency_s == pytest.approx(sum(c.seconds for c in est.layers))
+    assert est.latency_s > sum(c.seconds for c in weights)
+    assert est.energy_j > sum(c.energy_j for c in weights)
+    assert all(c.energy_j > 0 and c.seconds > 0 for c in ops)
+    text = est.to_text()
+    assert "includes 5 weight layers" in text and "other op kinds" in text
+
+
+def test_attention_products_are_priced():
+    """A transformer's q·kᵀ and attn·v are layers with no weight: 2·seq²·d MACs per layer."""
+    torch.manual_seed(0)
+    d, seq, n = 64, 16, 2
+    enc = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(
+        d, 4, dim_feedforward=128, batch_first=True), n).eval()
+    est = sk.estimate(enc, torch.randn(1, seq, d), "host-cpu")
+    attn = [c for c in est.layers if "/sdpa." in c.name]
+    assert len(attn) == 2 * n
+    assert sum(c.dense_macs for c in attn) == n * 2 * seq * seq * d
+    assert "activation×activation products" in est.to_text()

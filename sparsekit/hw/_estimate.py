@@ -10,6 +10,26 @@ footprint, its compute mode (skip/gate/none: the format asks, the hardware allow
 ``sparsity.support``) and its stored values per output row (``row_nnz``: load imbalance on a
 PE array). ``sk.compare`` sets a dense model and its compressed twin side by side.
 
+Everything else the forward pass does is priced too (``sk.estimate``; ``compare`` and
+``build_layers`` keep to the weight layers), so non-GEMM time shows in the latency and energy:
+- each product between two activations (attention's q·kᵀ and attn·v) is a ``hwmodel.Layer``
+  with no weight: one operand stands in the weight's place (A, M × K, dense, at the activation
+  width), the other is the input. A fused attention kernel is priced as its unfused path (the
+  scores written and read back): an upper bound on its traffic;
+- every other op (pooling, elementwise, normalisation, softmax, im2col, copies), summed per
+  op kind into one ``hwmodel.Layer`` ("ops: relu ×49"): hwmodel.Layer describes GEMMs only,
+  so such an op is pure memory traffic (the bytes it reads as input, the bytes it writes as
+  output, no weight, no reuse: every byte from the outermost level) plus its estimated FLOPs
+  (``tracing.op_flops``) priced as MACs (an upper bound on their energy: a MAC is a multiply
+  and an add); a copy has no FLOPs (skipped MACs).
+The Estimate (a ``ModelEstimate``) says what it includes, and per layer the format chosen and
+why.
+
+On "host-cpu" (sparsekit's own kernels on this machine), ``format="auto"`` makes sparsify's
+choices: depthwise/grouped convs and layers less sparse than ``min_sparsity`` stay dense, and
+a layer whose priced latency in its smallest format is above the dense one's (the calibrated
+decode cost at small batches) runs dense; each such choice carries a note.
+
 ``progress``: a tqdm bar on stderr over the layers being counted, shown only when the work
 takes over 2 s; None shows it when stderr is a terminal.
 """
@@ -18,6 +38,7 @@ from __future__ import annotations
 import math
 import re
 import sys
+from dataclasses import dataclass
 
 import hwmodel
 from hwmodel import formats as hf
@@ -25,9 +46,10 @@ from hwmodel.table import Table
 
 from sparsekit.formats import registry
 from sparsekit.hw import _specs
-from sparsekit.hw._trace import trace
+from sparsekit.hw._trace import TracedLayer, trace
 
 _TYPE = re.compile(r"^(int|fp)(\d+)$")
+HOST = "host-cpu"  # the preset of this machine: sparsekit's kernels, sparsify's choices
 
 
 def formats() -> tuple:
@@ -131,37 +153,195 @@ class _Counter:
 
 def _layers(counter, hw, format, value_bits, activation_density, bar=None):
     """(hwmodel.Layer, format label) of every traced layer on ``hw``."""
+    return [(layer, label) for layer, label, _ in
+            _choices(counter, hw, format, value_bits, activation_density, bar)]
+
+
+def _choices(counter, hw, format, value_bits, activation_density, bar=None,
+             min_sparsity=None):
+    """(hwmodel.Layer, format label, note) of every traced layer on ``hw``: "auto" takes the
+    smallest format, except on the host (``min_sparsity`` given) where sparsify's rules apply
+    (``_host_rule``, ``_slower_than_dense``)."""
     _, act_bits = _kind_and_bits(hw, value_bits)
-    support = hw.compute.sparsity.support
     candidates = [counter.named(f) for f in (formats() if format == "auto" else (format,))]
+    dense = counter.named("dense")
     out = []
     for i, tl in enumerate(counter.traced):
         best = None
         for named in candidates:
-            bits = int(value_bits) if value_bits is not None else (
-                named.spec.value_bits if named.own_width else act_bits)
-            spec, fp = counter.footprint(i, named, bits)
-            if best is None or fp.total_bits < best[2].total_bits:
-                best = named, spec, fp, bits
-        named, spec, fp, bits = best
-        kind, _ = _kind_and_bits(hw, max(bits, act_bits))
-        rows = counter.rows(i, named, spec)
-        compressed = any(r.format not in ("U", "UOP") for r in spec.ranks)
-        act = act_bits / 8
-        out.append((hwmodel.Layer(
-            name=tl.name, M=tl.M, K=tl.K, N=tl.N, groups=tl.groups, value_bits=bits,
-            activation_bits=act_bits, kind=kind,
-            input_bytes=math.prod(tl.input_shape) * act if tl.input_shape else None,
-            output_bytes=math.prod(tl.output_shape) * act if tl.output_shape else None,
-            dense_macs=float(tl.macs), effective_macs=float(fp.nnz * tl.N),
-            stored_macs=float(int(rows.sum()) * tl.N), structure=_structure(named.label, spec),
-            activation_density=_density_for(activation_density, tl.name),
-            weight_format=spec, footprint=fp, row_nnz=rows,
-            compute=_specs.compute_mode(spec, support) if compressed else support),
-            named.label))
+            fp = counter.footprint(i, named, _bits(named, value_bits, act_bits))[1]
+            if best is None or fp.total_bits < best[1].total_bits:
+                best = named, fp
+        layer = _layer(counter, i, best[0], hw, value_bits, act_bits, activation_density)
+        label, note = best[0].label, ""
+        if min_sparsity is not None and label != "dense":
+            dense_layer = _layer(counter, i, dense, hw, value_bits, act_bits,
+                                 activation_density)
+            note = _host_rule(tl, min_sparsity) or _slower_than_dense(hw, layer, dense_layer,
+                                                                      label)
+            if note:
+                layer, label = dense_layer, "dense"
+        out.append((layer, label, note))
         if bar is not None:
             bar.update()
     return out
+
+
+def _bits(named, value_bits, act_bits):
+    """Width of the stored weight values: ``value_bits``, a spec's own width, or the
+    activation width."""
+    if value_bits is not None:
+        return int(value_bits)
+    return named.spec.value_bits if named.own_width else act_bits
+
+
+def _layer(counter, i, named, hw, value_bits, act_bits, activation_density):
+    """The ``hwmodel.Layer`` of traced layer ``i`` stored in ``named``."""
+    tl = counter.traced[i]
+    bits = _bits(named, value_bits, act_bits)
+    spec, fp = counter.footprint(i, named, bits)
+    kind, _ = _kind_and_bits(hw, max(bits, act_bits))
+    rows = counter.rows(i, named, spec)
+    compressed = any(r.format not in ("U", "UOP") for r in spec.ranks)
+    support = hw.compute.sparsity.support
+    act = act_bits / 8
+    return hwmodel.Layer(
+        name=tl.name, M=tl.M, K=tl.K, N=tl.N, groups=tl.groups, value_bits=bits,
+        activation_bits=act_bits, kind=kind,
+        input_bytes=math.prod(tl.input_shape) * act if tl.input_shape else None,
+        output_bytes=math.prod(tl.output_shape) * act if tl.output_shape else None,
+        dense_macs=float(tl.macs), effective_macs=float(fp.nnz * tl.N),
+        stored_macs=float(int(rows.sum()) * tl.N), structure=_structure(named.label, spec),
+        activation_density=_density_for(activation_density, tl.name),
+        weight_format=spec, footprint=fp, row_nnz=rows if compressed else None,  # full rows:
+        compute=_specs.compute_mode(spec, support) if compressed else support)   # balanced
+
+
+def _host_rule(tl, min_sparsity) -> str:
+    """Why ``sk.sparsify`` keeps this layer dense whatever it measures ("" if it does not):
+    a depthwise or grouped conv, or a weight less sparse than ``min_sparsity``."""
+    if tl.groups > 1:
+        depthwise = len(tl.input_shape) > 1 and tl.groups == tl.input_shape[1]
+        return (f"{'depthwise' if depthwise else 'grouped'} conv (groups={tl.groups}): kept "
+                "dense, as sparsify does")
+    sparsity = 1.0 - tl.nnz / (tl.M * tl.K)
+    if sparsity < min_sparsity:
+        return (f"sparsity {sparsity:.3f} < min_sparsity {min_sparsity}: kept dense, as "
+                "sparsify does")
+    return ""
+
+
+def _slower_than_dense(hw, layer, dense_layer, label) -> str:
+    """A note when the layer in its format is priced slower than dense (the calibrated decode
+    cost outweighs the skipped MACs, as at small batches), else "". The format is never larger
+    than dense (it was chosen as the smallest), so when its compute floor (MACs, efficiency,
+    decode: ``hwmodel.cost.compute_side``) is no higher than dense's it is no slower: only the
+    other layers are priced in full, each with its latency-optimal mapping."""
+    from hwmodel.cost import compute_side
+    if compute_side(hw, layer.on(hw)).cycles <= compute_side(hw, dense_layer.on(hw)).cycles:
+        return ""
+    sparse_s = hwmodel.estimate(hw, [layer], objective="latency").seconds
+    dense_s = hwmodel.estimate(hw, [dense_layer], objective="latency").seconds
+    if sparse_s <= dense_s:
+        return ""
+    return (f"{label} priced slower than dense here ({sparse_s * 1e6:.3g} µs vs "
+            f"{dense_s * 1e6:.3g} µs: decode cost): runs dense, as sparsify would choose")
+
+
+def _traced(model, example_input):
+    """One forward pass: its weight layers as ``TracedLayer`` (named as ``sk.analyze`` names
+    its rows) and the ``tracing.Forward`` with the rest (activation products, other ops)."""
+    import torch
+    from sparsekit.model._analyze import layer_names
+    from sparsekit.model.tracing import trace_forward
+
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    forward = trace_forward(model, example_input)
+    if not forward.calls:
+        raise ValueError("the model has no weight layers (no conv/linear/matmul with a weight)")
+    out = []
+    for call, name in zip(forward.calls, layer_names(forward.calls)):
+        if call.matrix.device.type == "meta":
+            raise ValueError(f"layer {name!r} has no values (meta tensor): nothing to estimate")
+        out.append(TracedLayer(name, int(call.M), int(call.K), int(call.N),
+                               int(call.groups or 1), int(call.macs), tuple(call.input_shape),
+                               tuple(call.output_shape), (call.matrix != 0).numpy()))
+    return out, forward
+
+
+def _other_layers(forward, hw, value_bits) -> list:
+    """The ``hwmodel.Layer`` of every product between two activations (one each, named as
+    ``sk.analyze`` names its rows) and of every other op kind (the calls of a kind summed into
+    one layer), see the module docstring."""
+    from sparsekit.model.tracing import matmul_names
+    kind, act_bits = _kind_and_bits(hw, value_bits)
+    act = act_bits / 8
+    layers = [hwmodel.Layer(name=name, M=m.M, K=m.K, N=m.N, groups=m.groups,
+                            value_bits=act_bits, activation_bits=act_bits, kind=kind)
+              for m, name in zip(forward.matmuls, matmul_names(forward.matmuls))]
+    per_kind = {}
+    for op in forward.ops:
+        k = per_kind.setdefault(op.kind, [0, 0, 0, 0, 0])
+        for j, v in enumerate((1, op.bytes_read, op.bytes_written, op.flops, op.elements)):
+            k[j] += v
+    for name, (count, read, written, flops, elements) in per_kind.items():
+        # Sizes are the traced dtype's; scaled to the hardware's activation width.
+        scale = act / 4
+        per = max(1, math.ceil(flops / elements)) if elements else 1
+        layers.append(hwmodel.Layer(
+            name=f"ops: {name} ×{count}", M=1, K=per, N=max(1, elements), value_bits=act_bits,
+            activation_bits=act_bits, kind=kind, input_bytes=max(read * scale, act),
+            output_bytes=max(written * scale, act), weight_value_bytes=0.0,
+            dense_macs=float(max(flops, 1)), effective_macs=float(flops),
+            stored_macs=float(flops), compute="skip"))
+    return layers
+
+
+@dataclass(frozen=True)
+class ModelEstimate(hwmodel.Estimate):
+    """An ``hwmodel.Estimate`` of a whole model, saying what it includes: ``formats`` and
+    ``notes`` per layer (the format each weight layer is stored in, "-" for the others; why a
+    layer runs dense when the host makes sparsify's choice), ``included`` a sentence for the
+    headline."""
+
+    formats: tuple = ()
+    notes: tuple = ()
+    included: str = ""
+
+    def table(self, detail=False):
+        t = super().table(detail)
+        rows = []
+        for r, f, n in zip(t, (*self.formats, ""), (*self.notes, "")):
+            layer, rest = {"layer": r["layer"]}, {k: v for k, v in r.items() if k != "layer"}
+            rows.append({**layer, "format": f or "", **rest, "note": n})
+        return Table(rows, priority=("layer", "latency_s", "energy_j", "format", "note",
+                                     *t.priority[1:]))
+
+    def to_text(self, wide: bool = False) -> str:
+        """The headline (with what is included) and the per-layer table with its format and
+        note columns (notes as footnotes)."""
+        return (self.headline(None if wide else hwmodel.table.WIDTH) + "\n"
+                + self.table(detail=True).to_text(wide))
+
+    def headline(self, width=hwmodel.table.WIDTH):
+        """``hwmodel.Estimate.headline`` and a line on what the estimate includes."""
+        import textwrap
+        text = super().headline(width)
+        if not self.included:
+            return text
+        extra = f"includes {self.included}"
+        return text + "\n" + "\n".join(textwrap.wrap(extra, width) if width else [extra])
+
+
+def _included(weight, matmuls, kinds) -> str:
+    parts = [f"{weight} weight layers"]
+    if matmuls:
+        parts.append(f"{matmuls} activation×activation products (attention)")
+    if kinds:
+        parts.append(f"{kinds} other op kinds (pooling, elementwise, normalisation, "
+                     "softmax...: memory traffic + FLOPs)")
+    return ", ".join(parts) + "; not modelled: per-layer fixed costs (dispatch, threads)"
 
 
 def _check_format(format):
@@ -194,8 +374,9 @@ def _vector(vector):
 
 def estimate(model, example_input, hw, format="auto", value_bits=None, activation_density=None,
              block=(4, 4), vector=8, objective="energy", index_bits=None, batch=None,
-             progress=None):
-    """Estimate ``model`` (its real, possibly pruned weights) on hardware ``hw``.
+             progress=None, min_sparsity=0.5):
+    """Estimate ``model`` (its real, possibly pruned weights) on hardware ``hw``: its weight
+    layers, its products between two activations and its other ops (module docstring).
 
     hw: a preset name (``hwmodel.presets()``), a YAML path or a ``hwmodel.Hardware``; or a
         list of them: the model is traced once and a list of Estimates returned, one per
@@ -214,7 +395,10 @@ def estimate(model, example_input, hw, format="auto", value_bits=None, activatio
     objective: "energy", "latency" or "edp" for the mapping search.
     batch: inferences per forward pass (default: the first dimension of the input).
     progress: a progress bar over the layers (None: when stderr is a terminal).
-    Returns the ``hwmodel.Estimate`` (``.layers``, ``.latency_s``, ``.energy_j``,
+    min_sparsity: on "host-cpu" with format="auto", layers less sparse stay dense (as
+        ``sk.sparsify``'s option of that name).
+    Returns a ``ModelEstimate`` (an ``hwmodel.Estimate`` whose table has the format and a
+    note per layer, and whose headline says what is included) (``.layers``, ``.latency_s``, ``.energy_j``,
     ``.inferences_per_sec``, ``.inferences_per_sec_per_watt``, ``.table()``...).
     """
     many = isinstance(hw, (list, tuple))
@@ -223,16 +407,29 @@ def estimate(model, example_input, hw, format="auto", value_bits=None, activatio
         raise ValueError("hw: an empty list of hardware")
     _check_format(format)
     block, vector = _block(block), _vector(vector)
+    if isinstance(min_sparsity, bool) or not isinstance(min_sparsity, (int, float)) or \
+            not 0 <= min_sparsity <= 1:
+        raise ValueError(f"min_sparsity must be a number in [0, 1], got {min_sparsity!r}")
     from tqdm.auto import tqdm
-    counter = _Counter(trace(model, example_input), block, vector, index_bits)
+    traced, forward = _traced(model, example_input)
+    counter = _Counter(traced, block, vector, index_bits)
     bar = tqdm(total=len(counter.traced) * len(hws), desc=f"estimate ({_label(format)})",
                unit="layer", delay=2, disable=not show_progress(progress))
     batch = _batch_of(example_input) if batch is None else int(batch)
+    kinds = len({op.kind for op in forward.ops})
+    included = _included(len(traced), len(forward.matmuls), kinds)
     out = []
     for h in hws:
-        layers = [layer for layer, _ in _layers(counter, h, format, value_bits,
-                                                activation_density, bar)]
-        out.append(hwmodel.estimate(h, layers, objective=objective, batch=batch))
+        host = format == "auto" and h.name == HOST
+        chosen = _choices(counter, h, format, value_bits, activation_density, bar,
+                          min_sparsity if host else None)
+        others = _other_layers(forward, h, value_bits)
+        e = hwmodel.estimate(h, [layer for layer, _, _ in chosen] + others,
+                             objective=objective, batch=batch)
+        out.append(ModelEstimate(
+            e.hardware, e.objective, e.batch, e.layers, e.dynamic_only,
+            formats=tuple(f for _, f, _ in chosen) + ("-",) * len(others),
+            notes=tuple(n for _, _, n in chosen) + ("",) * len(others), included=included))
     bar.close()
     return out if many else out[0]
 
@@ -300,4 +497,4 @@ def _overall(formats):
     return kinds.pop() if len(kinds) == 1 else "per layer"
 
 
-__all__ = ["estimate", "compare", "build_layers", "Comparison", "formats"]
+__all__ = ["estimate", "compare", "build_layers", "Comparison", "ModelEstimate", "formats"]

@@ -274,7 +274,7 @@ class ProductTracer(TorchDispatchMode):
         outputs = _distinct(o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor))
         if not outputs:
             return
-        kind = schema.name.split("::")[-1].lstrip("_")
+        kind = schema.name.split("::")[-1].strip("_")  # relu_ (in place) is a relu too
         window = None
         if "pool" in kind and not kind.startswith("adaptive") and len(args) > 1 \
                 and isinstance(args[1], (list, tuple)):
@@ -296,9 +296,10 @@ class ProductTracer(TorchDispatchMode):
                                        (*o.shape[:-1], S), stack, self._seq))
         self.matmuls.append(MatmulCall("sdpa.av", batch * L, S, Ev, batch, tuple(v.shape),
                                        tuple(o.shape), stack, self._seq))
-        n = batch * L * S  # the scores: never written to memory by a fused kernel
-        self.ops.append(OpCall("softmax (fused in attention)", 0, 0, 5 * n, n, stack,
-                               self._seq))
+        n = batch * L * S  # the scores, as the unfused path reads and writes them
+        size = q.element_size()
+        self.ops.append(OpCall("softmax (in fused attention)", n * size, n * size, 5 * n, n,
+                               stack, self._seq))
 
     # -- products ------------------------------------------------------------------------
     def _record(self, kind, args, out):
@@ -420,6 +421,18 @@ def record_sparse_product(module, op, weight, M, K, N, input_shape, output_shape
                                     int(M), int(K), int(N), 1, tuple(input_shape),
                                     tuple(output_shape), tuple(tracer.module_stack),
                                     weight_shape=tuple(weight.shape), seq=tracer._seq))
+
+
+def matmul_names(matmuls) -> list:
+    """The row name of each activation product: its innermost module (or "(model)") and op,
+    "layers.0.self_attn/sdpa.qk"; "#2", "#3"... for later ones of the same module and op."""
+    names, seen = [], {}
+    for m in matmuls:
+        name = f"{m.module_stack[-1] if m.module_stack and m.module_stack[-1] else '(model)'}" \
+               f"/{m.op}"
+        seen[name] = seen.get(name, 0) + 1
+        names.append(f"{name}#{seen[name]}" if seen[name] > 1 else name)
+    return names
 
 
 def _distinct(tensors) -> list:
