@@ -9,6 +9,13 @@ column each), plus the smallest. The bytes are the footprint of each format clas
 counted on the weight's mask without packing it: equal to ``storage().total`` of the packed
 format, byte for byte (tests/test_registry.py).
 
+Products between two activations (attention's q·kᵀ and attn·v, ``torch.matmul``/``bmm``/
+``einsum``/``scaled_dot_product_attention`` on two activations) get rows of their own, named
+``module/op`` ("layers.0.self_attn/sdpa.qk"): their MACs (in the totals, dense and
+effective), no weight (weight_params, nnz and bytes 0). Every other op the pass runs
+(pooling, elementwise, normalisation, softmax, im2col, copies) is summed per op kind in
+``Summary.ops``: calls, bytes read and written, estimated FLOPs (``tracing.op_flops``).
+
 MACs follow DESIGN.md: multiply-accumulates of conv and linear layers (and any other product
 with a weight of the model), bias and BatchNorm excluded. Grouped convs count each group's
 GEMM once: M = C_out, K = C_in/groups·kh·kw, MACs = M·K·N (g GEMMs of M/g × K × N). The weight
@@ -28,7 +35,7 @@ from sparsekit.model import structure
 from sparsekit.formats import registry
 from sparsekit.formats.params import check_block, check_vector
 from sparsekit.model.summary import Summary
-from sparsekit.model.tracing import trace_products
+from sparsekit.model.tracing import matmul_names, trace_forward
 
 FORMAT_NAMES = registry.names()
 ROOT_NAME = "(model)"  # the row name of a weight owned by the model itself (a bare nn.Linear)
@@ -78,7 +85,8 @@ def analyze(model, example_input, *, block=(4, 4), vector: int = 8, value_bits: 
 
     rows = []
     with _progress_bar(model, progress) as bar:
-        calls, _ = trace_products(model, example_input)
+        forward = trace_forward(model, example_input)
+        calls = forward.calls
         if bar is not None:
             bar.reset(total=len(calls))
             bar.set_description("analyze: layers")
@@ -88,10 +96,47 @@ def analyze(model, example_input, *, block=(4, 4), vector: int = 8, value_bits: 
                              index_bits))
             if bar is not None:
                 bar.update()
-    return Summary(rows, columns=COLUMNS, total=_total(rows, calls, formats),
+    products = [_product_row(name, m, modules)
+                for m, name in zip(forward.matmuls, matmul_names(forward.matmuls))]
+    total = _total(rows, calls, formats)
+    if products:
+        total["macs"] += sum(r["macs"] for r in products)
+        if total["effective_macs"] is not None:
+            total["effective_macs"] += sum(r["macs"] for r in products)
+    order = [c.seq for c in calls] + [m.seq for m in forward.matmuls]
+    merged = [r for _, _, r in sorted(zip(order, range(len(order)), rows + products))]
+    return Summary(merged, columns=COLUMNS, total=total,
                    meta={"block": block, "vector": int(vector), "value_bits": value_bits,
                          "index_bits": index_bits, "formats": formats,
-                         "model_params": sum(p.numel() for p in model.parameters())})
+                         "model_params": sum(p.numel() for p in model.parameters())},
+                   ops=op_summary(forward.ops))
+
+
+def _product_row(name, m, modules) -> dict:
+    """The row of a product between two activations: MACs, no weight."""
+    stack = m.module_stack
+    row = {c: None for c in COLUMNS}
+    row.update(name=name, type=_type_name(modules.get(stack[-1])) if stack else "?",
+               op=m.op, groups=m.groups, M=m.M, K=m.K, N=m.N, input_shape=m.input_shape,
+               output_shape=m.output_shape, weight_params=0, nnz=0, macs=m.macs,
+               effective_macs=m.macs, bytes_dense=0,
+               note="activation × activation product: no weight")
+    return row
+
+
+def op_summary(ops) -> list:
+    """One row per op kind, in order of first call: calls, bytes read, bytes written, bytes
+    moved (both), FLOPs (estimated)."""
+    out = {}
+    for op in ops:
+        r = out.setdefault(op.kind, {"op": op.kind, "calls": 0, "bytes_read": 0,
+                                     "bytes_written": 0, "bytes_moved": 0, "flops": 0})
+        r["calls"] += 1
+        r["bytes_read"] += op.bytes_read
+        r["bytes_written"] += op.bytes_written
+        r["bytes_moved"] += op.bytes_read + op.bytes_written
+        r["flops"] += op.flops
+    return list(out.values())
 
 
 def layer_names(calls) -> list:
@@ -216,6 +261,7 @@ def _total(rows, calls, formats) -> dict:
 
 
 def total_macs(model, example_input) -> int:
-    """Dense MACs of one forward pass (DESIGN.md's convention), without packing anything."""
-    calls, _ = trace_products(model, example_input)
-    return sum(c.macs for c in calls)
+    """Dense MACs of one forward pass (DESIGN.md's convention, plus the products between two
+    activations), without packing anything."""
+    forward = trace_forward(model, example_input)
+    return sum(c.macs for c in forward.calls) + sum(m.macs for m in forward.matmuls)

@@ -6,7 +6,8 @@ MACs, bytes). The terminal table and Markdown show a compact selection, scaled p
 (MMAC/GMAC, KiB/MiB, sparsities in %); the terminal table fits 100 columns (``wide=True``: the
 whole compact view), keeps the columns in ``PRIORITY`` order first, prints each distinct note
 once under the table with the number of layers it concerns, and explains the structure columns
-in a legend.
+in a legend. ``ops`` (the forward pass's other operators, one row per op kind: calls, bytes
+moved, FLOPs) prints as a second small table under it, and is in the JSON.
 """
 from __future__ import annotations
 
@@ -66,13 +67,16 @@ def _shape_text(value):
 
 class Summary:
     """Per-layer rows (dicts) plus a ``total`` row; ``meta`` records the options used
-    (block, vector, value/index widths) and ``model_params``, every parameter of the model."""
+    (block, vector, value/index widths) and ``model_params``, every parameter of the model;
+    ``ops`` the other operators of the pass, one row per op kind (op, calls, bytes_read,
+    bytes_written, bytes_moved, flops)."""
 
-    def __init__(self, rows, columns=None, total=None, meta=None):
+    def __init__(self, rows, columns=None, total=None, meta=None, ops=()):
         self.columns = tuple(columns) if columns is not None else tuple(_table.columns(rows))
         self.layers = [{c: _plain(r.get(c)) for c in self.columns} for r in rows]
         self.total = {c: _plain(total.get(c)) for c in self.columns} if total else None
         self.meta = dict(meta or {})
+        self.ops = [dict(r) for r in ops]
 
     # -- access --------------------------------------------------------------------------
     @property
@@ -131,8 +135,17 @@ class Summary:
         if columns is None and params is not None and (self.total or {}).get("weight_params"):
             footer.append(f"weight_params: {self.total['weight_params']:,} in the weight "
                           f"matrices above; the model has {params:,} parameters in all")
-        return _table.to_text(t, wide=wide, priority=t.priority, legend=t.legend,
+        text = _table.to_text(t, wide=wide, priority=t.priority, legend=t.legend,
                               noun="layers", footer=footer)
+        if columns is None and self.ops:
+            text += "\n\nother operators (per op kind; FLOPs estimated):\n" + \
+                _table.to_text(self._ops_view(), wide=wide, noun="op kinds")
+        return text
+
+    def _ops_view(self) -> list[dict]:
+        """The ops rows for the terminal: op, calls, bytes moved (read + written), FLOPs."""
+        return [{"op": r["op"], "calls": r["calls"], "bytes_moved": r["bytes_moved"],
+                 "flops": r["flops"]} for r in self.ops]
 
     def __str__(self):
         return self.to_text()
@@ -147,10 +160,11 @@ class Summary:
         return _table.to_csv(self._export_rows(shapes_as_text=True), path)
 
     def to_json(self, path=None) -> str:
-        """``{"meta": ..., "rows": [...]}`` with every column (totals row last)."""
+        """``{"meta": ..., "ops": [...], "rows": [...]}`` with every column (totals row
+        last)."""
         meta = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.meta.items()}
         return _table.to_json(self._export_rows(shapes_as_text=False), path,
-                              meta={"meta": meta})
+                              meta={"meta": meta, "ops": self.ops})
 
     def to_markdown(self, path=None, columns=None) -> str:
         """The compact view (or ``columns``) as a Markdown table, notes as footnotes."""
