@@ -120,3 +120,31 @@ def test_wide_pointers_are_priced_as_packed(fmt, option):
     for b in (8, 32):
         assert hf.footprint(a.spec, w != 0, value_bits=b).total_bytes == \
             a.storage(value_bits=b).total
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_every_registered_format_rebuilds_from_its_arrays_by_role(name):
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((13, 21)).astype(np.float32)
+    W[rng.random(W.shape) < 0.7] = 0
+    A = registry.get(name).from_dense(W)
+    arrays = A.arrays()
+    assert tuple(arrays) == type(A).roles
+    assert all(not a.flags.writeable for a in arrays.values())
+    B = type(A).from_arrays(arrays, A.shape)
+    assert np.array_equal(B.to_dense(), W) and B.options() == A.options()
+    with pytest.raises(ValueError, match="needs"):
+        type(A).from_arrays({}, A.shape)
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_sparse_layers_run_every_registered_format(name):
+    import torch
+    from sparsekit.nn import SparseLinear
+    lin = torch.nn.Linear(21, 13)
+    with torch.no_grad():
+        lin.weight[lin.weight.abs() < 0.1] = 0
+        layer = SparseLinear.from_dense(lin, format=name)
+        x = torch.randn(4, 21)
+        torch.testing.assert_close(layer(x), lin(x), rtol=1e-5, atol=1e-5)
+    assert layer.format == name

@@ -109,6 +109,28 @@ class SparseFormat:
     def __reduce__(self):  # pickle and copy.deepcopy rebuild through the validating constructor
         return type(self), self._parts()
 
+    # -- arrays by role: how code that stores a format generically (the sparse layers'
+    # buffers) takes it apart and rebuilds it, without knowing which format it is -----------
+    roles: tuple = ()   # subclasses: the role of each constructor array, in order, out of
+                        # "values", "indices", "pointers", "bitmap"
+
+    def arrays(self) -> dict:
+        """{role: read-only array} of this matrix (see ``roles``)."""
+        return {role: a.view() for role, a in zip(self.roles, self._parts()[:-1])}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, shape):
+        """The matrix made of ``arrays`` ({role: array}, as ``arrays()`` gives), validated."""
+        missing = [r for r in cls.roles if r not in arrays]
+        if missing:
+            raise ValueError(f"a {cls.format} matrix needs {', '.join(missing)}, which "
+                             f"{'is' if len(missing) == 1 else 'are'} missing")
+        return cls(*(arrays[r] for r in cls.roles), shape)
+
+    def options(self) -> dict:
+        """The packing options of this matrix ({"block": (r, c)}, {"vector": V} or {})."""
+        return dict(self._packed_widths()[2])
+
     # -- sizes ---------------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, int]:

@@ -28,6 +28,7 @@ class BSR(SparseFormat):
     structure = "block"
     params = ("block",)
     order = 20
+    roles = ("values", "indices", "pointers")   # the constructor's arrays, in order
 
     @classmethod
     def _spec(cls, value_bits, index_bits, block=(4, 4)):

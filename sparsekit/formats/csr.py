@@ -24,6 +24,7 @@ class CSR(SparseFormat):
     structure = "unstructured"
     params = ()
     order = 10
+    roles = ("values", "indices", "pointers")   # the constructor's arrays, in order
 
     @classmethod
     def _spec(cls, value_bits, index_bits):

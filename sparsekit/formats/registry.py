@@ -14,7 +14,9 @@ choices, the benchmarks).
 - ``_spec(value_bits, index_bits, **params)`` (a classmethod): its per-rank
   ``hwmodel.formats.FormatSpec``, such that
   ``hf.footprint(A.spec, W != 0, value_bits=b).total_bytes == A.storage(value_bits=b).total``;
-- ``_packed_widths()``: ``(index_bits, pointer_bits, params)`` as the instance is packed.
+- ``_packed_widths()``: ``(index_bits, pointer_bits, params)`` as the instance is packed;
+- ``roles``: the role of each constructor array ("values", "indices", "pointers", "bitmap"),
+  so the sparse layers can store and rebuild it as buffers.
 
 Subclassing registers the class (``SparseFormat.__init_subclass__``); this package imports
 every module in its folder, so the new file is found without being listed anywhere.

@@ -46,6 +46,7 @@ class VectorSkip(SparseFormat):
     structure = "vector"
     params = ("vector",)
     order = 30
+    roles = ("values", "bitmap", "pointers")    # the constructor's arrays, in order
 
     @classmethod
     def _spec(cls, value_bits, index_bits, vector=8):

@@ -53,14 +53,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from sparsekit.formats import BSR, CSR, VectorSkip
+from sparsekit.formats import SparseFormat, registry
 
-FORMATS = ("csr", "bsr", "vectorskip")
-# The buffers every layer has; a format uses some of them, the others stay empty.
+# The buffers every layer has; a format uses some of them (its ``roles``), the others stay empty.
 ARRAYS = {"values": torch.float32, "indices": torch.uint16, "pointers": torch.uint16,
           "bitmap": torch.uint64}
-_USES = {"csr": ("values", "indices", "pointers"), "bsr": ("values", "indices", "pointers"),
-         "vectorskip": ("values", "pointers", "bitmap")}
+# The registered formats whose arrays fit those buffers: the formats a sparse layer can run.
+FORMATS = tuple(name for name, cls in registry.FORMATS.items()
+                if cls.roles and set(cls.roles) <= set(ARRAYS))
 
 
 class DenseReadWarning(UserWarning):
@@ -76,13 +76,10 @@ def check_float(dtype, what: str) -> None:
 
 def format_arrays(fmt) -> dict:
     """The format's arrays under the module's buffer names."""
-    if isinstance(fmt, CSR):
-        return {"values": fmt.data, "indices": fmt.indices, "pointers": fmt.indptr}
-    if isinstance(fmt, BSR):
-        return {"values": fmt.blocks, "indices": fmt.indices, "pointers": fmt.indptr}
-    if isinstance(fmt, VectorSkip):
-        return {"values": fmt.vectors, "pointers": fmt.panel_ptr, "bitmap": fmt.bitmap}
-    raise TypeError(f"expected a CSR, BSR or VectorSkip matrix, got {type(fmt).__name__}")
+    if not isinstance(fmt, SparseFormat) or fmt.format not in FORMATS:
+        raise TypeError(f"expected a matrix in one of the formats {FORMATS}, got "
+                        f"{type(fmt).__name__}")
+    return fmt.arrays()
 
 
 _TORCH_FLOAT = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
@@ -114,7 +111,7 @@ def own_format(kind: str, shape, tensors: dict):
         raise ValueError(f"format must be one of {FORMATS}, got {kind!r}")
     a = {}
     for name in ARRAYS:
-        if name in _USES[kind]:
+        if name in registry.get(kind).roles:
             if name not in tensors:
                 raise ValueError(f"a {kind} layer needs {name}, which is missing")
             a[name] = _numpy_copy(tensors[name], name)
@@ -124,12 +121,7 @@ def own_format(kind: str, shape, tensors: dict):
                 np.prod(tensors[name].shape):
             raise ValueError(f"a {kind} layer has no {name}: it must be an empty tensor, got "
                              f"{getattr(tensors[name], 'shape', tensors[name])!r}")
-    if kind == "csr":
-        fmt = CSR(a["values"], a["indices"], a["pointers"], shape)
-    elif kind == "bsr":
-        fmt = BSR(a["values"], a["indices"], a["pointers"], shape)
-    else:
-        fmt = VectorSkip(a["values"], a["bitmap"], a["pointers"], shape)
+    fmt = registry.get(kind).from_arrays(a, shape)
     for arr in format_arrays(fmt).values():
         arr.flags.writeable = False
     return fmt
@@ -164,9 +156,7 @@ class SparseModule(nn.Module):
 
     def __init__(self, matrix, bias=None):
         super().__init__()
-        if not isinstance(matrix, (CSR, BSR, VectorSkip)):
-            raise TypeError(f"expected a CSR, BSR or VectorSkip matrix, got "
-                            f"{type(matrix).__name__}")
+        # format_arrays raises TypeError for anything but a matrix in a runnable format.
         # Private copies: the caller keeps ``matrix`` and may change its arrays.
         fmt = own_format(matrix.format, matrix.shape, format_arrays(matrix))
         dtype = _TORCH_FLOAT[np.dtype(fmt.dtype)]
@@ -261,11 +251,12 @@ class SparseModule(nn.Module):
 
     @property
     def block(self):
-        return tuple(self._fmt.block) if isinstance(self._fmt, BSR) else None
+        block = self._fmt.options().get("block")
+        return tuple(block) if block is not None else None
 
     @property
     def vector(self):
-        return self._fmt.vector if isinstance(self._fmt, VectorSkip) else None
+        return self._fmt.options().get("vector")
 
     @property
     def nnz(self) -> int:
@@ -333,8 +324,9 @@ class SparseModule(nn.Module):
                              f"{self.shape[0]}×{self.shape[1]}")
         layer_state = self._parse_layer_state(state, self.shape)
         fmt = own_format(kind, self.shape, tensors)
-        block = tuple(fmt.block) if kind == "bsr" else None
-        vector = fmt.vector if kind == "vectorskip" else None
+        block = fmt.options().get("block")
+        block = tuple(block) if block is not None else None
+        vector = fmt.options().get("vector")
         stated = state.get("block")
         if (block is None) != (stated is None) or \
                 (block is not None and not (isinstance(stated, (list, tuple))
