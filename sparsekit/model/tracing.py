@@ -65,8 +65,8 @@ class ProductCall:
 
     source: Source
     op: str  # "linear", "matmul", "bmm", "conv2d", "conv_transpose2d", ...
-    matrix: torch.Tensor  # the effective weight as the M×K matrix of the GEMM view (copy)
-    weight: torch.Tensor  # the effective weight, dim 0 output and dim 1 input (copy)
+    matrix: torch.Tensor  # the effective weight as the M×K matrix of the GEMM view (detached)
+    weight: torch.Tensor  # the effective weight, dim 0 output and dim 1 input (detached)
     M: int
     K: int
     N: int
@@ -449,10 +449,11 @@ def _nbytes(t: torch.Tensor) -> int:
 
 
 def _copy(t: torch.Tensor) -> torch.Tensor:
-    """A detached copy of a tensor seen by the mode (views of parameters included)."""
-    if t.device.type == "meta":
-        return t.detach()
-    return t.detach().clone()
+    """A tensor seen by the mode, detached but not copied: a parameter's storage is shared
+    (cloning every weight cost resnet50 0.17 s and 100 MB per trace). The callers read the
+    values before they return; a model that changes a weight in place later in the same
+    forward pass would show the changed values."""
+    return t.detach()
 
 
 @dataclass
