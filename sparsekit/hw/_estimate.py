@@ -340,7 +340,8 @@ def _included(weight, matmuls, kinds) -> str:
         parts.append(f"{matmuls} activation×activation products (attention)")
     if kinds:
         parts.append(f"{kinds} other op kinds (pooling, elementwise, normalisation, "
-                     "softmax...: memory traffic + FLOPs)")
+                     "softmax...: memory traffic + FLOPs, each op a pass over memory: no "
+                     "fusion)")
     return ", ".join(parts) + "; not modelled: per-layer fixed costs (dispatch, threads)"
 
 
