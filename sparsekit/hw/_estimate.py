@@ -283,16 +283,16 @@ def _other_layers(forward, hw, value_bits) -> list:
     per_kind = {}
     for op in forward.ops:
         k = per_kind.setdefault(op.kind, [0, 0, 0, 0, 0])
-        for j, v in enumerate((1, op.bytes_read, op.bytes_written, op.flops, op.elements)):
+        scale = act / op.element_bytes  # the traced dtype's bytes at the hardware's width
+        for j, v in enumerate((1, op.bytes_read * scale, op.bytes_written * scale, op.flops,
+                               op.elements)):
             k[j] += v
     for name, (count, read, written, flops, elements) in per_kind.items():
-        # Sizes are the traced dtype's; scaled to the hardware's activation width.
-        scale = act / 4
         per = max(1, math.ceil(flops / elements)) if elements else 1
         layers.append(hwmodel.Layer(
             name=f"ops: {name} ×{count}", M=1, K=per, N=max(1, elements), value_bits=act_bits,
-            activation_bits=act_bits, kind=kind, input_bytes=max(read * scale, act),
-            output_bytes=max(written * scale, act), weight_value_bytes=0.0,
+            activation_bits=act_bits, kind=kind, input_bytes=max(read, act),
+            output_bytes=max(written, act), weight_value_bytes=0.0,
             dense_macs=float(max(flops, 1)), effective_macs=float(flops),
             stored_macs=float(flops), compute="skip"))
     return layers

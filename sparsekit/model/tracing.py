@@ -117,6 +117,7 @@ class OpCall:
     elements: int  # elements of its largest tensor operand
     module_stack: tuple = ()
     seq: int = 0
+    element_bytes: int = 4  # bytes per element of that operand (the traced dtype's)
 
 
 # FLOPs per element of the largest operand, by the start of an op's name (the rest: 1 per
@@ -279,10 +280,11 @@ class ProductTracer(TorchDispatchMode):
         if "pool" in kind and not kind.startswith("adaptive") and len(args) > 1 \
                 and isinstance(args[1], (list, tuple)):
             window = math.prod(int(k) for k in args[1])
+        largest = max((*inputs, *outputs), key=lambda t: t.numel())
         self.ops.append(OpCall(
             kind, sum(_nbytes(t) for t in inputs), sum(_nbytes(t) for t in outputs),
-            op_flops(kind, inputs, outputs, window),
-            max(t.numel() for t in (*inputs, *outputs)), tuple(self.module_stack), self._seq))
+            op_flops(kind, inputs, outputs, window), largest.numel(),
+            tuple(self.module_stack), self._seq, largest.element_size()))
 
     def _attention(self, args, out):
         """A fused attention kernel as its two products: q·kᵀ (L × E by E × S per batch and
@@ -299,7 +301,7 @@ class ProductTracer(TorchDispatchMode):
         n = batch * L * S  # the scores, as the unfused path reads and writes them
         size = q.element_size()
         self.ops.append(OpCall("softmax (in fused attention)", n * size, n * size, 5 * n, n,
-                               stack, self._seq))
+                               stack, self._seq, size))
 
     # -- products ------------------------------------------------------------------------
     def _record(self, kind, args, out):
