@@ -117,3 +117,33 @@ def test_vit_b_16_macs_match_torchvision():
     weights = 196 * 3 * 256 * d + layers * seq * (4 * d * d + 2 * d * 3072) + d * 1000
     assert summary.total["macs"] == weights + attention
     assert round(summary.total["macs"] / 1e9, 2) == 17.56
+
+
+def test_other_operators_per_kind():
+    """Bytes and FLOPs of the other ops: a relu reads and writes its tensor, a max pool does
+    a window of work per output, a view moves nothing, and a pruning mask applied to a weight
+    (weights alone) is not an op of the pass."""
+    import json
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+        def forward(self, x):                         # x: (2, 3, 8, 8)
+            y = torch.relu(self.conv(x))              # 2·4·8·8 = 512 elements
+            y = nn.functional.max_pool2d(y, 2)        # 128 outputs, 4 each
+            return y.view(2, -1) * 2.0                # a view, then a mul
+
+    model = Net()
+    torch.nn.utils.prune.l1_unstructured(model.conv, "weight", 0.5)
+    summary = sk.analyze(model, torch.randn(2, 3, 8, 8), formats=())
+    ops = {r["op"]: r for r in summary.ops}
+    assert set(ops) == {"relu", "max_pool2d_with_indices", "mul"}, ops
+    assert ops["relu"]["calls"] == 1 and ops["relu"]["flops"] == 512
+    assert ops["relu"]["bytes_read"] == ops["relu"]["bytes_written"] == 512 * 4
+    pool = ops["max_pool2d_with_indices"]
+    assert pool["flops"] == 128 * 4 and pool["bytes_read"] == 512 * 4
+    assert pool["bytes_written"] == 128 * 4 + 128 * 8  # values and int64 indices
+    assert ops["mul"]["flops"] == 128
+    assert json.loads(summary.to_json())["ops"] == summary.ops

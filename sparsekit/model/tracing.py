@@ -137,9 +137,9 @@ def op_flops(kind: str, inputs, outputs, window: int | None = None) -> int:
     """Estimated FLOPs of an op: a pooling op one per window element of each output (``window``
     elements; adaptive pools one per input element), reductions one per input element, the
     kinds in ``_FLOPS_PER_ELEMENT`` that many per element of the largest operand, anything
-    else one per output element."""
+    else one per element of its largest output."""
     n_in = max((t.numel() for t in inputs), default=0)
-    n_out = sum(t.numel() for t in outputs)
+    n_out = max((t.numel() for t in outputs), default=0)  # not a pool's indices, a norm's stats
     if "pool" in kind:
         return n_out * window if window else n_in
     if kind.startswith(("sum", "mean", "amax", "amin", "var", "std", "norm")):
