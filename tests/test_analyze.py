@@ -89,8 +89,14 @@ def test_conv1d_transposed_conv_and_attention():
     assert ct["macs"] == 2 * 5 * 5 * 4 * 3 * 9 and ct["groups"] == 2
     assert ct["weight_shape"] == (4, 3, 3, 3)
     # self-attention: one packed q/k/v projection, then out_proj (fast path off in tracing)
-    att = [(r["name"], r["M"], r["K"], r["N"]) for r in s if r["name"].startswith("att")]
-    assert att == [("att.in_proj_weight", 24, 8, 14), ("att.out_proj", 8, 8, 14)]
+    # ... with the two activation×activation products between them: q·kᵀ and attn·v, each
+    # batch 2 × heads 2 × 7 × 7 × head dim 4 MACs, without weights
+    att = [(r["name"], r["M"], r["K"], r["N"], r["macs"], r["weight_params"])
+           for r in s if r["name"].startswith("att")]
+    assert att == [("att.in_proj_weight", 24, 8, 14, 24 * 8 * 14, 192),
+                   ("att/bmm", 28, 4, 7, 2 * 2 * 7 * 7 * 4, 0),
+                   ("att/bmm#2", 28, 7, 4, 2 * 2 * 7 * 7 * 4, 0),
+                   ("att.out_proj", 8, 8, 14, 8 * 8 * 14, 64)]
     assert s.total["weight_params"] == 4 * 9 + 4 * 3 * 9 + 3 * 64 + 64
 
 

@@ -218,3 +218,9 @@ def test_cli_format_choices_come_from_the_registry():
     assert list(choices["bench"]) == list(sk.FORMATS)
     assert list(choices["estimate"]) == list(choices["demo"]) == ["auto", "dense",
                                                                    *sk.FORMATS]
+
+
+def test_sweep_formats_needs_distinct_hardware_names(mlp):
+    model, x = mlp
+    with pytest.raises(ValueError, match="its own name"):
+        sweep_formats(model, x, ["csr"], [None], ["edge-npu", "edge-npu"])

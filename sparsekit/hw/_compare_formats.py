@@ -15,7 +15,7 @@ import hwmodel
 from hwmodel.table import Table
 
 from sparsekit.hw import _estimate as est_
-from sparsekit.hw._trace import trace
+from sparsekit.hw._trace import trace, trace_forward_layers
 
 # the columns a 100-character table keeps, most important first
 PRIORITY = ("format", "bytes", "bits_per_nnz", "dram_bytes", "energy_j", "latency_s",
@@ -219,6 +219,8 @@ class FormatPoint:
     block: tuple = (4, 4)
     vector: int = 8
     objective: str = "energy"
+    others: tuple = ()       # (hardware name, its layers of the forward's other work), as
+                             # sk.estimate prices them: activation products and other ops
 
     def __call__(self, point):
         hw, format, sparsity = point
@@ -228,7 +230,8 @@ class FormatPoint:
         counter = est_._Counter(list(traced), self.block, self.vector, None)
         layers = [layer for layer, _ in est_._layers(counter, hw, format, self.value_bits,
                                                      None)]
-        est = hwmodel.estimate(hw, layers, objective=self.objective, batch=self.batch)
+        rest = list(dict(self.others).get(hw.name, ()))
+        est = hwmodel.estimate(hw, layers + rest, objective=self.objective, batch=self.batch)
         outer = hw.memory[0].name
         nnz = sum(layer.footprint.nnz for layer in layers)
         weight = sum(layer.weight_bytes for layer in layers)
@@ -268,13 +271,20 @@ def sweep_formats(model, example_input, specs, sparsities=(None,), hardware=("ey
     for s in sparsities:
         if s is not None and not (isinstance(s, (int, float)) and 0 <= s <= 1):
             raise ValueError(f"sparsities: each must be in [0, 1] or None, got {s!r}")
-    traced = trace(model, example_input, magnitudes=any(s is not None for s in sparsities))
+    traced, forward = trace_forward_layers(model, example_input,
+                                           magnitudes=any(s is not None for s in sparsities))
     hardware = [hardware] if isinstance(hardware, (str, hwmodel.Hardware)) else list(hardware)
     specs = [specs] if isinstance(specs, str) else list(specs)
     for s in specs:
         est_._check_format(s)
+    hardware = [hwmodel.load(h) for h in hardware]
+    names = [hw.name for hw in hardware]
+    if len(set(names)) != len(names):
+        raise ValueError(f"hardware: every variant needs its own name, got {names}")
+    others = tuple((hw.name, tuple(est_._other_layers(forward, hw, value_bits)))
+                   for hw in hardware)
     task = FormatPoint(tuple(traced),
                        est_._batch_of(example_input) if batch is None else int(batch),
-                       value_bits, est_._block(block), est_._vector(vector), objective)
-    points = [(hwmodel.load(h), s, p) for h in hardware for s in specs for p in sparsities]
+                       value_bits, est_._block(block), est_._vector(vector), objective, others)
+    points = [(hw, s, p) for hw in hardware for s in specs for p in sparsities]
     return hwmodel.sweep(task, points, executor=executor, progress=progress)

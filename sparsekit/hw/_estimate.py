@@ -46,7 +46,7 @@ from hwmodel.table import Table
 
 from sparsekit.formats import registry
 from sparsekit.hw import _specs
-from sparsekit.hw._trace import TracedLayer, trace
+from sparsekit.hw._trace import TracedLayer, trace, trace_forward_layers
 
 _TYPE = re.compile(r"^(int|fp)(\d+)$")
 HOST = "host-cpu"  # the preset of this machine: sparsekit's kernels, sparsify's choices
@@ -248,28 +248,6 @@ def _slower_than_dense(hw, layer, dense_layer, label) -> str:
             f"{dense_s * 1e6:.3g} µs: decode cost): runs dense, as sparsify would choose")
 
 
-def _traced(model, example_input):
-    """One forward pass: its weight layers as ``TracedLayer`` (named as ``sk.analyze`` names
-    its rows) and the ``tracing.Forward`` with the rest (activation products, other ops)."""
-    import torch
-    from sparsekit.model._analyze import layer_names
-    from sparsekit.model.tracing import trace_forward
-
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    forward = trace_forward(model, example_input)
-    if not forward.calls:
-        raise ValueError("the model has no weight layers (no conv/linear/matmul with a weight)")
-    out = []
-    for call, name in zip(forward.calls, layer_names(forward.calls)):
-        if call.matrix.device.type == "meta":
-            raise ValueError(f"layer {name!r} has no values (meta tensor): nothing to estimate")
-        out.append(TracedLayer(name, int(call.M), int(call.K), int(call.N),
-                               int(call.groups or 1), int(call.macs), tuple(call.input_shape),
-                               tuple(call.output_shape), (call.matrix != 0).numpy()))
-    return out, forward
-
-
 def _other_layers(forward, hw, value_bits) -> list:
     """The ``hwmodel.Layer`` of every product between two activations (one each, named as
     ``sk.analyze`` names its rows) and of every other op kind (the calls of a kind summed into
@@ -412,7 +390,7 @@ def estimate(model, example_input, hw, format="auto", value_bits=None, activatio
             not 0 <= min_sparsity <= 1:
         raise ValueError(f"min_sparsity must be a number in [0, 1], got {min_sparsity!r}")
     from tqdm.auto import tqdm
-    traced, forward = _traced(model, example_input)
+    traced, forward = trace_forward_layers(model, example_input)
     counter = _Counter(traced, block, vector, index_bits)
     bar = tqdm(total=len(counter.traced) * len(hws), desc=f"estimate ({_label(format)})",
                unit="layer", delay=2, disable=not show_progress(progress))

@@ -33,17 +33,24 @@ class TracedLayer:
 def trace(model, example_input, magnitudes: bool = False) -> list:
     """The ``TracedLayer`` of every weight product of ``model`` on ``example_input``, in call
     order, named as ``sk.analyze`` names its rows (``magnitudes``: keep |W| too)."""
+    return trace_forward_layers(model, example_input, magnitudes)[0]
+
+
+def trace_forward_layers(model, example_input, magnitudes: bool = False) -> tuple:
+    """One forward pass: ``(weight layers, forward)``: the ``TracedLayer`` of every weight
+    product (as ``trace`` gives them) and the ``tracing.Forward`` with everything else it saw
+    (products between two activations, other ops)."""
     import torch
     from sparsekit.model._analyze import layer_names
-    from sparsekit.model.tracing import trace_products
+    from sparsekit.model.tracing import trace_forward
 
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    calls, _ = trace_products(model, example_input)
-    if not calls:
+    forward = trace_forward(model, example_input)
+    if not forward.calls:
         raise ValueError("the model has no weight layers (no conv/linear/matmul with a weight)")
     out = []
-    for call, name in zip(calls, layer_names(calls)):
+    for call, name in zip(forward.calls, layer_names(forward.calls)):
         if call.matrix.device.type == "meta":
             raise ValueError(f"layer {name!r} has no values (meta tensor): nothing to estimate")
         w = call.matrix.detach().cpu()
@@ -51,4 +58,4 @@ def trace(model, example_input, magnitudes: bool = False) -> list:
         out.append(TracedLayer(name, int(call.M), int(call.K), int(call.N),
                                int(call.groups or 1), int(call.macs), tuple(call.input_shape),
                                tuple(call.output_shape), (w != 0).numpy(), mag))
-    return out
+    return out, forward
