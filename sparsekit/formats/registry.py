@@ -15,6 +15,7 @@ choices, the benchmarks).
   ``hwmodel.formats.FormatSpec``, such that
   ``hf.footprint(A.spec, W != 0, value_bits=b).total_bytes == A.storage(value_bits=b).total``;
 - ``_packed_widths()``: ``(index_bits, pointer_bits, params)`` as the instance is packed;
+- ``short_name`` (optional): a shorter column label for tables ("vskip");
 - ``roles``: the role of each constructor array ("values", "indices", "pointers", "bitmap"),
   so the sparse layers can store and rebuild it as buffers.
 

@@ -46,6 +46,7 @@ class VectorSkip(SparseFormat):
     structure = "vector"
     params = ("vector",)
     order = 30
+    short_name = "vskip"                         # its column label in tables
     roles = ("values", "bitmap", "pointers")    # the constructor's arrays, in order
 
     @classmethod

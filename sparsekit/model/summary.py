@@ -12,6 +12,18 @@ moved, FLOPs) prints as a second small table under it, and is in the JSON.
 from __future__ import annotations
 
 from hwmodel import table as _table
+from sparsekit.formats import registry
+
+
+def _short(name: str) -> str:
+    """A format's column label: its class's ``short_name`` ("vskip"), else its name."""
+    return getattr(registry.get(name), "short_name", name)
+
+
+def _formats_in_words() -> str:
+    classes = [cls.__name__ for cls in registry.FORMATS.values()]
+    return ", ".join(classes[:-1]) + " and " + classes[-1] if len(classes) > 1 else classes[0]
+
 
 # (column of the compact view, source column, percent?). View names follow hwmodel.table's unit
 # rule: "macs" prints as "MMAC"/"GMAC", "bytes_dense" as "dense KiB"/"dense MiB".
@@ -20,8 +32,8 @@ COMPACT = (("name", "name", False), ("type", "type", False), ("M", "M", False),
            ("rows %", "rows", True), ("chan %", "channels", True),
            ("blocks %", "blocks", True), ("vectors %", "vectors", True),
            ("macs", "macs", False), ("eff_macs", "effective_macs", False),
-           ("bytes_dense", "bytes_dense", False), ("bytes_csr", "bytes_csr", False),
-           ("bytes_bsr", "bytes_bsr", False), ("bytes_vskip", "bytes_vectorskip", False),
+           ("bytes_dense", "bytes_dense", False),
+           *((f"bytes_{_short(name)}", f"bytes_{name}", False) for name in registry.names()),
            ("best", "best_format", False), ("best_bytes", "best_bytes", False),
            ("note", "note", False))
 
@@ -29,8 +41,8 @@ COMPACT = (("name", "name", False), ("type", "type", False), ("M", "M", False),
 # dense and effectively, its bytes dense and in the smallest format, where the zeros are
 # (which format can skip them), the bytes of each format, then the layer's type and shape.
 PRIORITY = ("name", "note", "sparsity %", "macs", "eff_macs", "bytes_dense", "best",
-            "best_bytes", "blocks %", "vectors %", "rows %", "chan %", "bytes_csr",
-            "bytes_bsr", "bytes_vskip", "type", "M", "K", "N")
+            "best_bytes", "blocks %", "vectors %", "rows %", "chan %",
+            *(f"bytes_{_short(name)}" for name in registry.names()), "type", "M", "K", "N")
 
 
 def legend(block=(4, 4), vector=8) -> dict:
@@ -45,8 +57,9 @@ def legend(block=(4, 4), vector=8) -> dict:
         "vectors %": f"all-zero {vector}×1 vectors in panels of {vector} rows, the ones "
                      f"VectorSkip skips",
         "eff_macs": "MACs whose weight is nonzero",
-        "bytes_vskip": "bytes of the VectorSkip format",
-        "best": "the smallest of dense, CSR, BSR and VectorSkip for this layer",
+        **{f"bytes_{_short(name)}": f"bytes of the {cls.__name__} format"
+           for name, cls in registry.FORMATS.items() if _short(name) != name},
+        "best": f"the smallest of dense, {_formats_in_words()} for this layer",
         "best_bytes": "bytes of that smallest format",
     }
 
