@@ -24,6 +24,7 @@ checked before any long work starts. Ctrl-C exits 130. A bug still shows its tra
 import argparse
 import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from hwmodel.table import human
@@ -246,6 +247,22 @@ def _probe(model, shape, name):
     return largest[0]
 
 
+@contextmanager
+def _no_weight_init():
+    """torch.nn.init's functions as no-ops (the meta-device build that sizes a model needs no
+    values: initialising meta tensors goes through torch._refs, which imports torch._dynamo,
+    about 1 s)."""
+    import torch.nn.init as init
+    saved = {n: getattr(init, n) for n in dir(init) if n.endswith("_") and not n.startswith("_")}
+    try:
+        for n in saved:
+            setattr(init, n, lambda tensor, *args, **kwargs: tensor)
+        yield
+    finally:
+        for n, fn in saved.items():
+            setattr(init, n, fn)
+
+
 def load_model_and_input(args):
     """(model in eval mode, random input of --batch × the input shape). The input shape is
     checked on one example and the batch's memory against what the machine has available,
@@ -256,7 +273,7 @@ def load_model_and_input(args):
     kwargs = dict(args.model_args)
     free = available_memory()
     try:
-        with torch.device("meta"):          # sizes only: nothing allocated yet
+        with torch.device("meta"), _no_weight_init():   # sizes only: nothing allocated yet
             params = sum(p.numel() * p.element_size()
                          for p in models.load_model(args.model, **kwargs).parameters())
     except TypeError as e:
