@@ -18,6 +18,8 @@ import math
 import numbers
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 STRUCTURES = ("dense", "unstructured", "block", "vector")
 KINDS = ("int", "fp")
 COMPUTE_MODES = ("skip", "gate", "none")
@@ -192,15 +194,20 @@ class Layer:
         if isinstance(rows, (str, bytes)) or not hasattr(rows, "__len__"):
             raise TypeError(f"layer {self.name!r}: row_nnz must be a sequence of M ints, got "
                             f"{type(rows).__name__}")
-        values = []
-        for v in rows:
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not 0 <= v <= self.K:
-                raise ValueError(f"layer {self.name!r}: row_nnz holds {v!r}; each must be an "
-                                 f"int in [0, K={self.K}]")
-            values.append(int(v))
-        if len(values) != self.M:
-            raise ValueError(f"layer {self.name!r}: row_nnz has {len(values)} entries, expected "
+        values = np.asarray(rows)     # vectorised: an estimate builds thousands of layers
+        if values.ndim != 1 or (values.size and values.dtype.kind not in "iu"):
+            bad = next((v for v in np.ravel(np.asarray(rows, dtype=object))
+                        if isinstance(v, bool) or not isinstance(v, numbers.Integral)), rows)
+            raise ValueError(f"layer {self.name!r}: row_nnz holds {bad!r}; each must be an "
+                             f"int in [0, K={self.K}]")
+        if values.size and (values.min() < 0 or values.max() > self.K):
+            bad = values[(values < 0) | (values > self.K)][0]
+            raise ValueError(f"layer {self.name!r}: row_nnz holds {int(bad)!r}; each must be an "
+                             f"int in [0, K={self.K}]")
+        if values.size != self.M:
+            raise ValueError(f"layer {self.name!r}: row_nnz has {values.size} entries, expected "
                              f"M={self.M}")
+        values = values.tolist()
         object.__setattr__(self, "row_nnz", tuple(values))
         stored = sum(values) * self.N
         if not math.isclose(stored, self.stored_macs, rel_tol=1e-9, abs_tol=1e-9):
