@@ -22,6 +22,12 @@ PRODUCTS = ("supported products: A @ X with X of shape (K,) or (K, N), numpy or 
             "(every format); X @ A with X of shape (M,) or (N, M) for CSR and BSR (through A.T)")
 
 
+def read_only(attr: str, doc: str = "The stored values.") -> property:
+    """A property giving a read-only view of the private array ``attr`` (the view's writeable
+    flag cannot be turned back on, since the array it views is read-only)."""
+    return property(lambda self: getattr(self, attr).view(), doc=f"{doc} Read-only.")
+
+
 class SparseFormat:
     """A compressed M×K weight matrix. Subclasses set ``format`` and implement ``_setup``,
     ``_parts``, ``_spmv(x, y)``, ``_spmm(X, Y)``, ``to_dense()``, ``storage()``, ``values``.

@@ -6,7 +6,7 @@ from sparsekit import kernels
 from sparsekit.formats.arrays import (check_pointers, check_shape, check_sorted_indices,
                                       float_array, index_array, owned, pointer_dtype,
                                       unsigned_index_dtype)
-from sparsekit.formats.base import SparseFormat
+from sparsekit.formats.base import SparseFormat, read_only
 from sparsekit.formats.coo import (coo_from_scipy, coo_from_torch, group_coordinates,
                                    is_dense_tensor, transpose_pattern)
 from sparsekit.formats.interop import torch_compressed
@@ -74,24 +74,10 @@ class BSR(SparseFormat):
         """(r, c)."""
         return self._block
 
-    @property
-    def blocks(self) -> np.ndarray:
-        """The stored (nblocks, r, c) blocks, block row by block row (read-only)."""
-        return self._blocks.view()
-
-    @property
-    def indices(self) -> np.ndarray:
-        """The block column of each stored block (read-only)."""
-        return self._indices.view()
-
-    @property
-    def indptr(self) -> np.ndarray:
-        """Block row i holds blocks indptr[i]:indptr[i+1] (read-only)."""
-        return self._indptr.view()
-
-    @property
-    def values(self) -> np.ndarray:
-        return self._blocks.view()
+    blocks = read_only("_blocks", "The stored (nblocks, r, c) blocks, block row by block row.")
+    indices = read_only("_indices", "The block column of each stored block.")
+    indptr = read_only("_indptr", "Block row i holds blocks indptr[i]:indptr[i+1].")
+    values = read_only("_blocks")
 
     def _repr_extra(self) -> str:
         return f", block={self.block[0]}×{self.block[1]}"

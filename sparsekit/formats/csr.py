@@ -5,7 +5,7 @@ from sparsekit import kernels
 from sparsekit.formats.arrays import (check_pointers, check_shape, check_sorted_indices,
                                       float_array, index_array, owned, pointer_dtype,
                                       unsigned_index_dtype)
-from sparsekit.formats.base import SparseFormat
+from sparsekit.formats.base import SparseFormat, read_only
 from sparsekit.formats.coo import coo_from_scipy, coo_from_torch, is_dense_tensor, transpose_pattern
 from sparsekit.formats.interop import torch_compressed
 from sparsekit.formats.storage import Storage, check_index_bits, check_value_bits
@@ -59,24 +59,11 @@ class CSR(SparseFormat):
     def _parts(self) -> tuple:
         return self._data, self._indices, self._indptr, self._shape
 
-    @property
-    def data(self) -> np.ndarray:
-        """The stored values, row by row (read-only)."""
-        return self._data.view()
-
-    @property
-    def indices(self) -> np.ndarray:
-        """The column of each stored value (read-only; the narrowest unsigned dtype)."""
-        return self._indices.view()
-
-    @property
-    def indptr(self) -> np.ndarray:
-        """Row i holds entries indptr[i]:indptr[i+1] (read-only)."""
-        return self._indptr.view()
-
-    @property
-    def values(self) -> np.ndarray:
-        return self._data.view()
+    data = read_only("_data", "The stored values, row by row.")
+    indices = read_only("_indices", "The column of each stored value (the narrowest unsigned "
+                                    "dtype).")
+    indptr = read_only("_indptr", "Row i holds entries indptr[i]:indptr[i+1].")
+    values = read_only("_data")
 
     # -- construction --------------------------------------------------------------------
     @classmethod

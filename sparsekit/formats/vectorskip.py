@@ -7,7 +7,7 @@ import numpy as np
 from sparsekit import kernels
 from sparsekit.formats.arrays import (check_pointers, check_shape, float_array, index_array,
                                       owned, pointer_dtype, to_numpy)
-from sparsekit.formats.base import SparseFormat
+from sparsekit.formats.base import SparseFormat, read_only
 from sparsekit.formats.coo import (coo_from_scipy, coo_from_torch, group_coordinates,
                                    is_dense_tensor)
 from sparsekit.formats.interop import torch_compressed
@@ -105,24 +105,12 @@ class VectorSkip(SparseFormat):
         """V, the rows of a panel."""
         return self._vector
 
-    @property
-    def vectors(self) -> np.ndarray:
-        """The stored (nvec, V) vectors, panel by panel, columns ascending (read-only)."""
-        return self._vectors.view()
-
-    @property
-    def bitmap(self) -> np.ndarray:
-        """(npanels, ceil(K/64)) uint64: bit j % 64 of word j // 64 marks column j (read-only)."""
-        return self._bitmap.view()
-
-    @property
-    def panel_ptr(self) -> np.ndarray:
-        """Panel p holds vectors panel_ptr[p]:panel_ptr[p+1] (read-only)."""
-        return self._panel_ptr.view()
-
-    @property
-    def values(self) -> np.ndarray:
-        return self._vectors.view()
+    vectors = read_only("_vectors", "The stored (nvec, V) vectors, panel by panel, columns "
+                                    "ascending.")
+    bitmap = read_only("_bitmap", "(npanels, ceil(K/64)) uint64: bit j % 64 of word j // 64 marks "
+                                  "column j.")
+    panel_ptr = read_only("_panel_ptr", "Panel p holds vectors panel_ptr[p]:panel_ptr[p+1].")
+    values = read_only("_vectors")
 
     def _repr_extra(self) -> str:
         return f", vector={self.vector}"
