@@ -536,6 +536,32 @@ def test_failed_matmul_leaves_out_alone():
     np.testing.assert_array_equal(out, 3.0)
 
 
+
+# -- the unrolled SpMV paths (BSR 4×4, VectorSkip V = 8) --------------------------------------
+@pytest.mark.parametrize("spec_id", ["bsr4x4", "vs8"])
+@pytest.mark.parametrize("m, k", [(m, k) for m in (1, 5, 6, 7, 8, 9, 15, 17)
+                                  for k in (1, 2, 3, 4, 5, 63, 65, 130)])
+@pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
+def test_unrolled_spmv_ragged_edges(spec_id, m, k, dtype):
+    """Every remainder of M and K: the last block's missing columns read as zero (never past
+    x), the last block's / panel's missing rows are never written past y; nothing else is
+    left unwritten, and an empty row gives an exact 0."""
+    W = random_sparse(np.random.default_rng(m * 1000 + k), m, k, 0.5, dtype)
+    empty = m // 3          # an empty row (not the last one, once m > 1)
+    W[empty] = 0
+    W[-1, -1] = 2.0   # the last, padded block / panel is stored
+    A = build(SPEC_BY_ID[spec_id], W)
+    xbuf = np.full(k + 8, np.nan, dtype)  # NaN after x: a read past its end shows in y
+    x = xbuf[:k]
+    x[:] = _x(k, None, dtype)
+    buf = np.full(m + 8, np.nan, dtype)   # sentinels after y catch a write past its end
+    A.matmul(x, out=buf[:m])
+    assert_matmul_close(buf[:m], W, x)
+    assert np.isnan(buf[m:]).all()
+    if m > 1:
+        assert buf[empty] == 0
+
+
 # -- properties ----------------------------------------------------------------------------
 @given(W=sparse_matrices(max_side=30, special=False), fmt=format_specs(),
        n=st.sampled_from([None, 0, 1, 2, 5, 8]), seed=st.integers(0, 2**16))
