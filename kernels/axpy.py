@@ -6,7 +6,8 @@ FASTMATH = {"reassoc", "contract", "nsz"}
 
 # The SpMV kernels with a fixed block/vector shape keep their sums in locals and fuse only
 # (no reassociation): with "reassoc" LLVM vectorises the loop over blocks or vectors as a
-# reduction, with a gather of x per lane, which runs 3-5x slower than the plain unrolled loop.
+# reduction, with a gather of x per lane: 4-6x slower for BSR 4x4, ~15 % for V = 8 (measured
+# at 4096x4096, 90 %, one thread). CSR's one-sum loop is the opposite case and keeps reassoc.
 FASTMATH_FUSE = {"contract", "nsz"}
 
 

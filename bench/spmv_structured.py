@@ -1,0 +1,88 @@
+"""Structured SpMV against CSR at batch 1 (issue 9): one process, one thread, interleaved.
+
+Builds a 4096×4096 weight at 90 % sparsity three ways (unstructured, 4×4-block and V=8-vector
+magnitude pruning, ``workloads.random_weight``), packs it as CSR, BSR 4×4 and VectorSkip(8),
+and times ``A @ x`` of every format in the same rounds (``timing.interleaved``, half the rounds
+in reverse order), so a change of machine load hits all of them alike. Prints p50/p90 and the GB/s of the bytes each format reads
+(``storage().total`` + x + y), and each format's ratio to CSR (time of CSR / time of format).
+
+    python bench/spmv_structured.py [--size 4096] [--sparsity 0.9] [--batch 1] [--budget 2]
+                                    [--repeat 1]
+
+``--repeat R`` makes each timed call R products in a row (time per product reported): with
+R = 1 every product starts after the other formats' passes have evicted part of its matrix
+from L3 (three matrices of 7-10 MB each); a larger R shows the L3-resident rate.
+
+``--batch N`` times the SpMM ``A @ X`` with X (K, N) instead (bytes: storage + X + Y).
+Checks the load average first and says so when the machine is not idle.
+"""
+import argparse
+import os
+
+import numpy as np
+
+import sparsekit as sk
+from sparsekit.benchmarking.timing import Timing, interleaved
+from sparsekit.benchmarking.workloads import random_weight
+
+
+def packed(size, sparsity, seed=0):
+    """(name, matrix) of each format, each from the weight pruned in its own structure."""
+    shape = (size, size)
+    return [
+        ("CSR", sk.CSR.from_dense(random_weight(shape, sparsity, "unstructured", seed=seed))),
+        ("BSR 4x4", sk.BSR.from_dense(random_weight(shape, sparsity, "block", block=(4, 4),
+                                                    seed=seed), block=(4, 4))),
+        ("VectorSkip(8)", sk.VectorSkip.from_dense(random_weight(shape, sparsity, "vector",
+                                                                 vector=8, seed=seed), vector=8)),
+    ]
+
+
+def balanced(fns, budget_s):
+    """``interleaved`` over half the budget in the given order and half in reverse, pooled:
+    a call right after another format's pass over its ~10 MB runs with part of its own
+    matrix evicted from L3, so a fixed order would favour whichever format comes first."""
+    half = dict(budget_s=budget_s / 2, max_rounds=100_000)
+    forward = interleaved(fns, **half)
+    backward = interleaved(fns[::-1], **half)[::-1]
+    return [Timing.of(f.times + b.times) for f, b in zip(forward, backward)]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=4096)
+    ap.add_argument("--sparsity", type=float, default=0.9)
+    ap.add_argument("--batch", type=int, default=1, help="1: SpMV; N > 1: SpMM with N columns")
+    ap.add_argument("--budget", type=float, default=2.0, help="seconds of timed rounds")
+    ap.add_argument("--repeat", type=int, default=1, help="products per timed call")
+    args = ap.parse_args(argv)
+
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"note: machine not idle (1-min load average {load:.2f}); ratios stay fair, "
+              "absolute figures may be low")
+    sk.set_num_threads(1)
+    mats = packed(args.size, args.sparsity)
+    rng = np.random.default_rng(1)
+    cols = args.size if args.batch == 1 else (args.size, args.batch)
+    x = rng.standard_normal(cols).astype(np.float32)
+    outs = [np.empty((args.size,) if args.batch == 1 else (args.size, args.batch), np.float32)
+            for _ in mats]
+    if args.repeat < 1:
+        raise ValueError(f"--repeat must be >= 1, got {args.repeat}")
+    reps = range(args.repeat)
+    fns = [lambda A=A, y=y: [A.matmul(x, out=y) for _ in reps] for (_, A), y in zip(mats, outs)]
+    timings = [Timing.of(np.array(t.times) / args.repeat) for t in balanced(fns, args.budget)]
+
+    kind = "SpMV" if args.batch == 1 else f"SpMM batch {args.batch}"
+    print(f"{kind}, {args.size}x{args.size} at {args.sparsity:.0%}, 1 thread, "
+          f"{timings[0].rounds} interleaved rounds (both orders), {args.repeat} product(s) per call")
+    print(f"{'format':<14} {'bytes':>12} {'p50 us':>9} {'p90 us':>9} {'GB/s':>7} {'vs CSR':>7}")
+    for (name, A), y, t in zip(mats, outs, timings):
+        nbytes = A.storage().total + x.nbytes + y.nbytes
+        print(f"{name:<14} {nbytes:>12,} {t.p50 * 1e6:>9.1f} {t.p90 * 1e6:>9.1f} "
+              f"{nbytes / t.p50 / 1e9:>7.2f} {timings[0].p50 / t.p50:>6.2f}x")
+
+
+if __name__ == "__main__":
+    main()
