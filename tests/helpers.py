@@ -225,3 +225,18 @@ def format_specs(draw):
         return (f"bsr{block}", sk.BSR, {"block": block})
     v = draw(st.sampled_from([1, 2, 3, 4, 5, 8, 16, 17, 32]))
     return (f"vs{v}", sk.VectorSkip, {"vector": v})
+
+
+NN_TOL = dict(rtol=1e-4, atol=1e-5)   # sparse layers against the dense torch layer
+
+
+def pruned(module, level=0.7, seed=0):
+    """``module`` with standard-normal weights, magnitude-pruned to ``level`` (torch is
+    imported here, not at the top: the format tests stay torch-free)."""
+    import torch
+    torch.manual_seed(seed)
+    for p in module.parameters():
+        with torch.no_grad():
+            p.copy_(torch.randn_like(p))
+    sk.prune.magnitude(module, level)
+    return module

@@ -19,17 +19,8 @@ from torch import nn
 import sparsekit as sk
 from sparsekit.nn import DenseReadWarning, SparseConv2d, SparseLinear
 
-FORMATS = ("csr", "bsr", "vectorskip")
-TOL = dict(rtol=1e-4, atol=1e-5)
-
-
-def _pruned(module, level=0.7, seed=0):
-    torch.manual_seed(seed)
-    for p in module.parameters():
-        with torch.no_grad():
-            p.copy_(torch.randn_like(p))
-    sk.prune.magnitude(module, level)
-    return module
+from helpers import NN_TOL as TOL, pruned as _pruned  # noqa: E402
+from sparsekit.nn import FORMATS  # noqa: E402
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
