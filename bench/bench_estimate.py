@@ -75,6 +75,13 @@ def bench_estimate_three_presets(benchmark, pruned):
     benchmark.extra_info["target_s"] = TARGET_THREE_S
 
 
+def _json_of(code: str) -> dict:
+    """Run ``code`` in a fresh interpreter; the JSON object on its last line of output."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def _first_call_s() -> dict:
     """A fresh interpreter: build and prune the model, then time its first ``sk.estimate``."""
     code = _BUILD.format(sparsity=SPARSITY) + textwrap.dedent("""
@@ -84,9 +91,7 @@ def _first_call_s() -> dict:
         first = time.perf_counter() - t
         print(json.dumps({"first_s": first, "dynamo": "torch._dynamo" in sys.modules}))
         """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _json_of(code)
 
 
 def bench_estimate_first_call(benchmark):
@@ -107,9 +112,7 @@ def _summary_run() -> dict:
         rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss   # KiB on Linux
         print(json.dumps({"wall_s": wall, "peak_rss_mb": rss_kib * 1024 / 1e6}))
         """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _json_of(code)
 
 
 def bench_summary_resnet50(benchmark):

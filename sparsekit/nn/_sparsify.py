@@ -44,15 +44,11 @@ from sparsekit.benchmarking.timing import measure
 from sparsekit.formats.params import check_block, check_vector
 from sparsekit.nn._base import DenseReadWarning, SparseModule
 from sparsekit.nn.attention import SparseMultiheadAttention
-from sparsekit.formats import registry
-from sparsekit.nn.layers import FORMATS as RUNNABLE, SparseConv2d, SparseLinear
+from sparsekit.nn.layers import FORMATS, SparseConv2d, SparseLinear
 from sparsekit.model.weights import effective_weight
 from sparsekit.prune.select import select_layers
 from sparsekit.model.inputs import layer_inputs
 from sparsekit.model.tracing import call_model
-
-# sparsify's formats: the registered ones the sparse layers can run, in registry order
-FORMATS = tuple(f for f in registry.names() if f in RUNNABLE)
 
 
 def _base_class(module):
