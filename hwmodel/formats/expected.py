@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from .footprint import Footprint, RankFootprint, footprint, resolve_value_bits, roundup
+from .footprint import Footprint, footprint, rank_footprints, resolve_value_bits, roundup
 from .layout import Layout, check_shape
 from .spec import FormatSpec
 
@@ -42,7 +42,6 @@ def expected_footprint(spec: FormatSpec, shape, density, value_bits=None) -> Foo
         return footprint(spec, np.zeros((m, k), bool), vb)
     nnz = round(float(density) * total)
     empty = _Empty(total, nnz)
-    n_ranks = len(spec.ranks)
 
     fibres, occupied, entries, padding, prefixes = [1.0], [], [], [], [1]
     for i, r in enumerate(layout.ranks):
@@ -66,36 +65,21 @@ def expected_footprint(spec: FormatSpec, shape, density, value_bits=None) -> Foo
         prefixes.append(prefixes[-1] * n)
 
     nonempty = [1 - float(empty(np.array([total]))[0])] + occupied
-    per_rank = []
-    for i, r in enumerate(layout.ranks):
-        n, f, a = r.extent, fibres[i], r.align
-        bits, meta = 0, 0.0
-        if r.format == "B":
-            bits, meta = 1, f * roundup(n, a)
-        elif r.format == "UOP":
-            nxt = entries[i + 1] if i + 1 < n_ranks else entries[i]
-            bits = layout.offset_bits(i, round(nxt))
-            meta = f * roundup((n + 1) * bits, a)
-        elif r.format in ("CP", "RLE"):
-            bits = r.coord_bits
-            if r.fixed is not None:
-                meta = f * roundup(r.fixed * bits, a)
-            elif a == 1:
-                meta = f * r.length_bits + entries[i] * bits
-            else:
-                q = occupied[i] / (prefixes[i] * n) if prefixes[i] * n else 0.0
-                stretch = entries[i] / occupied[i] if occupied[i] else 1.0
-                per_fibre = _aligned_mean(n, q, r.length_bits, bits * stretch, a)
-                meta = nonempty[i] * per_fibre + (f - nonempty[i]) * roundup(r.length_bits, a)
-        payload = entries[i] * vb if i == n_ranks - 1 else 0.0
-        per_rank.append(RankFootprint(
-            dim="·".join(spec.ranks[i].dims), format=r.format, extent=n, fibres=f,
-            occupancy=occupied[i], entries=entries[i], padding_entries=padding[i], bits=bits,
-            length_bits=r.length_bits, metadata_bits=float(meta), payload_bits=float(payload)))
+
+    def aligned(i):                                 # the expectation over the rank's fibres
+        r, n = layout.ranks[i], layout.ranks[i].extent
+        q = occupied[i] / (prefixes[i] * n) if prefixes[i] * n else 0.0
+        stretch = entries[i] / occupied[i] if occupied[i] else 1.0
+        per_fibre = _aligned_mean(n, q, r.length_bits, r.coord_bits * stretch, r.align)
+        return nonempty[i] * per_fibre + (fibres[i] - nonempty[i]) * roundup(r.length_bits,
+                                                                            r.align)
+
+    per_rank = rank_footprints(spec, layout, vb, fibres, occupied, entries, padding, aligned,
+                               float)
     return Footprint(format=spec.name, shape=(m, k), value_bits=vb, nnz=nnz,
                      stored_values=entries[-1], padding_entries=sum(padding),
                      metadata_bits=sum(p.metadata_bits for p in per_rank),
-                     payload_bits=per_rank[-1].payload_bits, per_rank=tuple(per_rank))
+                     payload_bits=per_rank[-1].payload_bits, per_rank=per_rank)
 
 
 class _Empty:

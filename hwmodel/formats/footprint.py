@@ -169,13 +169,47 @@ def rle_padding(occ_i: np.ndarray, extent: int, run_bits: int):
     return per_fibre, int(pad.sum())
 
 
+def rank_footprints(spec, layout, value_bits, fibres, occupied, entries, padding,
+                    aligned_metadata, number) -> tuple:
+    """What each representation costs, in one place for the exact and the expected mode: the
+    ``RankFootprint`` of every rank from its counts (``fibres``, ``occupied``, ``entries``,
+    ``padding``: per rank, exact ints or expectations). ``aligned_metadata(i)`` gives the
+    metadata bits of an aligned CP/RLE rank whose fibres vary in length (an exact sum over
+    them, or an expectation); ``number`` is ``int`` or ``float``. UOP widths need the next
+    rank's entry count, so this runs after every rank is counted."""
+    n_ranks = len(layout.ranks)
+    per_rank = []
+    for i, r in enumerate(layout.ranks):
+        n, f, a = r.extent, fibres[i], r.align
+        bits, meta = 0, 0
+        if r.format == "B":
+            bits, meta = 1, f * roundup(n, a)
+        elif r.format == "UOP":
+            bits = layout.offset_bits(i, round(entries[i + 1] if i + 1 < n_ranks
+                                               else entries[i]))
+            meta = f * roundup((n + 1) * bits, a)
+        elif r.format in ("CP", "RLE"):
+            bits = r.coord_bits
+            if r.fixed is not None:
+                meta = f * roundup(r.fixed * bits, a)
+            elif a == 1:
+                meta = f * r.length_bits + entries[i] * bits
+            else:
+                meta = aligned_metadata(i)
+        payload = entries[i] * value_bits if i == n_ranks - 1 else 0
+        per_rank.append(RankFootprint(
+            dim="·".join(spec.ranks[i].dims), format=r.format, extent=n, fibres=f,
+            occupancy=occupied[i], entries=entries[i], padding_entries=padding[i], bits=bits,
+            length_bits=r.length_bits, metadata_bits=number(meta), payload_bits=number(payload)))
+    return tuple(per_rank)
+
+
 def footprint(spec: FormatSpec, mask, value_bits=None) -> Footprint:
     """The exact footprint of ``spec`` on ``mask`` (any 2-D array: True/nonzero = stored)."""
     vb = resolve_value_bits(spec, value_bits)
     mask = as_mask(mask)
     layout = Layout(spec, mask.shape)
     occ = occupancy(layout.view(mask))
-    n_ranks = len(spec.ranks)
 
     # pass 1: fibres, occupancy, entries and padding of every rank
     fibres, occupied, entries, padding, per_fibre = [1], [], [], [], []
@@ -210,36 +244,19 @@ def footprint(spec: FormatSpec, mask, value_bits=None) -> Footprint:
         per_fibre.append((counts, pad_rows))
         fibres.append(e)
 
-    # pass 2: metadata bits (UOP widths need the next rank's entry count)
-    per_rank = []
-    for i, r in enumerate(layout.ranks):
-        n, f, a = r.extent, fibres[i], r.align
-        bits, meta = 0, 0
-        if r.format == "B":
-            bits, meta = 1, f * roundup(n, a)
-        elif r.format == "UOP":
-            bits = layout.offset_bits(i, entries[i + 1] if i + 1 < n_ranks else entries[i])
-            meta = f * roundup((n + 1) * bits, a)
-        elif r.format in ("CP", "RLE"):
-            bits = r.coord_bits
-            if r.fixed is not None:
-                meta = f * roundup(r.fixed * bits, a)
-            elif a == 1:
-                meta = f * r.length_bits + entries[i] * bits
-            else:
-                counts, pad_rows = per_fibre[i]
-                if pad_rows is not None:
-                    counts = counts + pad_rows
-                counts = counts[counts > 0]
-                meta = int(roundup(r.length_bits + counts * bits, a).sum()) + \
-                    (f - counts.size) * roundup(r.length_bits, a)
-        payload = entries[i] * vb if i == n_ranks - 1 else 0
-        per_rank.append(RankFootprint(
-            dim="·".join(spec.ranks[i].dims), format=r.format, extent=n, fibres=f,
-            occupancy=occupied[i], entries=entries[i], padding_entries=padding[i], bits=bits,
-            length_bits=r.length_bits, metadata_bits=int(meta), payload_bits=int(payload)))
+    def aligned(i):                                 # the exact sum over the rank's fibres
+        r = layout.ranks[i]
+        counts, pad_rows = per_fibre[i]
+        if pad_rows is not None:
+            counts = counts + pad_rows
+        counts = counts[counts > 0]
+        return int(roundup(r.length_bits + counts * r.coord_bits, r.align).sum()) + \
+            (fibres[i] - counts.size) * roundup(r.length_bits, r.align)
+
+    per_rank = rank_footprints(spec, layout, vb, fibres, occupied, entries, padding, aligned,
+                               int)
     nnz = int(np.count_nonzero(mask))
     return Footprint(format=spec.name, shape=layout.shape, value_bits=vb, nnz=nnz,
                      stored_values=entries[-1], padding_entries=sum(padding),
                      metadata_bits=sum(p.metadata_bits for p in per_rank),
-                     payload_bits=per_rank[-1].payload_bits, per_rank=tuple(per_rank))
+                     payload_bits=per_rank[-1].payload_bits, per_rank=per_rank)
