@@ -82,7 +82,6 @@ class ProductCall:
         return self.M * self.K * self.N
 
 
-
 @dataclass
 class MatmulCall:
     """A matrix product between two activations: ``groups`` independent GEMMs
