@@ -3,7 +3,8 @@
 ``resnet18``/``resnet50`` rebuild torchvision's ResNet (v1.5: stride on the 3×3 conv of a
 bottleneck) with the same layer shapes, module names and initialisation, so their state_dicts
 load into torchvision's models and back, and their MACs at 1×3×224×224 are torchvision's
-(1,814,073,344 and 4,089,184,256).
+(1,814,073,344 and 4,089,184,256). ``transformer_encoder`` is torch's nn.TransformerEncoder
+(6 layers, d=384, sequence 128): the attention workload of the whole-model benchmark.
 
 ``load_model(name)`` takes one of the names in ``MODELS`` or a ``package.module:callable``
 spec (``"torchvision.models:resnet50"``) when that package is installed. ``input_shape(name)``
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 __all__ = ["MLP", "SmallCNN", "ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet50",
-           "mlp", "small_cnn", "load_model", "example_input", "input_shape", "catalogue", "MODELS"]
+           "mlp", "small_cnn", "transformer_encoder", "load_model", "example_input", "input_shape", "catalogue", "MODELS"]
 
 
 class MLP(nn.Sequential):
@@ -179,14 +180,22 @@ def small_cnn(num_classes=10, width=32) -> SmallCNN:
     return SmallCNN(num_classes, width)
 
 
+def transformer_encoder(layers=6, d_model=384, nhead=6, dim_feedforward=1536) -> nn.Module:
+    """nn.TransformerEncoder: 6 post-norm layers, d=384, 6 heads, FFN 1536, sequence 128."""
+    layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout=0.0,
+                                       batch_first=True)
+    return nn.TransformerEncoder(layer, int(layers), enable_nested_tensor=False)
+
+
 # name -> (constructor, shape of one example input without the batch dimension)
 MODELS = {
     "mlp": (mlp, (4096,)),
     "small_cnn": (small_cnn, (3, 32, 32)),
     "resnet18": (resnet18, (3, 224, 224)),
     "resnet50": (resnet50, (3, 224, 224)),
+    "transformer_encoder": (transformer_encoder, (128, 384)),
 }
-_ALIASES = {"cnn": "small_cnn", "smallcnn": "small_cnn"}
+_ALIASES = {"cnn": "small_cnn", "smallcnn": "small_cnn", "transformer": "transformer_encoder"}
 
 
 def catalogue() -> list:
@@ -229,8 +238,8 @@ def _resolve(spec: str):
 
 def load_model(name: str, **kwargs) -> nn.Module:
     """A model by name: one of ``MODELS`` (``"mlp"``, ``"small_cnn"``, ``"resnet18"``,
-    ``"resnet50"``) or ``"package.module:callable"`` (called with ``kwargs``). Returned in
-    eval mode."""
+    ``"resnet50"``, ``"transformer_encoder"``) or ``"package.module:callable"`` (called
+    with ``kwargs``). Returned in eval mode."""
     if not isinstance(name, str):
         raise TypeError(f"model name must be a string, got {type(name).__name__}")
     key = _ALIASES.get(name.lower(), name.lower())
