@@ -1,0 +1,412 @@
+"""sparsekit against DeepSparse 1.8, side by side (issue 9): one process, interleaved.
+
+For each workload it builds the model (``sparsekit.models``), prunes every conv and linear
+layer to 90 % by magnitude (``sk.prune.magnitude``, masks folded into plain dense weights),
+exports it to ONNX (``torch.onnx.export``, opset 17, fixed batch, a temporary directory) and
+times, in the same rounds (``timing.interleaved``, half the rounds in reverse order):
+
+- ``torch``: the pruned model as dense torch (eval, inference mode): the baseline;
+- ``onnxruntime``: the ONNX model, CPUExecutionProvider (dense), ``intra_op_num_threads=T``;
+- ``deepsparse``: ``deepsparse.compile_model(path, batch_size=B, num_cores=T)``;
+- ``sparsekit``: ``sk.sparsify(model, "auto", example_input=x)``.
+
+Workloads (issue 9's targets, sparsekit / DeepSparse, beside each):
+MLP 4096-4096-4096-1024 at batch 1 (≥ 2×) and 64 (≥ 1.2×); resnet50-shaped at batch 1
+(≥ 1.2×); resnet50-shaped pruned in V=8 vectors (≥ 1.5×): there sparsekit, torch and
+onnxruntime run the vector-pruned model and DeepSparse the unstructured one.
+
+Every engine's output is checked against dense torch on the model it runs before timing
+(max |difference| ≤ rtol · max |reference|); an engine that disagrees is reported, not timed.
+Speedups are medians of per-round ratios (``timing.paired_ratio``). Threads are pinned:
+``sk.set_num_threads`` (Numba and torch), onnxruntime's intra-op count, DeepSparse's cores.
+With more than one thread it first checks that no other process competes for the CPU
+(bench_models' check), waits up to ``--wait`` seconds, and says so when the machine stays busy.
+
+DeepSparse 1.8 needs its own environment (bench/results/README-deepsparse.md); without it the
+script says so in one line and reports the other engines.
+
+    flock /work/bench.lock /work/venvs/ds/bin/python bench/vs_deepsparse.py [--threads 1|2]
+    python bench/vs_deepsparse.py --quick          # tiny models, seconds (no results file)
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import functools
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SPARSITY = 0.9
+VECTOR = 8
+ENGINES = ("torch", "onnxruntime", "deepsparse", "sparsekit")
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results", "vs_deepsparse.md")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One comparison: ``structure`` is the pruning sparsekit (and torch, onnxruntime) run;
+    DeepSparse always runs the unstructured ("element") model; ``target`` is the issue's
+    least sparsekit / DeepSparse ratio."""
+
+    label: str
+    model: str
+    batch: int
+    structure: str = "element"
+    target: float | None = None
+    kwargs: tuple = ()            # (name, value) pairs for load_model
+
+    def __post_init__(self):
+        if self.structure not in ("element", "vector"):
+            raise ValueError(f"structure must be 'element' or 'vector', got {self.structure!r}")
+        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
+            raise ValueError(f"batch must be an integer >= 1, got {self.batch!r}")
+
+
+MLP = (("sizes", (4096, 4096, 4096, 1024)),)
+TINY_MLP = (("sizes", (512, 512, 512, 128)),)
+WORKLOADS = {
+    "full": [
+        Workload("MLP 4096-4096-4096-1024, batch 1", "mlp", 1, target=2.0, kwargs=MLP),
+        Workload("MLP 4096-4096-4096-1024, batch 64", "mlp", 64, target=1.2, kwargs=MLP),
+        Workload("resnet50, batch 1", "resnet50", 1, target=1.2),
+        Workload(f"resnet50 V={VECTOR} vectors, batch 1", "resnet50", 1, "vector", 1.5),
+    ],
+    "quick": [
+        # The targets are the full models': none for the tiny ones of a smoke run.
+        Workload("MLP 512-512-512-128, batch 1", "mlp", 1, kwargs=TINY_MLP),
+        Workload("MLP 512-512-512-128, batch 16", "mlp", 16, kwargs=TINY_MLP),
+        Workload("small_cnn, batch 1", "small_cnn", 1),
+        Workload(f"small_cnn V={VECTOR} vectors, batch 1", "small_cnn", 1, "vector"),
+    ],
+}
+
+
+# -- pure helpers (tested in tests/test_benchmarking.py) --------------------------------------
+def max_rel_error(ref, out) -> float:
+    """max |out - ref| / max |ref|: the disagreement of two outputs relative to the
+    reference's scale (an untrained resnet's logits may be large or tiny). NaN or inf
+    anywhere gives inf."""
+    ref, out = np.asarray(ref, np.float64), np.asarray(out, np.float64)
+    if ref.shape != out.shape:
+        raise ValueError(f"outputs differ in shape: reference {ref.shape}, engine {out.shape}")
+    if not (np.isfinite(ref).all() and np.isfinite(out).all()):
+        return float("inf")
+    diff = float(np.abs(out - ref).max(initial=0.0))
+    scale = float(np.abs(ref).max(initial=0.0))
+    return diff / scale if scale > 0 else (0.0 if diff == 0 else float("inf"))
+
+
+def verdict(ratio: float | None, target: float | None) -> str:
+    """"met" / "missed" for a measured ratio against a target (≥), "–" without either."""
+    if ratio is None or target is None or not np.isfinite(ratio):
+        return "–"
+    return "met" if ratio >= target else "missed"
+
+
+def _fmt_ratio(r):
+    return "–" if r is None else f"{r:.2f}×"
+
+
+def _fmt_ms(s):
+    return "–" if s is None else f"{s * 1e3:.2f}"
+
+
+@dataclass
+class Row:
+    """One workload's outcome: per engine a Timing (or a note saying why not timed)."""
+
+    workload: Workload
+    timings: dict = field(default_factory=dict)     # engine -> Timing
+    speedup: dict = field(default_factory=dict)     # engine -> median ratio over torch
+    notes: dict = field(default_factory=dict)       # engine -> str
+    setup_s: dict = field(default_factory=dict)     # engine -> seconds to build
+    sk_over_ds: float | None = None
+
+
+def markdown(rows, header: str) -> str:
+    """The results as Markdown: the summary table (speedups over dense torch, sparsekit /
+    DeepSparse against the issue's target) and the detail table (p50/p90, rounds, set-up
+    time, notes) per engine."""
+    out = [header, "",
+           "| workload (90 %) | dense torch ms | onnxruntime | DeepSparse 1.8 | "
+           "sparsekit auto | sparsekit / DeepSparse | target | |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        t = r.timings.get("torch")
+        cells = [_fmt_ratio(r.speedup.get(e)) for e in ENGINES[1:]]
+        target = "–" if r.workload.target is None else f"≥ {r.workload.target:g}×"
+        out.append(f"| {r.workload.label} | {_fmt_ms(t.p50 if t else None)} | "
+                   + " | ".join(cells)
+                   + f" | {_fmt_ratio(r.sk_over_ds)} | {target} | "
+                   f"{verdict(r.sk_over_ds, r.workload.target)} |")
+    out += ["", "Speedups are over dense torch and sparsekit / DeepSparse is DeepSparse's time "
+            "over sparsekit's: each the median of the per-round ratios of the same interleaved "
+            "rounds. In the V=8 row sparsekit, torch and onnxruntime run the vector-pruned "
+            "model and DeepSparse the unstructured one.", "",
+            "| workload | engine | p50 ms | p90 ms | rounds | × torch | set-up s | notes |",
+            "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        for e in ENGINES:
+            t = r.timings.get(e)
+            if t is None and e not in r.notes:
+                continue
+            setup = r.setup_s.get(e)
+            out.append(f"| {r.workload.label} | {e} | {_fmt_ms(t.p50 if t else None)} | "
+                       f"{_fmt_ms(t.p90 if t else None)} | {t.rounds if t else '–'} | "
+                       f"{_fmt_ratio(r.speedup.get(e))} | "
+                       f"{'–' if setup is None else f'{setup:.1f}'} | {r.notes.get(e, '')} |")
+    return "\n".join(out) + "\n"
+
+
+# -- models and engines -------------------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def pruned_model(name, kwargs, structure):
+    """The model (seed 0) pruned per layer to 90 % by magnitude, masks folded (plain dense
+    weights holding the zeros), eval mode. The same dense weights for every structure."""
+    import torch
+
+    import sparsekit as sk
+    from sparsekit.models import load_model
+    from sparsekit.nn._sparsify import fold_masks
+    torch.manual_seed(0)
+    model = load_model(name, **dict(kwargs))
+    sk.prune.magnitude(model, SPARSITY, structure=structure, vector=VECTOR)
+    fold_masks(model)
+    return model.eval()
+
+
+def example(w: Workload):
+    """The workload's input: batch × the model's input shape (an MLP's from its sizes)."""
+    import torch
+
+    from sparsekit.models import input_shape
+    kw = dict(w.kwargs)
+    shape = (kw["sizes"][0],) if "sizes" in kw else tuple(input_shape(w.model))
+    return torch.randn((w.batch,) + shape, generator=torch.Generator().manual_seed(1))
+
+
+def export(model, x, path):
+    """ONNX opset 17 (DeepSparse 1.8's bundled onnxruntime refuses opset 20), fixed batch."""
+    import warnings
+
+    import torch
+    with warnings.catch_warnings():  # "You are using the legacy TorchScript-based ONNX export"
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(model, (x,), path, dynamo=False, opset_version=17,
+                          input_names=["x"], output_names=["y"])
+    return path
+
+
+def torch_runner(model, x):
+    import torch
+
+    def run():
+        with torch.inference_mode():
+            return model(x)
+    return run
+
+
+def ort_runner(path, x, threads):
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    feed = {"x": x.numpy()}
+    return lambda: session.run(None, feed)
+
+
+def deepsparse_runner(path, x, threads):
+    import deepsparse
+    engine = deepsparse.compile_model(path, batch_size=x.shape[0], num_cores=threads)
+    inp = [np.ascontiguousarray(x.numpy())]
+    run = functools.partial(engine.run, inp, val_inp=False)
+    run.engine = engine
+    return run
+
+
+def as_numpy(out):
+    """An engine's first output as a numpy array (torch tensor or list of arrays)."""
+    if isinstance(out, (list, tuple)):
+        out = out[0]
+    return out.detach().numpy() if hasattr(out, "detach") else np.asarray(out)
+
+
+def optional(module):
+    """(module, None) if importable, else (None, "<module> not importable: <error>")."""
+    try:
+        return __import__(module), None
+    except Exception as e:  # ImportError, or a broken binary wheel
+        return None, f"{module} not importable ({type(e).__name__}: {e})"
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_workload(w, threads, tmpdir, budget_s, rtol, have) -> Row:
+    import sparsekit as sk
+    from spmv_structured import balanced
+    from sparsekit.benchmarking.timing import paired_ratio
+
+    row = Row(w)
+    x = example(w)
+    tag = f"{w.model}-{w.structure}-b{w.batch}"
+    fns, refs = {}, {}
+    for structure in {w.structure, "element"}:
+        refs[structure] = as_numpy(torch_runner(pruned_model(w.model, w.kwargs, structure), x)())
+    model = pruned_model(w.model, w.kwargs, w.structure)
+    fns["torch"] = (torch_runner(model, x), w.structure)
+    path = export(model, x, os.path.join(tmpdir, f"{tag}.onnx"))
+
+    builders = {
+        "onnxruntime": (lambda: ort_runner(path, x, threads), w.structure),
+        "deepsparse": (lambda: deepsparse_runner(
+            path if w.structure == "element" else export(
+                pruned_model(w.model, w.kwargs, "element"), x,
+                os.path.join(tmpdir, f"{w.model}-element-b{w.batch}.onnx")), x, threads),
+            "element"),
+        "sparsekit": (lambda: torch_runner(sk.sparsify(
+            model, "auto", example_input=x, progress=False), x), w.structure),
+    }
+    for engine, (build, structure) in builders.items():
+        if have.get(engine) is not None:  # not importable: said once, in the header
+            continue
+        t0 = time.perf_counter()
+        try:
+            fn = build()
+        except Exception as e:  # report the engine's own words, keep the others going
+            row.notes[engine] = f"failed to build: {type(e).__name__}: {e}"
+            log(f"  {engine}: {row.notes[engine]}")
+            continue
+        row.setup_s[engine] = time.perf_counter() - t0
+        err = max_rel_error(refs[structure], as_numpy(fn()))
+        if engine == "deepsparse":
+            e = fn.engine
+            row.notes[engine] = f"cpu_avx_type {e.cpu_avx_type}, vnni {e.cpu_vnni}; "
+        row.notes[engine] = row.notes.get(engine, "") + f"max rel err {err:.1e}"
+        if not err <= rtol:
+            row.notes[engine] += f" > rtol {rtol:g}: wrong output, not timed"
+            log(f"  {engine}: {row.notes[engine]}")
+            continue
+        fns[engine] = (fn, structure)
+        log(f"  {engine}: built in {row.setup_s[engine]:.1f} s, {row.notes[engine]}")
+
+    names = list(fns)
+    timings = balanced([fns[n][0] for n in names], budget_s)
+    row.timings = dict(zip(names, timings))
+    row.speedup = {n: paired_ratio(row.timings["torch"], t) for n, t in row.timings.items()}
+    if "sparsekit" in row.timings and "deepsparse" in row.timings:
+        row.sk_over_ds = paired_ratio(row.timings["deepsparse"], row.timings["sparsekit"])
+    return row
+
+
+def quiet_check(threads, wait_s) -> str:
+    """One line on how busy the machine is. With more than one thread, wait (at most
+    ``wait_s``) for no other runnable process first, as bench_models does."""
+    from bench_models import _others_runnable, _wait_until_quiet
+    waited = _wait_until_quiet(wait_s) if threads > 1 else 0.0
+    others = _others_runnable()
+    load = os.getloadavg()[0]
+    line = (f"other runnable tasks (median over 1 s): {others}; 1-min load average {load:.2f}"
+            + (f"; waited {waited:.0f} s for quiet" if waited >= 1 else ""))
+    if threads > 1 and others:
+        line = f"**machine not idle** ({line}): {threads}-thread figures are disturbed"
+    return line
+
+
+def environment(threads, have) -> str:
+    import numba
+    import torch
+    versions = [f"torch {torch.__version__}", f"numpy {np.__version__}",
+                f"numba {numba.__version__}"]
+    for name in ("onnxruntime", "deepsparse"):
+        mod = sys.modules.get(name)
+        versions.append(f"{name} {mod.__version__}" if mod else have[name])
+    try:
+        rev = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        rev = "?"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return (f"{cpu}, {os.cpu_count()} CPUs; Python {platform.python_version()}; "
+            + ", ".join(versions) + f"; sparsekit {rev or '?'}; {threads} thread(s)")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=1, choices=(1, 2))
+    ap.add_argument("--quick", action="store_true",
+                    help="tiny models and short budgets: a smoke run (writes no file unless --out)")
+    ap.add_argument("--budget", type=float, default=None,
+                    help="seconds of timed rounds per workload (default 8, quick 0.3)")
+    ap.add_argument("--rtol", type=float, default=1e-3,
+                    help="max |engine - torch| / max |torch| accepted before timing")
+    ap.add_argument("--wait", type=float, default=120.0,
+                    help="with 2 threads, seconds to wait at most for a quiet machine")
+    ap.add_argument("--only", nargs="*", default=None,
+                    help="run only workloads whose label contains one of these words")
+    ap.add_argument("--out", default=None, help=f"Markdown file (default {RESULTS}, "
+                    "none with --quick)")
+    args = ap.parse_args(argv)
+    budget = args.budget if args.budget is not None else (0.3 if args.quick else 8.0)
+    if not budget >= 0 or not args.rtol > 0:
+        raise ValueError(f"--budget must be >= 0 and --rtol > 0, got {budget} and {args.rtol}")
+    out_path = args.out or (None if args.quick else RESULTS)
+    workloads = [w for w in WORKLOADS["quick" if args.quick else "full"]
+                 if not args.only or any(o.lower() in w.label.lower() for o in args.only)]
+    if not workloads:
+        raise ValueError(f"--only {args.only} matches no workload")
+
+    import torch  # noqa: F401  (before set_num_threads, so that it pins torch too)
+
+    import sparsekit as sk
+    have = {}
+    for name in ("onnxruntime", "deepsparse"):
+        _, have[name] = optional(name)
+    if have["deepsparse"]:
+        print(f"{have['deepsparse']}: reporting torch, onnxruntime and sparsekit only")
+    sk.set_num_threads(args.threads)
+
+    before = quiet_check(args.threads, args.wait)
+    log(before)
+    rows = []
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    with tempfile.TemporaryDirectory(prefix="vs_deepsparse_") as tmpdir:
+        for w in workloads:
+            log(f"{w.label}:")
+            rows.append(run_workload(w, args.threads, tmpdir, budget, args.rtol, have))
+    after = quiet_check(1, 0)
+    command = "python bench/vs_deepsparse.py " + " ".join(argv if argv is not None
+                                                           else sys.argv[1:])
+    header = "\n".join([
+        f"# sparsekit against DeepSparse 1.8 ({args.threads} thread(s))", "",
+        f"`{command.strip()}` ({started}; {budget:g} s of interleaved rounds per workload, "
+        "half in reverse order)", "",
+        f"- Machine: {environment(args.threads, have)}",
+        f"- Before: {before}", f"- After: {after}"])
+    text = markdown(rows, header)
+    print(text)
+    if out_path:
+        with open(out_path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        log(f"wrote {out_path}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
