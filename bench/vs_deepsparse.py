@@ -356,7 +356,7 @@ def main(argv=None):
                     help="seconds of timed rounds per workload (default 8, quick 0.3)")
     ap.add_argument("--rtol", type=float, default=1e-3,
                     help="max |engine - torch| / max |torch| accepted before timing")
-    ap.add_argument("--wait", type=float, default=120.0,
+    ap.add_argument("--wait", type=float, default=60.0,
                     help="with 2 threads, seconds to wait at most for a quiet machine")
     ap.add_argument("--only", nargs="*", default=None,
                     help="run only workloads whose label contains one of these words")
@@ -391,8 +391,9 @@ def main(argv=None):
             log(f"{w.label}:")
             rows.append(run_workload(w, args.threads, tmpdir, budget, args.rtol, have))
     after = quiet_check(1, 0)
-    command = "python bench/vs_deepsparse.py " + " ".join(argv if argv is not None
-                                                           else sys.argv[1:])
+    python = sys.executable if os.path.isabs(sys.executable) else "python"
+    command = f"{python} bench/vs_deepsparse.py " + " ".join(argv if argv is not None
+                                                             else sys.argv[1:])
     header = "\n".join([
         f"# sparsekit against DeepSparse 1.8 ({args.threads} thread(s))", "",
         f"`{command.strip()}` ({started}; {budget:g} s of interleaved rounds per workload, "

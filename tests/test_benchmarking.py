@@ -175,3 +175,72 @@ def test_random_weight_rejects_bad_input_by_name(kwargs, message):
     args = {"shape": (8, 8), "sparsity": 0.5, **kwargs}
     with pytest.raises(ValueError, match=message):
         random_weight(args.pop("shape"), args.pop("sparsity"), **args)
+
+
+# -- bench/vs_deepsparse.py: its pure parts (agreement, verdicts, the Markdown table) ---------
+def _vs_deepsparse():
+    """The script bench/vs_deepsparse.py as a module (bench/ is not a package)."""
+    import importlib.util
+    import pathlib
+    import sys
+    path = pathlib.Path(__file__).resolve().parents[1] / "bench" / "vs_deepsparse.py"
+    spec = importlib.util.spec_from_file_location("vs_deepsparse", path)
+    if "vs_deepsparse" not in sys.modules:  # (pytest bench imports it by that name too)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["vs_deepsparse"] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return sys.modules["vs_deepsparse"]
+
+
+vs_deepsparse = _vs_deepsparse()
+
+
+@given(st.lists(st.integers(-10**6, 10**6), min_size=1, max_size=20),
+       st.floats(1e-3, 1e3), st.floats(-1e-2, 1e-2))
+def test_max_rel_error_is_zero_for_equal_outputs_and_scale_free(values, scale, noise):
+    ref = np.asarray(values, np.float32) / 1000
+    assert vs_deepsparse.max_rel_error(ref, ref.copy()) == 0.0
+    out = ref + np.float32(noise) * np.abs(ref).max()
+    err = vs_deepsparse.max_rel_error(ref, out)
+    assert vs_deepsparse.max_rel_error(ref * scale, out * scale) == pytest.approx(err, abs=1e-6)
+
+
+def test_max_rel_error_flags_shape_mismatch_and_nan():
+    with pytest.raises(ValueError, match=r"reference \(2, 3\), engine \(3, 2\)"):
+        vs_deepsparse.max_rel_error(np.zeros((2, 3)), np.zeros((3, 2)))
+    assert vs_deepsparse.max_rel_error([1.0, 2.0], [1.0, np.nan]) == float("inf")
+    assert vs_deepsparse.max_rel_error([0.0], [1e-9]) == float("inf")
+    assert vs_deepsparse.max_rel_error([2.0, -4.0], [2.0, -3.0]) == 0.25
+
+
+def test_verdict_against_an_at_least_target():
+    v = vs_deepsparse.verdict
+    assert (v(1.2, 1.2), v(1.19, 1.2), v(None, 1.2), v(2.0, None), v(float("nan"), 1.0)) == \
+        ("met", "missed", "–", "–", "–")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(structure="block"), "structure must be 'element' or 'vector', got 'block'"),
+    (dict(batch=0), "batch must be an integer >= 1, got 0"),
+    (dict(batch=True), "batch must be an integer >= 1, got True"),
+])
+def test_workload_rejects_bad_fields_by_name(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        vs_deepsparse.Workload("w", "mlp", **{"batch": 1, **kwargs})
+
+
+def test_markdown_reports_each_engine_and_the_target_verdict():
+    w = vs_deepsparse.Workload("MLP, batch 64", "mlp", 64, target=1.2)
+    times = {"torch": [0.010] * 5, "deepsparse": [0.004] * 5, "sparsekit": [0.002] * 5}
+    row = vs_deepsparse.Row(w, timings={e: Timing.of(t) for e, t in times.items()},
+                            speedup={"torch": 1.0, "deepsparse": 2.5, "sparsekit": 5.0},
+                            notes={"onnxruntime": "failed to build: RuntimeError: opset"},
+                            setup_s={"sparsekit": 1.25}, sk_over_ds=2.0)
+    text = vs_deepsparse.markdown([row], "# head")
+    assert text.startswith("# head\n")
+    assert "| MLP, batch 64 | 10.00 | – | 2.50× | 5.00× | 2.00× | ≥ 1.2× | met |" in text
+    assert "| MLP, batch 64 | sparsekit | 2.00 | 2.00 | 5 | 5.00× | 1.2 |  |" in text
+    assert "| MLP, batch 64 | onnxruntime | – | – | – | – | – | failed to build: " \
+        "RuntimeError: opset |" in text
+    missed = vs_deepsparse.Row(w, timings=row.timings, speedup=row.speedup, sk_over_ds=0.96)
+    assert "| 0.96× | ≥ 1.2× | missed |" in vs_deepsparse.markdown([missed], "")
