@@ -131,6 +131,25 @@ class Row:
     sk_over_ds: float | None = None
 
 
+TITLE = "# sparsekit against DeepSparse 1.8 ({threads} thread(s))"
+
+
+def merge(existing: str, section: str, threads: int) -> str:
+    """The results file with ``section`` (a run's Markdown, starting with ``TITLE``) in place
+    of that thread count's earlier section; other thread counts' sections are kept, in
+    thread order, so one file holds the 1-thread and the 2-thread runs."""
+    sections, current = {}, None
+    for line in existing.splitlines(keepends=True):
+        for n in (1, 2):
+            if line.rstrip("\n") == TITLE.format(threads=n):
+                current = n
+                sections[n] = ""
+        if current is not None:
+            sections[current] += line
+    sections[threads] = section
+    return "\n".join(sections[n].rstrip("\n") + "\n" for n in sorted(sections))
+
+
 def markdown(rows, header: str) -> str:
     """The results as Markdown: the summary table (speedups over dense torch, sparsekit /
     DeepSparse against the issue's target) and the detail table (p50/p90, rounds, set-up
@@ -361,7 +380,7 @@ def main(argv=None):
     ap.add_argument("--only", nargs="*", default=None,
                     help="run only workloads whose label contains one of these words")
     ap.add_argument("--out", default=None, help=f"Markdown file (default {RESULTS}, "
-                    "none with --quick)")
+                    "none with --quick); a run replaces its thread count's section")
     args = ap.parse_args(argv)
     budget = args.budget if args.budget is not None else (0.3 if args.quick else 8.0)
     if not budget >= 0 or not args.rtol > 0:
@@ -395,7 +414,7 @@ def main(argv=None):
     command = f"{python} bench/vs_deepsparse.py " + " ".join(argv if argv is not None
                                                              else sys.argv[1:])
     header = "\n".join([
-        f"# sparsekit against DeepSparse 1.8 ({args.threads} thread(s))", "",
+        TITLE.format(threads=args.threads), "",
         f"`{command.strip()}` ({started}; {budget:g} s of interleaved rounds per workload, "
         "half in reverse order)", "",
         f"- Machine: {environment(args.threads, have)}",
@@ -403,8 +422,12 @@ def main(argv=None):
     text = markdown(rows, header)
     print(text)
     if out_path:
+        existing = ""
+        if os.path.exists(out_path):
+            with open(out_path, encoding="utf-8") as fh:
+                existing = fh.read()
         with open(out_path, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            fh.write(merge(existing, text, args.threads))
         log(f"wrote {out_path}")
     return rows
 

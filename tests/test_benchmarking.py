@@ -244,3 +244,14 @@ def test_markdown_reports_each_engine_and_the_target_verdict():
         "RuntimeError: opset |" in text
     missed = vs_deepsparse.Row(w, timings=row.timings, speedup=row.speedup, sk_over_ds=0.96)
     assert "| 0.96× | ≥ 1.2× | missed |" in vs_deepsparse.markdown([missed], "")
+
+
+def test_results_file_keeps_one_section_per_thread_count():
+    title = vs_deepsparse.TITLE.format
+    one, two = f"{title(threads=1)}\n\nold 1\n", f"{title(threads=2)}\n\nold 2\n"
+    merged = vs_deepsparse.merge("", two, 2)
+    assert merged == two
+    merged = vs_deepsparse.merge(merged, one, 1)
+    assert merged == one + "\n" + two                   # thread order, both kept
+    new_two = f"{title(threads=2)}\n\nnew 2\n"
+    assert vs_deepsparse.merge(merged, new_two, 2) == one + "\n" + new_two
