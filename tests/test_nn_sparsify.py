@@ -141,16 +141,16 @@ def test_sparsify_min_sparsity_and_selection():
 def test_sparsify_auto_times_layers_and_keeps_outputs():
     m = _pruned(mlp((64, 256, 16)), 0.9)
     x = torch.randn(4, 64)
-    fast, report = sk.sparsify(m, "auto", example_input=x, budget_s=0.002,
+    fast, report = sk.sparsify(m, "auto", example_input=x, choose="time", budget_s=0.002,
                                return_report=True)
     for r in report:
         assert r["format"] in ("dense",) + FORMATS and r["dense ms"] > 0
         assert r["format"] == min(("dense",) + FORMATS, key=lambda f: r[f"{f} ms"])
     with torch.no_grad():
         torch.testing.assert_close(fast(x), m(x), **TOL)
-    sk.sparsify(m, "auto", budget_s=0.001)  # Linear-only: batch 1 assumed
+    sk.sparsify(m, "auto", choose="time", budget_s=0.001)  # Linear-only: batch 1 assumed
     with pytest.raises(ValueError, match="example_input"):
-        sk.sparsify(_pruned(small_cnn(), 0.9), "auto")
+        sk.sparsify(_pruned(small_cnn(), 0.9), "auto", choose="time")
 
 
 def test_sparsify_reads_torch_ao_parametrizations():
@@ -252,7 +252,7 @@ def test_sparsify_a_bare_layer_and_auto_on_convs():
     assert isinstance(fast, SparseLinear) and isinstance(lin, nn.Linear)
     m = _pruned(small_cnn(), 0.9).eval()
     x = torch.randn(2, 3, 32, 32)
-    fast, report = sk.sparsify(m, "auto", example_input=x, budget_s=0.001,
+    fast, report = sk.sparsify(m, "auto", example_input=x, choose="time", budget_s=0.001,
                                max_timing_batch=1, return_report=True)
     assert {r["name"] for r in report if "dense ms" in r} == {"conv1", "conv2", "pw", "fc"}
     with torch.no_grad():

@@ -25,9 +25,12 @@ code reads directly (found by one pass of ``example_input``, when given), and �
   reads; ``use_nested_tensor = False``), so those layers take torch's ordinary path through
   their submodules.
 
-``format="auto"`` times, per layer, the dense module and each candidate format on the
-layer's real input shape (one traced pass of ``example_input`` records them) at the current
-thread count (``sk.set_num_threads``), and keeps the fastest.
+``format="auto"`` chooses per layer between dense and the registered formats (see
+``sparsekit/nn/_choose.py``): by default with the host-cpu cost model, calibrated once per
+machine (one ``sk.estimate`` of the model as it will run: the estimate's choice is
+sparsify's), or with ``choose="time"`` by timing every layer in every format on this machine
+at the current thread count (``sk.set_num_threads``). Either way each chosen layer is packed
+once, in its chosen format.
 """
 from __future__ import annotations
 
@@ -40,14 +43,13 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from hwmodel.table import Table
-from sparsekit.benchmarking.timing import measure
 from sparsekit.formats.params import check_block, check_vector
+from sparsekit.nn import _choose
 from sparsekit.nn._base import DenseReadWarning, SparseModule
 from sparsekit.nn.attention import SparseMultiheadAttention
 from sparsekit.nn.layers import FORMATS, SparseConv2d, SparseLinear
 from sparsekit.model.weights import effective_weight
 from sparsekit.prune.select import select_layers
-from sparsekit.model.inputs import layer_inputs
 from sparsekit.model.tracing import call_model
 
 
@@ -210,46 +212,47 @@ def _read_densely(model, example_input) -> list:
     return [m for m in model.modules() if isinstance(m, SparseModule) and m.read_densely]
 
 
-def _time(fn, budget_s, reject_above=float("inf")) -> float:
-    """Best (minimum) time of fn() within a small budget, after an untimed warm-up call (it
-    may load or compile a kernel). A candidate slower than ``reject_above`` on its first timed
-    call is not timed further."""
-    first = measure(fn, budget_s=0.0, min_rounds=1, max_rounds=1).min
-    if first > reject_above:
-        return first
-    return min(first, measure(fn, budget_s=budget_s, min_rounds=2, max_rounds=50,
-                              warmup=False).min)
-
-
 def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, block=(4, 4),
-             vector=8, candidates=FORMATS, include=None, exclude=None, types=None,
-             fold_bn=True, budget_s=0.05, max_timing_batch=8, progress=None,
-             return_report=False):
+             vector=8, choose="model", hw=None, candidates=FORMATS, include=None,
+             exclude=None, types=None, fold_bn=True, budget_s=0.05, max_timing_batch=8,
+             progress=None, return_report=False):
     """A converted deep copy of ``model`` (the original is untouched), in eval mode.
 
     format: one of ``FORMATS`` (the registered formats the sparse layers run: "csr", "bsr",
-        "vectorskip"), for every eligible layer, or "auto" (per layer the fastest of
-        ``candidates`` and the dense layer, measured on this machine).
+        "vectorskip"), for every eligible layer, or "auto" (per layer dense or a format, as
+        ``choose`` says).
     min_sparsity: layers whose weight is less sparse stay dense.
     example_input: what the model is called with (tensor, tuple of args or dict of kwargs);
-        "auto" times each layer on the shape it receives from it, and the converted model
-        is run on it once (layers whose ``.weight`` other code reads are kept dense; an
-        error is raised here). Without it, "auto" times Linears at batch 1 and refuses
-        convs (their input size is unknown).
+        "auto" prices or times each layer on the input it receives from it, and the
+        converted model is run on it once (layers whose ``.weight`` other code reads are
+        kept dense; an error is raised here). Without it, "auto" takes Linears at batch 1
+        and refuses convs (their input size is unknown).
+    choose: how "auto" chooses. "model" (default): the host-cpu cost model, one
+        ``sk.estimate(..., "host-cpu", format="auto")`` whose per-layer choice is taken
+        (the calibrated preset when ``sparsekit calibrate`` wrote one, else the shipped
+        preset with an ``UncalibratedWarning``). "time": every layer timed dense and in each
+        of ``candidates`` on this machine, the fastest kept (seconds per layer).
+    hw: with choose="model", the host hardware to price with (a preset name, YAML path or
+        ``hwmodel.Hardware`` named "host-cpu"; default: as above).
     block, vector: the BSR block and VectorSkip length.
+    candidates: the formats choose="time" tries (choose="model" prices every registered
+        format, as the estimate does).
     fold_bn: with ``example_input``, fold every eval-mode BatchNorm that only reads a conv's
         output into that conv (as inference engines do), saving a pass over the activations.
     include / exclude / types: which layers may be converted (as in ``sk.prune``).
-    budget_s: timing budget per candidate and layer for "auto" (a candidate 3× slower than
-        the best so far on its first call is not timed further).
-    max_timing_batch: "auto" times convs on at most this many images of the example batch
-        (dense and sparse convs both cost in proportion to the images).
-    return_report: also return a Table of per-layer decisions (and timings for "auto").
+    budget_s: choose="time": timing budget per candidate and layer (a candidate 3× slower
+        than the best so far on its first call is not timed further).
+    max_timing_batch: choose="time" times convs on at most this many images of the example
+        batch (dense and sparse convs both cost in proportion to the images).
+    return_report: also return a Table of per-layer decisions: format, why, and the
+        estimated ("est µs") or measured ("<format> ms") times for "auto".
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if format != "auto" and format not in FORMATS:
         raise ValueError(f"format must be 'auto' or one of {FORMATS}, got {format!r}")
+    if choose not in _choose.CHOICES:
+        raise ValueError(f"choose must be one of {_choose.CHOICES}, got {choose!r}")
     candidates = tuple(candidates)
     bad = [c for c in candidates if c not in FORMATS]
     if bad or not candidates:
@@ -258,6 +261,12 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
     if not 0.0 <= float(min_sparsity) <= 1.0:
         raise ValueError(f"min_sparsity must be in [0, 1], got {min_sparsity!r}")
     block, vector = check_block(block), check_vector(vector)
+    by_model = format == "auto" and choose == "model"
+    if by_model:
+        if set(candidates) != set(FORMATS):
+            raise ValueError(f"candidates={candidates!r} needs choose='time': the cost model "
+                             f"prices every registered format {FORMATS}")
+        host, source = _choose.check_hardware(hw)
 
     new = _deepcopy(model).eval()
     fold_masks(new)
@@ -301,41 +310,44 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
             continue
         todo.append((name, module, row))
 
-    shapes = {}
-    if format == "auto" and todo:
-        if example_input is not None:
-            received = layer_inputs(new, example_input, [n for n, _, _ in todo])
-            shapes = {n: tuple(args[0].shape) for n, (args, _) in received.items()
-                      if args and isinstance(args[0], torch.Tensor)}
-        for name, module, row in todo:
-            if name not in shapes:
-                if isinstance(module, nn.Linear) and example_input is None:
-                    shapes[name] = (1, module.in_features)
-                elif example_input is None:
-                    raise ValueError("format='auto' times each layer on its real input: "
-                                     "pass example_input= (a conv's input size is unknown)")
-
     if progress is None:
         progress = sys.stderr.isatty() and format == "auto"
+    legend, decided, shapes = {}, {}, {}
+    if by_model and todo:
+        decided = _choose.by_model(new, example_input, [(n, m) for n, m, _ in todo], host,
+                                   min_sparsity=float(min_sparsity), block=block,
+                                   vector=vector, progress=progress)
+        legend = {"est µs": f"the layer's latency in its format, estimated on host-cpu "
+                            f"({source})"}
+    elif format == "auto" and todo:
+        shapes = _choose.layer_shapes(new, example_input, todo)
+
     from tqdm.auto import tqdm
     converted = {}  # sparse module -> (the dense module it replaced, report row)
     for name, module, row in tqdm(todo, desc="sparsify", unit="layer",
                                   disable=not progress):
         if format != "auto":
-            sparse = _convert(module, format, block, vector)
-            row["format"] = format
-        elif name not in shapes:
+            choice = format
+        elif name not in (decided if by_model else shapes):
             row["reason"] = "not called by example_input: kept dense"
             continue
+        elif by_model:
+            choice, seconds, note = decided[name]
+            row["est µs"] = float(f"{seconds * 1e6:.3g}")
+            row["reason"] = note or ("the smallest format, priced no slower than dense"
+                                     if choice != "dense" else "priced fastest dense")
         else:
-            choice, times, sparse = _choose(module, shapes[name], candidates, block, vector,
-                                            budget_s, max_timing_batch)
+            choice, times, sparse = _choose.by_time(
+                module, shapes[name], candidates,
+                lambda m, fmt: _convert(m, fmt, block, vector), budget_s, max_timing_batch)
             row.update({f"{k} ms": round(v * 1e3, 4) for k, v in times.items()})
-            if choice == "dense":
-                row["reason"] = "dense was fastest here"
-                continue
-            row["format"] = choice
-            row["reason"] = f"{times['dense'] / times[choice]:.2f}× faster than dense"
+            row["reason"] = "dense was fastest here" if choice == "dense" else \
+                f"{times['dense'] / times[choice]:.2f}× faster than dense"
+        if choice == "dense":
+            continue
+        if format != "auto" or by_model:
+            sparse = _convert(module, choice, block, vector)
+        row["format"] = choice
         new = _swap(new, module, sparse)
         converted[sparse] = (module, row)
 
@@ -352,34 +364,5 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
         if not any(isinstance(c, SparseModule) for c in attn.modules()):
             new = _swap(new, attn, original)  # nothing sparse in it: torch's own module
     _fused_paths(new, saved)
-    return (new, Table(report)) if return_report else new
+    return (new, Table(report, legend=legend)) if return_report else new
 
-
-def _positions(conv, shape) -> int:
-    """Output positions per image of ``conv`` on an input of ``shape`` (B, C, H, W)."""
-    left, right, top, bottom = conv._reversed_padding_repeated_twice
-    (kh, kw), (sh, sw), (dh, dw) = conv.kernel_size, conv.stride, conv.dilation
-    ho = (shape[2] + top + bottom - dh * (kh - 1) - 1) // sh + 1
-    wo = (shape[3] + left + right - dw * (kw - 1) - 1) // sw + 1
-    return max(ho, 0) * max(wo, 0)
-
-
-def _choose(module, shape, candidates, block, vector, budget_s, max_batch):
-    """Time the dense module and each candidate format on a random input of ``shape``. A
-    conv with large images is timed on at most ``max_batch`` of them: SparseConv2d runs such
-    convs image by image, so its time scales with the batch (small images are batched into
-    one product, whose speed depends on the batch: those are timed on the whole batch)."""
-    shape = list(shape)
-    if isinstance(module, nn.Conv2d) and len(shape) == 4 and shape[0] > max_batch and \
-            _positions(module, shape) >= SparseConv2d.FOLD_BELOW:
-        shape[0] = max_batch
-    x = torch.randn(shape, dtype=effective_weight(module).dtype)
-    times, modules = {}, {}
-    with torch.no_grad():
-        times["dense"] = _time(lambda: module(x), budget_s)  # masks already folded
-        for fmt in candidates:
-            modules[fmt] = sparse = _convert(module, fmt, block, vector)
-            times[fmt] = _time(lambda: sparse(x), budget_s,
-                               reject_above=3 * min(times.values()))
-    choice = min(times, key=times.get)
-    return choice, times, modules.get(choice)
