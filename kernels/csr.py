@@ -2,7 +2,8 @@
 import numba
 import numpy as np
 
-from .axpy import FASTMATH, axpy, axpy4
+from .axpy import FASTMATH
+from .simd import lanes, vadd, vfma, vload, vload_first, vstore, vstore_first, vzero
 from .threads import num_parts, split_point
 
 
@@ -23,30 +24,65 @@ def _spmv_parallel(data, indices, indptr, x, y, nparts):
                    split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts))
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True)
 def _spmm_rows(data, indices, indptr, X, Y, r0, r1):
-    for i in range(r0, r1):
-        yi = Y[i]
-        yi[:] = 0
-        p = np.int64(indptr[i])
-        end = np.int64(indptr[i + 1])
-        # Four nonzeros per pass: one load/store of the output row per four FMAs.
-        while p + 4 <= end:
-            a0 = data[p]
-            a1 = data[p + 1]
-            a2 = data[p + 2]
-            a3 = data[p + 3]
-            x0 = X[indices[p]]
-            x1 = X[indices[p + 1]]
-            x2 = X[indices[p + 2]]
-            x3 = X[indices[p + 3]]
-            axpy4(yi, a0, x0, a1, x1, a2, x2, a3, x3)
-            p += 4
-        while p < end:
-            a0 = data[p]
-            x0 = X[indices[p]]
-            axpy(yi, a0, x0)
-            p += 1
+    """Rows [r0, r1) of Y = A @ X, one column panel at a time. A row's panel sums stay in SIMD
+    registers across its nonzeros (see ``simd``): each nonzero costs one load of X per vector
+    and no load or store of Y. Full panels are four vectors wide; the columns left over go one
+    vector at a time (``_spmm_rows_narrow``). A panel of X (K × 4 vectors) stays in L2 across the rows."""
+    n = X.shape[1]
+    step = lanes(X)
+    c = 0
+    while c + 4 * step <= n:
+        for i in range(r0, r1):
+            a0 = vzero(X)
+            a1 = vzero(X)
+            a2 = vzero(X)
+            a3 = vzero(X)
+            for p in range(np.int64(indptr[i]), np.int64(indptr[i + 1])):
+                s = data[p]
+                o = np.int64(indices[p]) * n + c
+                a0 = vfma(a0, s, vload(X, o))
+                a1 = vfma(a1, s, vload(X, o + step))
+                a2 = vfma(a2, s, vload(X, o + 2 * step))
+                a3 = vfma(a3, s, vload(X, o + 3 * step))
+            o = i * n + c
+            vstore(Y, o, a0)
+            vstore(Y, o + step, a1)
+            vstore(Y, o + 2 * step, a2)
+            vstore(Y, o + 3 * step, a3)
+        c += 4 * step
+    if c < n:
+        _spmm_rows_narrow(data, indices, indptr, X, Y, r0, r1, c)
+
+
+@numba.njit(cache=True, inline="always")
+def _spmm_rows_narrow(data, indices, indptr, X, Y, r0, r1, c):
+    """Columns [c, n) of rows [r0, r1), fewer than four vectors: one vector at a time, its sum
+    split over four registers (alternate nonzeros), so that four fused multiply-adds are in
+    flight instead of a chain waiting on each one's latency; masked on the last vector."""
+    n = X.shape[1]
+    step = lanes(X)
+    while c < n:
+        t = min(step, n - c)
+        for i in range(r0, r1):
+            a0 = vzero(X)
+            a1 = vzero(X)
+            a2 = vzero(X)
+            a3 = vzero(X)
+            p = np.int64(indptr[i])
+            end = np.int64(indptr[i + 1])
+            while p + 4 <= end:
+                a0 = vfma(a0, data[p], vload_first(X, np.int64(indices[p]) * n + c, t))
+                a1 = vfma(a1, data[p + 1], vload_first(X, np.int64(indices[p + 1]) * n + c, t))
+                a2 = vfma(a2, data[p + 2], vload_first(X, np.int64(indices[p + 2]) * n + c, t))
+                a3 = vfma(a3, data[p + 3], vload_first(X, np.int64(indices[p + 3]) * n + c, t))
+                p += 4
+            while p < end:
+                a0 = vfma(a0, data[p], vload_first(X, np.int64(indices[p]) * n + c, t))
+                p += 1
+            vstore_first(Y, i * n + c, vadd(vadd(a0, a1), vadd(a2, a3)), t)
+        c += step
 
 
 @numba.njit(cache=True, parallel=True)

@@ -5,6 +5,7 @@ import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .axpy import FASTMATH, FASTMATH_FUSE, axpy, axpy4
+from .simd import lanes, store_pair, vfma, vload_first, vzero
 from .threads import num_parts, split_point
 
 
@@ -109,8 +110,90 @@ def _spmv_parallel(vectors, bitmap, panel_ptr, x, y, nparts):
                      split_point(panel_ptr, part, nparts), split_point(panel_ptr, part + 1, nparts))
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True)
+def _spmm_panels_v8(vectors, bitmap, panel_ptr, X, Y, p0, p1):
+    """SpMM of panels [p0, p1) for V = 8, two SIMD vectors of columns at a time: the panel's
+    8 × 2 output vectors stay in registers, and each present vector costs two loads of X for
+    sixteen fused multiply-adds (the X row is shared by the panel's eight rows)."""
+    m = Y.shape[0]
+    n = X.shape[1]
+    step = lanes(X)
+    one = np.uint64(1)
+    c = 0
+    while c < n:
+        t0 = min(step, n - c)
+        t1 = min(step, n - c - t0)
+        for p in range(p0, p1):
+            q = np.int64(panel_ptr[p])
+            a0, b0, a1, b1 = vzero(X), vzero(X), vzero(X), vzero(X)
+            a2, b2, a3, b3 = vzero(X), vzero(X), vzero(X), vzero(X)
+            a4, b4, a5, b5 = vzero(X), vzero(X), vzero(X), vzero(X)
+            a6, b6, a7, b7 = vzero(X), vzero(X), vzero(X), vzero(X)
+            for w in range(bitmap.shape[1]):
+                bits = bitmap[p, w]
+                base = w * 64
+                while bits != 0:
+                    o = (base + np.int64(trailing_zeros(bits))) * n + c
+                    xa = vload_first(X, o, t0)
+                    xb = vload_first(X, o + step, t1)
+                    s = vectors[q, 0]
+                    a0 = vfma(a0, s, xa)
+                    b0 = vfma(b0, s, xb)
+                    s = vectors[q, 1]
+                    a1 = vfma(a1, s, xa)
+                    b1 = vfma(b1, s, xb)
+                    s = vectors[q, 2]
+                    a2 = vfma(a2, s, xa)
+                    b2 = vfma(b2, s, xb)
+                    s = vectors[q, 3]
+                    a3 = vfma(a3, s, xa)
+                    b3 = vfma(b3, s, xb)
+                    s = vectors[q, 4]
+                    a4 = vfma(a4, s, xa)
+                    b4 = vfma(b4, s, xb)
+                    s = vectors[q, 5]
+                    a5 = vfma(a5, s, xa)
+                    b5 = vfma(b5, s, xb)
+                    s = vectors[q, 6]
+                    a6 = vfma(a6, s, xa)
+                    b6 = vfma(b6, s, xb)
+                    s = vectors[q, 7]
+                    a7 = vfma(a7, s, xa)
+                    b7 = vfma(b7, s, xb)
+                    q += 1
+                    bits &= bits - one
+            row0 = p * 8
+            rows = min(8, m - row0)
+            o = row0 * n + c
+            store_pair(Y, o, a0, b0, t0, t1)
+            if rows > 1:
+                store_pair(Y, o + n, a1, b1, t0, t1)
+            if rows > 2:
+                store_pair(Y, o + 2 * n, a2, b2, t0, t1)
+            if rows > 3:
+                store_pair(Y, o + 3 * n, a3, b3, t0, t1)
+            if rows > 4:
+                store_pair(Y, o + 4 * n, a4, b4, t0, t1)
+            if rows > 5:
+                store_pair(Y, o + 5 * n, a5, b5, t0, t1)
+            if rows > 6:
+                store_pair(Y, o + 6 * n, a6, b6, t0, t1)
+            if rows > 7:
+                store_pair(Y, o + 7 * n, a7, b7, t0, t1)
+        c += 2 * step
+
+
+@numba.njit(cache=True)
 def _spmm_panels(vectors, bitmap, panel_ptr, X, Y, p0, p1):
+    """SpMM of panels [p0, p1): the SIMD path for V = 8, else the generic one."""
+    if vectors.shape[1] == 8:
+        _spmm_panels_v8(vectors, bitmap, panel_ptr, X, Y, p0, p1)
+    else:
+        _spmm_panels_any(vectors, bitmap, panel_ptr, X, Y, p0, p1)
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def _spmm_panels_any(vectors, bitmap, panel_ptr, X, Y, p0, p1):
     v_len = vectors.shape[1]
     m = Y.shape[0]
     cols = np.empty(bitmap.shape[1] * 64, np.int64)
@@ -169,7 +252,8 @@ def vectorskip_spmm(vectors, bitmap, panel_ptr, X, Y):
     """Y[:] = A @ X; X (K, N) and Y (M, N) C-contiguous."""
     nparts = num_parts(vectors.size * X.shape[1])
     if nparts == 1:
-        _spmm_panels(vectors, bitmap, panel_ptr, X, Y, 0, bitmap.shape[0])
+        panels = _spmm_panels_v8 if vectors.shape[1] == 8 else _spmm_panels_any
+        panels(vectors, bitmap, panel_ptr, X, Y, 0, bitmap.shape[0])
     else:
         _spmm_parallel(vectors, bitmap, panel_ptr, X, Y, nparts)
     return Y

@@ -72,6 +72,21 @@ def test_matmul_torch(spec, dtype, n):
     np.testing.assert_array_equal(out_t.numpy(), Y.numpy())
 
 
+# Column counts around the SIMD panels of the SpMM kernels (16 float32 / 8 float64 lanes a
+# vector; panels of one, two or four vectors, the last one masked).
+LANE_EDGES = [7, 8, 9, 15, 17, 24, 31, 32, 33, 48, 63, 65, 127, 129]
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
+@pytest.mark.parametrize("n", LANE_EDGES)
+def test_matmul_across_simd_panel_edges(spec, dtype, n):
+    W = _mixed(37, 29, dtype, seed=n)
+    X = _x(29, n, dtype, seed=n + 1)
+    out = np.full((37, n), np.nan, dtype)
+    build(spec, W).matmul(X, out=out)
+    assert_matmul_close(out, W, X)
+
+
 def test_matmul_result_is_new_memory(spec):
     W = _mixed(12, 12, np.float64)
     A = build(spec, W)
@@ -564,7 +579,7 @@ def test_unrolled_spmv_ragged_edges(spec_id, m, k, dtype):
 
 # -- properties ----------------------------------------------------------------------------
 @given(W=sparse_matrices(max_side=30, special=False), fmt=format_specs(),
-       n=st.sampled_from([None, 0, 1, 2, 5, 8]), seed=st.integers(0, 2**16))
+       n=st.sampled_from([None, 0, 1, 2, 5, 8, 17, 33, 70]), seed=st.integers(0, 2**16))
 def test_matmul_property(W, fmt, n, seed):
     A = build(fmt, W)
     X = _x(W.shape[1], n, W.dtype, seed)

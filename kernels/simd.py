@@ -1,0 +1,212 @@
+"""Explicit SIMD accumulators for Numba kernels: one 64-byte vector (16 float32 or 8 float64
+lanes) that LLVM keeps in a register across a loop.
+
+Why: an SpMM row loop written with scalar locals or tuples is not vectorised by LLVM (Numba's
+signed index wraparound and aggregate conversions defeat its SLP vectoriser), and the
+``Y[i, :] += a * X[j, :]`` form loads and stores the output row once per stored nonzero. A
+value of type ``Vec`` is an LLVM ``<lanes x float>``: a loop-carried ``Vec`` lives in one
+register, so a row's nonzeros accumulate without touching memory.
+
+The intrinsics index an array by element offset into its C-contiguous buffer and trust it
+(no bounds checks, as every kernel here: the format classes validate before calling):
+- ``vzero(a)``: a zero vector of ``a``'s dtype;
+- ``vload(a, off)``: a[off : off + lanes];  ``vstore(a, off, v)``: a[off : off + lanes] = v;
+- ``vload_first(a, off, count)`` and ``vstore_first(a, off, v, count)``: the same on the first
+  ``count`` lanes only (masked: nothing past them is read or written; the other lanes load as
+  0), for the columns left over when a row's length is not a multiple of the lane count;
+- ``vfma(acc, s, v)``: acc + s · v, one fused multiply-add per lane (s broadcast);
+- ``vadd(u, v)``: u + v;
+- ``lanes(a)``: the lane count for ``a``'s dtype (a compile-time constant).
+"""
+import numba
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
+
+VECTOR_BYTES = 64   # one AVX-512 register; LLVM splits it into two on AVX2 machines
+
+
+class Vec(types.Type):
+    """A SIMD vector of ``VECTOR_BYTES`` bytes of ``dtype`` (float32 or float64)."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+        self.lanes = VECTOR_BYTES // (dtype.bitwidth // 8)
+        super().__init__(name=f"Vec({dtype}x{self.lanes})")
+
+
+@register_model(Vec)
+class _VecModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        element = ir.FloatType() if fe_type.dtype == types.float32 else ir.DoubleType()
+        super().__init__(dmm, fe_type, ir.VectorType(element, fe_type.lanes))
+
+
+def _vec_of(array_type):
+    """The vector type for ``array_type``: a C-contiguous float32/float64 array (offsets index
+    its flat buffer, so any other layout is refused when the kernel compiles)."""
+    if not isinstance(array_type, types.Array) or array_type.layout != "C" \
+            or array_type.dtype not in (types.float32, types.float64):
+        raise TypeError(f"SIMD intrinsics need a C-contiguous float32/float64 array, got "
+                        f"{array_type}")
+    return Vec(array_type.dtype)
+
+
+def _pointer(context, builder, array_type, array, offset, vec_type):
+    """Address of element ``offset`` of ``array``, as a pointer to a vector."""
+    data = context.make_array(array_type)(context, builder, array).data
+    element = builder.gep(data, [offset])
+    return builder.bitcast(element, context.get_value_type(vec_type).as_pointer())
+
+
+@intrinsic
+def lanes(typingctx, array):
+    count = _vec_of(array).lanes
+
+    def codegen(context, builder, sig, args):
+        return context.get_constant(types.intp, count)
+    return types.intp(array), codegen
+
+
+@intrinsic
+def vzero(typingctx, array):
+    vec = _vec_of(array)
+
+    def codegen(context, builder, sig, args):
+        return ir.Constant(context.get_value_type(vec), None)
+    return vec(array), codegen
+
+
+def _suffix(vec):
+    return f"v{vec.lanes}f{vec.dtype.bitwidth}"
+
+
+def _mask(builder, vec, count):
+    """<lanes x i1>: lane k is on when k < count (count an int64)."""
+    index = ir.Constant(ir.VectorType(ir.IntType(64), vec.lanes), list(range(vec.lanes)))
+    return builder.icmp_unsigned("<", index, _splat(builder, count, vec.lanes))
+
+
+def _splat(builder, scalar, lanes):
+    undef = ir.Constant(ir.VectorType(scalar.type, lanes), ir.Undefined)
+    one = builder.insert_element(undef, scalar, ir.Constant(ir.IntType(32), 0))
+    zeros = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+    return builder.shuffle_vector(one, undef, zeros)
+
+
+def _fma(builder, vec, vty, scalar, loaded, acc):
+    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3),
+                                         f"llvm.fma.{_suffix(vec)}")
+    return builder.call(fma, [_splat(builder, scalar, vec.lanes), loaded, acc])
+
+
+def _masked_load(builder, vec, vty, pointer, mask):
+    fn = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(vty, [pointer.type, ir.IntType(32), mask.type, vty]),
+        f"llvm.masked.load.{_suffix(vec)}.p0")
+    return builder.call(fn, [pointer, ir.Constant(ir.IntType(32), 4), mask,
+                             ir.Constant(vty, None)])
+
+
+def _masked_store(builder, vec, value, pointer, mask):
+    fn = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(ir.VoidType(), [value.type, pointer.type,
+                                                        ir.IntType(32), mask.type]),
+        f"llvm.masked.store.{_suffix(vec)}.p0")
+    builder.call(fn, [value, pointer, ir.Constant(ir.IntType(32), 4), mask])
+
+
+def _int64(context, builder, value, typ):
+    return context.cast(builder, value, typ, types.int64)
+
+
+@intrinsic
+def vload(typingctx, array, offset):
+    vec = _vec_of(array)
+    if not isinstance(offset, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        arr, off = args
+        pointer = _pointer(context, builder, sig.args[0], arr,
+                           _int64(context, builder, off, sig.args[1]), vec)
+        return builder.load(pointer, align=4)
+    return vec(array, offset), codegen
+
+
+@intrinsic
+def vload_first(typingctx, array, offset, count):
+    vec = _vec_of(array)
+    if not isinstance(offset, types.Integer) or not isinstance(count, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        arr, off, n = args
+        pointer = _pointer(context, builder, sig.args[0], arr,
+                           _int64(context, builder, off, sig.args[1]), vec)
+        mask = _mask(builder, vec, _int64(context, builder, n, sig.args[2]))
+        return _masked_load(builder, vec, context.get_value_type(vec), pointer, mask)
+    return vec(array, offset, count), codegen
+
+
+@intrinsic
+def vfma(typingctx, acc, scalar, value):
+    if not isinstance(acc, Vec) or value != acc or scalar != acc.dtype:
+        return None
+
+    def codegen(context, builder, sig, args):
+        acc_v, s, v = args
+        vec = sig.args[0]
+        return _fma(builder, vec, context.get_value_type(vec), s, v, acc_v)
+    return acc(acc, scalar, value), codegen
+
+
+@intrinsic
+def vadd(typingctx, u, v):
+    if not isinstance(u, Vec) or v != u:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.fadd(args[0], args[1])
+    return u(u, v), codegen
+
+
+@intrinsic
+def vstore(typingctx, array, offset, value):
+    vec = _vec_of(array)
+    if value != vec or not isinstance(offset, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        arr, off, v = args
+        pointer = _pointer(context, builder, sig.args[0], arr,
+                           _int64(context, builder, off, sig.args[1]), vec)
+        builder.store(v, pointer, align=4)
+        return context.get_dummy_value()
+    return types.none(array, offset, value), codegen
+
+
+@intrinsic
+def vstore_first(typingctx, array, offset, value, count):
+    vec = _vec_of(array)
+    if value != vec or not isinstance(offset, types.Integer) \
+            or not isinstance(count, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        arr, off, v, n = args
+        pointer = _pointer(context, builder, sig.args[0], arr,
+                           _int64(context, builder, off, sig.args[1]), vec)
+        _masked_store(builder, vec, v, pointer,
+                      _mask(builder, vec, _int64(context, builder, n, sig.args[3])))
+        return context.get_dummy_value()
+    return types.none(array, offset, value, count), codegen
+
+
+@numba.njit(cache=True, inline="always")
+def store_pair(a, off, v0, v1, count0, count1):
+    """a[off : off + count0] = v0[:count0], then the next ``count1`` elements from v1: the
+    two-vector panel of one output row, its last columns possibly partial."""
+    vstore_first(a, off, v0, count0)
+    vstore_first(a, off + lanes(a), v1, count1)
