@@ -46,6 +46,8 @@ import numpy as np
 SPARSITY = 0.9
 VECTOR = 8
 ENGINES = ("torch", "onnxruntime", "deepsparse", "sparsekit")
+ONE_THREAD = ("deepsparse, 1 thread", "sparsekit, 1 thread")  # scaling rows (2 threads)
+SCALING_TARGET = 1.7  # issue 9: two threads >= 1.7x faster than one at batch >= 16
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results", "vs_deepsparse.md")
 
@@ -129,6 +131,7 @@ class Row:
     notes: dict = field(default_factory=dict)       # engine -> str
     setup_s: dict = field(default_factory=dict)     # engine -> seconds to build
     sk_over_ds: float | None = None
+    scaling: dict = field(default_factory=dict)     # engine -> 1-thread time / T-thread time
 
 
 TITLE = "# sparsekit against DeepSparse 1.8 ({threads} thread(s))"
@@ -152,8 +155,8 @@ def merge(existing: str, section: str, threads: int) -> str:
 
 def markdown(rows, header: str) -> str:
     """The results as Markdown: the summary table (speedups over dense torch, sparsekit /
-    DeepSparse against the issue's target) and the detail table (p50/p90, rounds, set-up
-    time, notes) per engine."""
+    DeepSparse against the issue's target), the detail table (p50/p90, rounds, set-up
+    time, notes) per engine and, for multi-thread runs, the scaling table."""
     out = [header, "",
            "| workload (90 %) | dense torch ms | onnxruntime | DeepSparse 1.8 | "
            "sparsekit auto | sparsekit / DeepSparse | target | |",
@@ -173,7 +176,7 @@ def markdown(rows, header: str) -> str:
             "| workload | engine | p50 ms | p90 ms | rounds | × torch | set-up s | notes |",
             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        for e in ENGINES:
+        for e in ENGINES + ONE_THREAD:
             t = r.timings.get(e)
             if t is None and e not in r.notes:
                 continue
@@ -182,6 +185,17 @@ def markdown(rows, header: str) -> str:
                        f"{_fmt_ms(t.p90 if t else None)} | {t.rounds if t else '–'} | "
                        f"{_fmt_ratio(r.speedup.get(e))} | "
                        f"{'–' if setup is None else f'{setup:.1f}'} | {r.notes.get(e, '')} |")
+    scaled = [r for r in rows if r.scaling]
+    if scaled:
+        out += ["", "Two threads against one (1-thread time / 2-thread time, the same rounds; "
+                f"issue 9's target ≥ {SCALING_TARGET:g}× at batch ≥ 16):", "",
+                "| workload | DeepSparse 1.8 | sparsekit auto | target | sparsekit |",
+                "|---|---|---|---|---|"]
+        for r in scaled:
+            sk_scaling = r.scaling.get("sparsekit")
+            out.append(f"| {r.workload.label} | {_fmt_ratio(r.scaling.get('deepsparse'))} | "
+                       f"{_fmt_ratio(sk_scaling)} | ≥ {SCALING_TARGET:g}× | "
+                       f"{verdict(sk_scaling, SCALING_TARGET)} |")
     return "\n".join(out) + "\n"
 
 
@@ -272,34 +286,60 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+def one_thread(fn, threads):
+    """``fn`` run with sparsekit (and torch) pinned to one thread, then back to ``threads``:
+    the 1-thread side of a scaling ratio timed in the same rounds as the multi-thread one."""
+    import sparsekit as sk
+
+    def run():
+        sk.set_num_threads(1)
+        try:
+            return fn()
+        finally:
+            sk.set_num_threads(threads)
+    return run
+
+
 def run_workload(w, threads, tmpdir, budget_s, rtol, have) -> Row:
+    """Build every engine for workload ``w``, check its output against dense torch on the
+    model it runs, then time those that agree in the same rounds. With more than one thread
+    and a batch >= 16 (issue 9's scaling target), sparsekit and DeepSparse also run on one
+    thread in those rounds."""
     import sparsekit as sk
     from spmv_structured import balanced
     from sparsekit.benchmarking.timing import paired_ratio
 
     row = Row(w)
     x = example(w)
-    tag = f"{w.model}-{w.structure}-b{w.batch}"
-    fns, refs = {}, {}
-    for structure in {w.structure, "element"}:
-        refs[structure] = as_numpy(torch_runner(pruned_model(w.model, w.kwargs, structure), x)())
+    refs = {s: as_numpy(torch_runner(pruned_model(w.model, w.kwargs, s), x)())
+            for s in {w.structure, "element"}}
     model = pruned_model(w.model, w.kwargs, w.structure)
-    fns["torch"] = (torch_runner(model, x), w.structure)
-    path = export(model, x, os.path.join(tmpdir, f"{tag}.onnx"))
+    fns = {"torch": torch_runner(model, x)}
+    path = export(model, x, os.path.join(tmpdir, f"{w.model}-{w.structure}-b{w.batch}.onnx"))
 
-    builders = {
-        "onnxruntime": (lambda: ort_runner(path, x, threads), w.structure),
-        "deepsparse": (lambda: deepsparse_runner(
-            path if w.structure == "element" else export(
-                pruned_model(w.model, w.kwargs, "element"), x,
-                os.path.join(tmpdir, f"{w.model}-element-b{w.batch}.onnx")), x, threads),
-            "element"),
-        "sparsekit": (lambda: torch_runner(sk.sparsify(
+    @functools.cache
+    def ds_path():  # DeepSparse runs the unstructured model
+        return path if w.structure == "element" else export(
+            pruned_model(w.model, w.kwargs, "element"), x,
+            os.path.join(tmpdir, f"{w.model}-element-b{w.batch}.onnx"))
+
+    builders = [  # (engine, what builds its callable, the pruning of the model it runs)
+        ("onnxruntime", lambda: ort_runner(path, x, threads), w.structure),
+        ("deepsparse", lambda: deepsparse_runner(ds_path(), x, threads), "element"),
+        ("sparsekit", lambda: torch_runner(sk.sparsify(
             model, "auto", example_input=x, progress=False), x), w.structure),
-    }
-    for engine, (build, structure) in builders.items():
-        if have.get(engine) is not None:  # not importable: said once, in the header
+    ]
+    if threads > 1 and w.batch >= 16:
+        builders += [
+            ("deepsparse, 1 thread", lambda: deepsparse_runner(ds_path(), x, 1), "element"),
+            ("sparsekit, 1 thread", lambda: one_thread(fns["sparsekit"], threads),
+             w.structure)]
+    for engine, build, structure in builders:
+        base = engine.partition(",")[0]
+        if have.get(base) is not None:  # not importable: said once, in the header
             continue
+        if base != engine and base not in fns:
+            continue  # its multi-thread side was not built or disagreed: nothing to scale
         t0 = time.perf_counter()
         try:
             fn = build()
@@ -309,23 +349,23 @@ def run_workload(w, threads, tmpdir, budget_s, rtol, have) -> Row:
             continue
         row.setup_s[engine] = time.perf_counter() - t0
         err = max_rel_error(refs[structure], as_numpy(fn()))
-        if engine == "deepsparse":
-            e = fn.engine
-            row.notes[engine] = f"cpu_avx_type {e.cpu_avx_type}, vnni {e.cpu_vnni}; "
-        row.notes[engine] = row.notes.get(engine, "") + f"max rel err {err:.1e}"
+        cpu = getattr(fn, "engine", None)
+        row.notes[engine] = ("" if cpu is None else
+                             f"cpu_avx_type {cpu.cpu_avx_type}, vnni {cpu.cpu_vnni}; ") \
+            + f"max rel err {err:.1e}"
         if not err <= rtol:
             row.notes[engine] += f" > rtol {rtol:g}: wrong output, not timed"
             log(f"  {engine}: {row.notes[engine]}")
             continue
-        fns[engine] = (fn, structure)
+        fns[engine] = fn
         log(f"  {engine}: built in {row.setup_s[engine]:.1f} s, {row.notes[engine]}")
 
-    names = list(fns)
-    timings = balanced([fns[n][0] for n in names], budget_s)
-    row.timings = dict(zip(names, timings))
+    row.timings = dict(zip(fns, balanced(list(fns.values()), budget_s)))
     row.speedup = {n: paired_ratio(row.timings["torch"], t) for n, t in row.timings.items()}
     if "sparsekit" in row.timings and "deepsparse" in row.timings:
         row.sk_over_ds = paired_ratio(row.timings["deepsparse"], row.timings["sparsekit"])
+    row.scaling = {base: paired_ratio(row.timings[f"{base}, 1 thread"], row.timings[base])
+                   for base in ("deepsparse", "sparsekit") if f"{base}, 1 thread" in row.timings}
     return row
 
 

@@ -255,3 +255,14 @@ def test_results_file_keeps_one_section_per_thread_count():
     assert merged == one + "\n" + two                   # thread order, both kept
     new_two = f"{title(threads=2)}\n\nnew 2\n"
     assert vs_deepsparse.merge(merged, new_two, 2) == one + "\n" + new_two
+
+
+def test_markdown_adds_the_scaling_table_only_for_rows_that_measured_it():
+    w = vs_deepsparse.Workload("MLP, batch 64", "mlp", 64, target=1.2)
+    timings = {"torch": Timing.of([0.01] * 3), "sparsekit, 1 thread": Timing.of([0.008] * 3)}
+    row = vs_deepsparse.Row(w, timings=timings, scaling={"sparsekit": 1.6})
+    text = vs_deepsparse.markdown([row], "")
+    assert "| MLP, batch 64 | sparsekit, 1 thread | 8.00 | 8.00 | 3 |" in text
+    assert "| MLP, batch 64 | – | 1.60× | ≥ 1.7× | missed |" in text
+    assert "Two threads against one" not in vs_deepsparse.markdown(
+        [vs_deepsparse.Row(w, timings=timings)], "")
