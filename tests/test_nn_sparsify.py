@@ -261,6 +261,21 @@ def test_sparsify_a_bare_layer_and_auto_on_convs():
 
 # -- sparsify never returns a model that fails at forward (repro/sparsify_odd.py) ---------
 
+def test_an_encoder_layer_left_all_dense_keeps_torchs_attention():
+    # layer 0 stays dense (below min_sparsity), layer 1 is converted: layer 0 takes torch's
+    # fused path, which needs torch's own MultiheadAttention back before the checking pass
+    torch.manual_seed(0)
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, batch_first=True), 2,
+                                enable_nested_tensor=False).eval()
+    sk.prune.magnitude(enc, 0.9, types=(nn.Linear,), include="layers.1.*")
+    x = torch.randn(2, 5, 16)
+    fast = sk.sparsify(enc, "csr", example_input=x)
+    assert type(fast.layers[0].self_attn) is nn.MultiheadAttention
+    assert isinstance(fast.layers[1].linear1, SparseLinear)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), enc(x), **TOL)
+
+
 def test_a_module_used_twice_is_converted_everywhere():
     lin = _pruned(nn.Linear(16, 16))
     seq = nn.Sequential(lin, nn.ReLU(), lin)

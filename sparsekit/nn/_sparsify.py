@@ -183,6 +183,15 @@ def _split_attention(model):
     return model, split, kept
 
 
+def _unsplit(model, split):
+    """``model`` with each split attention that holds nothing sparse put back as torch's own
+    module (``split``: {split: original}): torch's fused paths call its methods."""
+    for attn, original in split.items():
+        if not any(isinstance(c, SparseModule) for c in attn.modules()):
+            model = _swap(model, attn, original)
+    return model
+
+
 _FUSED = ((nn.TransformerEncoderLayer, "activation_relu_or_gelu", 0),
           (nn.TransformerEncoder, "use_nested_tensor", False))
 
@@ -352,6 +361,7 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
         converted[sparse] = (module, row)
 
     saved = {}
+    new = _unsplit(new, split)
     _fused_paths(new, saved)
     if example_input is not None and converted:
         for sparse in _read_densely(new, example_input):
@@ -360,9 +370,7 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
             row["format"] = "dense"
             row["reason"] = ("its .weight is read by other code (e.g. a parent's "
                              "F.linear(x, child.weight)): kept dense")
-    for attn, original in split.items():
-        if not any(isinstance(c, SparseModule) for c in attn.modules()):
-            new = _swap(new, attn, original)  # nothing sparse in it: torch's own module
-    _fused_paths(new, saved)
+        new = _unsplit(new, split)
+        _fused_paths(new, saved)
     return (new, Table(report, legend=legend)) if return_report else new
 
