@@ -166,6 +166,65 @@ def test_sparsify_reads_torch_ao_parametrizations():
         torch.testing.assert_close(fast(x), m(x), **TOL)
 
 
+def _storages(model):
+    return {t.untyped_storage().data_ptr() for t in model.state_dict().values()
+            if isinstance(t, torch.Tensor) and t.numel()}
+
+
+@pytest.mark.parametrize("fmt", ["csr", "auto"])
+def test_sparsify_shares_no_tensor_with_the_original(fmt):
+    # sparsify works on a copy that shares the original's tensors and replaces them (it never
+    # writes into them); what stays shared at the end is copied
+    from torch.ao.pruning import WeightNormSparsifier
+    import torch.nn.utils.prune as torch_prune
+    torch.manual_seed(0)
+    m = mlp((16, 32, 24, 8)).eval()
+    torch_prune.l1_unstructured(m.fc1, "weight", amount=0.9)
+    sp = WeightNormSparsifier(sparsity_level=0.75, sparse_block_shape=(1, 4), zeros_per_block=4)
+    sp.prepare(m, config=[{"tensor_fqn": "fc2.weight"}])
+    sp.step()
+    before = {k: v.clone() for k, v in m.state_dict().items()}   # fc3: dense, kept dense
+    x = torch.randn(3, 16)
+    fast = sk.sparsify(m, fmt, example_input=x)
+    assert isinstance(fast.fc1, SparseLinear) and isinstance(fast.fc3, nn.Linear)
+    assert not _storages(fast) & _storages(m)
+    for k, v in m.state_dict().items():       # weight_orig keeps its pruned-away values
+        assert torch.equal(v, before[k]), k
+    with torch.no_grad():
+        fast.fc3.weight.add_(1.0)
+        fast.fc3.bias.zero_()
+    assert torch.equal(m.fc3.weight, before["fc3.weight"])
+    assert torch_prune.is_pruned(m.fc1) and hasattr(m.fc2, "parametrizations")
+
+
+class _Branchy(nn.Module):
+    """A forward that reads activation values (.item()): it cannot run on the meta device."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8)
+
+    def forward(self, x):
+        y = self.bn(self.conv(x))
+        return y if y.sum().item() > -1e30 else -y
+
+
+def test_conv_bn_pairs_found_on_meta_twin_or_for_real():
+    from sparsekit.model.tracing import conv_bn_pairs
+    from sparsekit.nn._sparsify import _bn_pairs
+    torch.manual_seed(0)
+    m, x = resnet18(num_classes=10).eval(), torch.randn(1, 3, 32, 32)
+    assert _bn_pairs(m, x) == conv_bn_pairs(m, x) and len(conv_bn_pairs(m, x)) == 20
+    b = _Branchy().eval()
+    x = torch.randn(1, 3, 8, 8)
+    assert _bn_pairs(b, x) == [("conv", "bn")]
+    sk.prune.magnitude(b, 0.6)
+    fast = sk.sparsify(b, "csr", example_input=x)
+    assert isinstance(fast.bn, nn.Identity)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), b(x), **TOL)
+
+
 def test_resnet_shaped_model_end_to_end():
     torch.manual_seed(0)
     m = resnet18(num_classes=10).eval()

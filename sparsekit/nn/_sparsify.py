@@ -73,36 +73,66 @@ def _convert(module, fmt, block, vector):
     return _sparse_class(module).from_dense(module, fmt, block, vector)
 
 
-def _deepcopy(model):
-    """copy.deepcopy, also of a model pruned with torch.nn.utils.prune: its pre-hook leaves
-    ``module.weight`` as a non-leaf tensor (weight_orig × mask, with autograd history), which
-    deepcopy refuses. Those attributes are detached for the copy and put back after."""
-    import torch.nn.utils.prune as torch_prune
-    saved = []
-    for module in model.modules():
-        for hook in module._forward_pre_hooks.values():
-            if isinstance(hook, torch_prune.BasePruningMethod):
-                t = module.__dict__.get(hook._tensor_name)
-                if isinstance(t, torch.Tensor) and not t.is_leaf:
-                    saved.append((module, hook._tensor_name, t))
-    try:
-        for module, name, t in saved:
-            setattr(module, name, t.detach())
-        return copy.deepcopy(model)
-    finally:
-        for module, name, t in saved:
-            setattr(module, name, t)
+def _tensors(module):
+    """The tensors ``module`` itself holds: parameters, buffers and tensor attributes (such
+    as the ``weight`` torch.nn.utils.prune's hook computes)."""
+    for t in (*module._parameters.values(), *module._buffers.values(),
+              *vars(module).values()):
+        if isinstance(t, torch.Tensor):
+            yield t
+
+
+def _copy_sharing_tensors(model):
+    """A deep copy of ``model``'s modules, hooks and attributes that shares its tensors
+    (copying ~100 MB of weights that are about to be packed would cost more than the rest
+    of a sparsify). Every later step replaces tensors, never writes into them;
+    ``_own_tensors`` then copies the ones still shared."""
+    memo = {id(t): t for m in model.modules() for t in _tensors(m)}
+    return copy.deepcopy(model, memo)
+
+
+def _own_tensors(model, other) -> None:
+    """Replace each tensor ``model`` shares with ``other`` by a copy (tied tensors stay
+    tied), so that the converted model and the original are independent."""
+    theirs = {id(t) for m in other.modules() for t in _tensors(m)}
+    copies = {}
+
+    def own(t):
+        if id(t) not in copies:
+            c = t.detach().clone()
+            copies[id(t)] = nn.Parameter(c, t.requires_grad) if isinstance(t, nn.Parameter) \
+                else c
+        return copies[id(t)]
+
+    for m in model.modules():
+        for store in (m._parameters, m._buffers):
+            for k, t in store.items():
+                if t is not None and id(t) in theirs:
+                    store[k] = own(t)
+        for k, t in list(vars(m).items()):
+            if isinstance(t, torch.Tensor) and id(t) in theirs:
+                setattr(m, k, own(t))
 
 
 def fold_masks(model) -> None:
-    """Make pruning masks permanent in place (torch.nn.utils.prune.remove, and
-    parametrize.remove_parametrizations keeping the parametrized value), so kept-dense layers
-    do not recompute weight × mask on every call."""
+    """Make pruning masks permanent in place (torch.nn.utils.prune's reparametrisation, and
+    parametrize's, replaced by a parameter holding the masked value), so kept-dense layers
+    do not recompute weight × mask on every call. New tensors replace the old ones, which
+    are never written (``prune.remove`` would write the masked value into ``weight_orig``,
+    a tensor ``_copy_sharing_tensors`` shares with the original model)."""
     import torch.nn.utils.prune as torch_prune
     for _, module in list(model.named_modules()):
-        for hook in list(module._forward_pre_hooks.values()):
+        for key, hook in list(module._forward_pre_hooks.items()):
             if isinstance(hook, torch_prune.BasePruningMethod):
-                torch_prune.remove(module, hook._tensor_name)
+                name = hook._tensor_name
+                with torch.no_grad():
+                    value = hook.apply_mask(module)
+                requires_grad = module._parameters[name + "_orig"].requires_grad
+                del module._forward_pre_hooks[key]
+                if name in vars(module):
+                    delattr(module, name)
+                del module._parameters[name + "_orig"], module._buffers[name + "_mask"]
+                module.register_parameter(name, nn.Parameter(value, requires_grad))
         if parametrize.is_parametrized(module):
             # By hand, not parametrize.remove_parametrizations: that deletes the property
             # from the Parametrized* class, which a deep copy shares with the original model.
@@ -119,10 +149,37 @@ def fold_masks(model) -> None:
                 module.register_parameter(n, nn.Parameter(value, requires_grad=requires_grad))
 
 
+def _bn_pairs(model, example_input) -> list:
+    """``tracing.conv_bn_pairs`` of ``model``, found on a twin whose tensors live on the
+    meta device (shapes only: no arithmetic, so no dense forward pass to pay for); a model
+    the twin cannot run (data-dependent control flow, tensors made on the CPU inside its
+    forward) is traced for real."""
+    from torch.utils._pytree import tree_map
+    from sparsekit.model.tracing import conv_bn_pairs
+
+    def meta(t):
+        return t.to("meta") if isinstance(t, torch.Tensor) else t
+
+    memo = {}
+    for m in model.modules():
+        for t in _tensors(m):
+            twin = torch.empty_like(t, device="meta")
+            memo[id(t)] = nn.Parameter(twin, t.requires_grad) \
+                if isinstance(t, nn.Parameter) else twin
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return conv_bn_pairs(copy.deepcopy(model, memo), tree_map(meta, example_input))
+    except Exception:
+        return conv_bn_pairs(model, example_input)
+
+
 def fold_batchnorm(model, pairs) -> list[tuple[str, str]]:
     """Fold each eval-mode BatchNorm into the conv before it (weight scaled per output
-    channel, bias shifted: zeros stay zeros) and replace it with nn.Identity. ``pairs`` come
-    from ``sparsekit.model.tracing.conv_bn_pairs``. Returns the pairs folded."""
+    channel, bias shifted: zeros stay zeros) and replace it with nn.Identity. Scale and
+    shift are computed in float64, the weight is scaled in its own dtype (one pass over it).
+    ``pairs`` come from ``sparsekit.model.tracing.conv_bn_pairs``. Returns the pairs
+    folded."""
     done = []
     for conv_name, bn_name in pairs:
         conv, bn = model.get_submodule(conv_name), model.get_submodule(bn_name)
@@ -131,7 +188,7 @@ def fold_batchnorm(model, pairs) -> list[tuple[str, str]]:
                 or conv.transposed or not isinstance(conv.weight, nn.Parameter):
             continue
         with torch.no_grad():
-            w = conv.weight.double()
+            w = conv.weight
             scale = 1.0 / torch.sqrt(bn.running_var.double() + bn.eps)
             if bn.weight is not None:
                 scale = scale * bn.weight.double()
@@ -140,8 +197,8 @@ def fold_batchnorm(model, pairs) -> list[tuple[str, str]]:
             if bn.bias is not None:
                 bias = bias + bn.bias.double()
             shape = (-1,) + (1,) * (w.dim() - 1)
-            conv.weight = nn.Parameter((w * scale.view(shape)).to(conv.weight.dtype),
-                                       requires_grad=conv.weight.requires_grad)
+            conv.weight = nn.Parameter(w * scale.to(w.dtype).view(shape),
+                                       requires_grad=w.requires_grad)
             conv.bias = nn.Parameter(bias.to(conv.weight.dtype))
         _set_child(model, bn_name, nn.Identity())
         done.append((conv_name, bn_name))
@@ -277,12 +334,11 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
                              f"prices every registered format {FORMATS}")
         host, source = _choose.check_hardware(hw)
 
-    new = _deepcopy(model).eval()
+    new = _copy_sharing_tensors(model).eval()
     fold_masks(new)
     folded = {}
     if fold_bn and example_input is not None:
-        from sparsekit.model.tracing import conv_bn_pairs
-        folded = dict(fold_batchnorm(new, conv_bn_pairs(new, example_input)))
+        folded = dict(fold_batchnorm(new, _bn_pairs(new, example_input)))
     new, split, attention = _split_attention(new)
     try:
         layers = select_layers(new, include, exclude, types)
@@ -372,5 +428,6 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
                              "F.linear(x, child.weight)): kept dense")
         new = _unsplit(new, split)
         _fused_paths(new, saved)
+    _own_tensors(new, model)
     return (new, Table(report, legend=legend)) if return_report else new
 
