@@ -1,0 +1,57 @@
+"""sparsekit.nn.MaxPool2d (kernels.pool) against torch's nn.MaxPool2d."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from sparsekit.nn.pool import MaxPool2d
+
+
+@settings(max_examples=120, deadline=None)
+@given(b=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(1, 11), w=st.integers(1, 11),
+       kh=st.integers(1, 4), kw=st.integers(1, 4), sh=st.integers(1, 3), sw=st.integers(1, 3),
+       data=st.data(), dtype=st.sampled_from([torch.float32, torch.float64]),
+       specials=st.booleans(), seed=st.integers(0, 99))
+def test_max_pool_matches_torch(b, c, h, w, kh, kw, sh, sw, data, dtype, specials, seed):
+    ph, pw = data.draw(st.integers(0, kh // 2)), data.draw(st.integers(0, kw // 2))
+    if (h + 2 * ph - kh) // sh + 1 < 1 or (w + 2 * pw - kw) // sw + 1 < 1:
+        return
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, c, h, w, generator=g, dtype=dtype)
+    if specials:  # NaN wins wherever it is in the window; ±inf like any value
+        picks = torch.randint(0, 8, x.shape, generator=g)
+        x[picks == 0] = float("nan")
+        x[picks == 1] = float("inf")
+        x[picks == 2] = -float("inf")
+    pool = MaxPool2d((kh, kw), (sh, sw), (ph, pw))
+    expected = F.max_pool2d(x, (kh, kw), (sh, sw), (ph, pw))
+    with torch.no_grad():
+        np.testing.assert_array_equal(pool(x).numpy(), expected.numpy())
+        np.testing.assert_array_equal(pool(x[0]).numpy(), expected[0].numpy())
+
+
+def test_from_dense_copies_the_geometry_and_refuses_what_the_kernel_cannot_run():
+    pool = MaxPool2d.from_dense(nn.MaxPool2d(3, 2, 1))
+    assert (pool.kernel_size, pool.stride, pool.padding) == (3, 2, 1)
+    for unsupported in (nn.MaxPool2d(3, 2, 1, dilation=2), nn.MaxPool2d(3, ceil_mode=True),
+                        nn.MaxPool2d(2, return_indices=True)):
+        assert not MaxPool2d.supports(unsupported)
+        with pytest.raises(ValueError, match="dilation 1"):
+            MaxPool2d.from_dense(unsupported)
+    with pytest.raises(ValueError, match="padding at most half"):
+        MaxPool2d(2, 2, 2)
+
+
+def test_what_the_kernel_does_not_cover_runs_torchs_pool():
+    pool = MaxPool2d(2)
+    x = torch.randn(1, 2, 4, 4, requires_grad=True)
+    y = pool(x)
+    y.sum().backward()                       # autograd: torch's own op
+    assert x.grad is not None
+    half = torch.randn(1, 2, 4, 4).half()
+    torch.testing.assert_close(pool(half), F.max_pool2d(half, 2))
+    with pytest.raises(RuntimeError):
+        pool(torch.randn(1, 1, 1, 1))        # window larger than the input: torch's error
