@@ -197,6 +197,27 @@ def test_sparsify_shares_no_tensor_with_the_original(fmt):
     assert torch_prune.is_pruned(m.fc1) and hasattr(m.fc2, "parametrizations")
 
 
+class _Counting(nn.Module):
+    """Counts its calls in a buffer, in place."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 16)
+        self.register_buffer("calls", torch.zeros(()))
+
+    def forward(self, x):
+        self.calls.add_(1)
+        return self.fc(x)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "auto"])
+def test_sparsify_runs_no_forward_on_the_originals_buffers(fmt):
+    m = _Counting().eval()
+    sk.prune.magnitude(m, 0.9)
+    sk.sparsify(m, fmt, example_input=torch.randn(2, 16))
+    assert m.calls.item() == 0
+
+
 class _Branchy(nn.Module):
     """A forward that reads activation values (.item()): it cannot run on the meta device."""
 

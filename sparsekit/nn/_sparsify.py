@@ -83,11 +83,21 @@ def _tensors(module):
 
 
 def _copy_sharing_tensors(model):
-    """A deep copy of ``model``'s modules, hooks and attributes that shares its tensors
-    (copying ~100 MB of weights that are about to be packed would cost more than the rest
-    of a sparsify). Every later step replaces tensors, never writes into them;
-    ``_own_tensors`` then copies the ones still shared."""
-    memo = {id(t): t for m in model.modules() for t in _tensors(m)}
+    """A deep copy of ``model``'s modules, hooks and attributes that shares its parameters
+    and pruning masks (copying ~100 MB of weights that are about to be packed would cost
+    more than the rest of a sparsify); other buffers are copied, since a forward may write
+    into them (a counter, a cache). Every later step replaces the shared tensors, never
+    writes into them; ``_own_tensors`` then copies the ones still shared."""
+    import torch.nn.utils.prune as torch_prune
+    memo = {}
+    for m in model.modules():
+        masks = {h._tensor_name + "_mask" for h in m._forward_pre_hooks.values()
+                 if isinstance(h, torch_prune.BasePruningMethod)}
+        for t in _tensors(m):
+            memo[id(t)] = t
+        for k, t in m._buffers.items():
+            if t is not None and k not in masks:
+                del memo[id(t)]
     return copy.deepcopy(model, memo)
 
 
