@@ -9,6 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torch.nn.utils.prune as torch_prune
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import sparsekit as sk
@@ -155,6 +157,69 @@ def test_structure_functions_on_padded_groups():
     assert structure.blocks(w, (4, 4)) == 3 / 4  # 2×2 tiles, the padded corner one is set
     assert structure.vectors(w, 4) == 13 / 14
     assert structure.fine(np.zeros((0, 3))) == 0.0
+
+
+def _reference_structure(w4, r, c, v):
+    """The structure sparsities by their definitions, one group at a time (slow, plain)."""
+    o, ci = w4.shape[:2]
+    m = w4.reshape(o, -1)
+    mm, k = m.shape
+
+    def share(flags):
+        return 1 - sum(flags) / len(flags) if flags else 0.0
+
+    return {"fine": share([bool(e) for e in m.ravel()]),
+            "rows": share([bool(m[i].any()) for i in range(mm)]),
+            "channels": share([bool(w4[:, j].any()) for j in range(ci)]),
+            "kernels": share([bool(w4[i, j].any()) for i in range(o) for j in range(ci)]),
+            "blocks": share([bool(m[i:i + r, j:j + c].any()) for i in range(0, mm, r)
+                             for j in range(0, k, c)]),
+            "vectors": share([bool(m[i:i + v, j].any()) for i in range(0, mm, v)
+                              for j in range(k)])}
+
+
+@settings(max_examples=40)
+@given(shape=st.tuples(st.integers(1, 9), st.integers(1, 6), st.integers(1, 3),
+                       st.integers(1, 4)),
+       density=st.floats(0.0, 1.0), block=st.tuples(st.integers(1, 5), st.integers(1, 20)),
+       vector=st.integers(1, 9), seed=st.integers(0, 2**16))
+def test_structure_sparsities_match_their_definitions(shape, density, block, vector, seed):
+    """Each structure sparsity equals its definition counted group by group, from the values
+    (numpy or torch, any float width) or from their nonzero pattern alike."""
+    rng = np.random.default_rng(seed)
+    w4 = rng.standard_normal(shape).astype(np.float32) * (rng.random(shape) < density)
+    ref = _reference_structure(w4, *block, vector)
+    m = w4.reshape(shape[0], -1)
+    for weight, matrix in ((w4, m), (w4 != 0, m != 0), (torch.from_numpy(w4).half(),
+                                                         torch.from_numpy(m).bfloat16())):
+        got = structure.structure_sparsities(weight, matrix, block, vector)
+        assert got == pytest.approx(ref), (type(weight), weight.dtype)
+
+
+def test_summary_numbers_unchanged_by_counting_the_mask_once():
+    """A pruned small_cnn's summary, as analyze gave it before it read each layer's zero
+    pattern once and reduced it faster (the figures were taken from that version)."""
+    torch.manual_seed(1)
+    m = small_cnn().eval()
+    sk.prune.magnitude(m, 0.9, structure="element", block=(4, 4), vector=8)
+    x = torch.randn((1, 3, 32, 32), generator=torch.Generator().manual_seed(0))
+    s = analyze(m, x)
+    keys = ("nnz", "rows", "channels", "kernels", "blocks", "vectors", "bytes_csr",
+            "bytes_bsr", "bytes_vectorskip")
+    before = {"conv1": (86, 0.0625, 0.0, 0.38541666666666663, 0.0892857142857143,
+                        0.40740740740740744, 496, 3333, 2090),
+              "conv2": (1843, 0.0, 0.0, 0.38720703125, 0.18663194444444442,
+                        0.41623263888888884, 11188, 60939, 43378),
+              "dw": (58, 0.390625, 0.0, 0.390625, 0.35416666666666663, 0.4305555555555556,
+                     420, 2049, 1394),
+              "pw": (819, 0.0, 0.0, 0.9000244140625, 0.15625, 0.451171875, 4353, 28146,
+                     18146),
+              "fc": (128, 0.0, 0.328125, None, 0.22916666666666663, 0.61328125, 662, 4818,
+                     3206)}
+    for name, figures in before.items():
+        assert tuple(s[name][k] for k in keys) == pytest.approx(figures), name
+    assert (s.total["nnz"], s.total["bytes_csr"], s.total["bytes_bsr"],
+            s.total["bytes_vectorskip"]) == (2934, 17119, 99285, 68214)
 
 
 def test_bytes_are_the_format_classes_and_best_is_smallest():

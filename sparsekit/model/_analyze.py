@@ -194,15 +194,15 @@ def _row(name, call, modules, specs, block, vector, value_bits, index_bits) -> d
                    vectors=None)
         row.update({f"bytes_{f}": None for f in FORMAT_NAMES})
         return row
-    m = matrix.numpy() if matrix.dtype in (torch.float32, torch.float64) else \
-        matrix.float().numpy()
-    nnz = int(np.count_nonzero(m))
+    # The zero pattern, computed once: nnz, the structure and every format's bytes read it.
+    mask = structure.nonzero(matrix)
+    nnz = int(np.count_nonzero(mask))
     row["nnz"] = nnz
-    row["sparsity"] = 1.0 - nnz / m.size if m.size else 0.0
+    row["sparsity"] = 1.0 - nnz / mask.size if mask.size else 0.0
     row["effective_macs"] = nnz * call.N
-    row.update(structure.structure_sparsities(call.weight, m, block, vector))
+    weight_mask = mask if call.weight is matrix else structure.nonzero(call.weight)
+    row.update(structure.structure_sparsities(weight_mask, mask, block, vector))
     sizes = {"dense": row["bytes_dense"]}
-    mask = m != 0
     for f in FORMAT_NAMES:
         row[f"bytes_{f}"] = None
         if f in specs:
