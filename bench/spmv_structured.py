@@ -15,6 +15,11 @@ from L3 (three matrices of 7-10 MB each); a larger R shows the L3-resident rate.
 
 ``--batch N`` times the SpMM ``A @ X`` with X (K, N) instead (bytes: storage + X + Y).
 Checks the load average first and says so when the machine is not idle.
+
+The read bandwidth of this machine is measured in the same run (``kernels.probe``: a 256 MiB
+array for DRAM, half the L3 for L3), before and after the rounds, and each format's GB/s is
+given as a share of it: at ``--size 8192`` the three matrices (25-40 MB each) no longer fit
+in L3 (32 MiB here) and the DRAM share is the one that counts; at 4096 (7-10 MB) the L3 one.
 """
 import argparse
 import os
@@ -24,6 +29,14 @@ import numpy as np
 import sparsekit as sk
 from sparsekit.benchmarking.timing import Timing, interleaved
 from sparsekit.benchmarking.workloads import random_weight
+from sparsekit.hw._calibrate import cache_sizes
+from sparsekit.kernels.probe import read_bandwidth
+
+
+def bandwidths():
+    """{"DRAM": bytes/s, "L3": bytes/s} read bandwidth of one thread, measured now."""
+    l3 = cache_sizes().get("l3", 32 << 20)
+    return {"DRAM": read_bandwidth(256 << 20, 5), "L3": read_bandwidth(l3 // 2, 50)}
 
 
 def packed(size, sparsity, seed=0):
@@ -72,16 +85,24 @@ def main(argv=None):
         raise ValueError(f"--repeat must be >= 1, got {args.repeat}")
     reps = range(args.repeat)
     fns = [lambda A=A, y=y: [A.matmul(x, out=y) for _ in reps] for (_, A), y in zip(mats, outs)]
+    before = bandwidths()
     timings = [Timing.of(np.array(t.times) / args.repeat) for t in balanced(fns, args.budget)]
+    after = bandwidths()
+    read_bw = {k: max(before[k], after[k]) for k in before}
 
     kind = "SpMV" if args.batch == 1 else f"SpMM batch {args.batch}"
     print(f"{kind}, {args.size}x{args.size} at {args.sparsity:.0%}, 1 thread, "
           f"{timings[0].rounds} interleaved rounds (both orders), {args.repeat} product(s) per call")
-    print(f"{'format':<14} {'bytes':>12} {'p50 us':>9} {'p90 us':>9} {'GB/s':>7} {'vs CSR':>7}")
+    print("read bandwidth, same run (best of before/after): "
+          + ", ".join(f"{k} {v / 1e9:.1f} GB/s" for k, v in read_bw.items()))
+    print(f"{'format':<14} {'bytes':>12} {'p50 us':>9} {'p90 us':>9} {'GB/s':>7} "
+          f"{'of DRAM':>8} {'of L3':>6} {'vs CSR':>7}")
     for (name, A), y, t in zip(mats, outs, timings):
         nbytes = A.storage().total + x.nbytes + y.nbytes
+        rate = nbytes / t.p50
         print(f"{name:<14} {nbytes:>12,} {t.p50 * 1e6:>9.1f} {t.p90 * 1e6:>9.1f} "
-              f"{nbytes / t.p50 / 1e9:>7.2f} {timings[0].p50 / t.p50:>6.2f}x")
+              f"{rate / 1e9:>7.2f} {rate / read_bw['DRAM']:>8.0%} {rate / read_bw['L3']:>6.0%} "
+              f"{timings[0].p50 / t.p50:>6.2f}x")
 
 
 if __name__ == "__main__":
