@@ -169,6 +169,22 @@ def test_a_module_used_twice_takes_its_first_calls_choice():
                                              _choose.host_hardware()[0])["0"]
 
 
+class _Unused(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return 2 * x                                    # no weight product at all
+
+
+def test_layers_example_input_does_not_call_stay_dense():
+    m = _Unused()
+    sk.prune.magnitude(m, 0.9)
+    fast, report = sk.sparsify(m, "auto", example_input=torch.randn(2, 4), return_report=True)
+    assert isinstance(fast.fc, nn.Linear) and "not called" in report[0]["reason"]
+
+
 def test_the_calibrated_preset_is_used_and_its_absence_warned_once(tmp_path, monkeypatch):
     from sparsekit.hw import _calibrate
     model, x = _mlp()

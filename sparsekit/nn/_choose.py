@@ -107,8 +107,18 @@ def by_model(model, example_input, todo, hw, *, min_sparsity, block, vector, pro
         rename = {f"layers.{i}": name for i, name in enumerate(names)}
     else:
         rename = {name: name for name in names}
-    est = estimate(model, example_input, hw, format="auto", block=block, vector=vector,
-                   min_sparsity=min_sparsity, progress=progress)
+    called = set()
+    hooks = [m.register_forward_pre_hook(lambda *_, n=n: called.add(n)) for n, m in todo]
+    try:
+        est = estimate(model, example_input, hw, format="auto", block=block, vector=vector,
+                       min_sparsity=min_sparsity, progress=progress)
+    except ValueError:
+        if called:
+            raise
+        return {}               # example_input calls none of them (maybe no weight layer)
+    finally:
+        for h in hooks:
+            h.remove()
     out = {}
     for cost, fmt, note in zip(est.layers, est.formats, est.notes):
         if cost.name in rename and fmt != "-":

@@ -10,7 +10,7 @@ Kept dense, with the reason in the report: grouped and depthwise convs, layers b
 ``min_sparsity``, weights other than float32/float64 (bfloat16, float16: the model still
 runs, dense), attention with ``bias_k``/``add_zero_attn``, layers whose ``.weight`` other
 code reads directly (found by one pass of ``example_input``, when given), and — with
-``format="auto"`` — layers where no sparse format beat the dense layer on this machine.
+``format="auto"`` — layers where dense is priced (or timed) fastest on this machine.
 
 - A module used at several places is converted at every one of them (one sparse module); a
   model that is itself a Linear or Conv2d is returned converted.
