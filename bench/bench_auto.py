@@ -36,6 +36,7 @@ from sparsekit import models
 from sparsekit.benchmarking.timing import interleaved, measure, paired_ratio
 from sparsekit.model.tracing import call_model
 from sparsekit.nn._choose import UncalibratedWarning, host_hardware
+from sparsekit.nn._sparsify import fold_masks
 
 SPARSITY = 0.9
 TARGET_SPARSIFY_S, TARGET_RATIO = 3.0, 1.10
@@ -112,7 +113,9 @@ def point(label, build, batch, shape, budget_s, timing_budget_s, first_call=None
     # the two sparse models alternate, each following the other; dense torch apart (whatever
     # runs after its pass over ~150 MB of MLP weights finds a cold cache: ~20 % slower)
     fm, ft = interleaved([runner(by_model), runner(by_time)], budget_s=budget_s, min_rounds=10)
-    dense = measure(runner(model), budget_s=budget_s / 2, min_rounds=5)
+    plain, _ = pruned(build, batch, shape)  # the same weights (seeded)
+    fold_masks(plain)                       # dense torch without the pruning hooks' w × mask
+    dense = measure(runner(plain), budget_s=budget_s / 2, min_rounds=5)
     ratio = paired_ratio(fm, ft)
     diff = _differences(model_report, time_report)
     row = {"workload": label, "sparsify model s": model_s,
