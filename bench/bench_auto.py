@@ -27,7 +27,6 @@ import time
 import warnings
 from pathlib import Path
 
-import pytest
 import torch
 
 import sparsekit as sk
