@@ -169,6 +169,17 @@ def test_a_module_used_twice_takes_its_first_calls_choice():
                                              _choose.host_hardware()[0])["0"]
 
 
+def test_a_model_already_holding_sparse_layers_gets_the_dense_models_choice():
+    model, x = _mlp()
+    hw = _choose.host_hardware()[0]
+    half = sk.sparsify(model, "vectorskip", include="fc2", example_input=x)
+    _, report = sk.sparsify(half, "auto", example_input=x, hw=hw, return_report=True)
+    expected = _estimated(model, x, hw)
+    assert {r["name"]: r["format"] for r in report} == {"fc1": expected["fc1"],
+                                                         "fc3": expected["fc3"]}
+    assert expected["fc1"] != "dense"
+
+
 class _Unused(nn.Module):
     def __init__(self):
         super().__init__()

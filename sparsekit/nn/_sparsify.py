@@ -389,9 +389,19 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
         progress = sys.stderr.isatty() and format == "auto"
     legend, decided, shapes = {}, {}, {}
     if by_model and todo:
-        decided = _choose.by_model(new, example_input, [(n, m) for n, m, _ in todo], host,
-                                   min_sparsity=float(min_sparsity), block=block,
-                                   vector=vector, progress=progress)
+        # sparse layers the model already holds are priced as their dense twins, so that the
+        # estimate chooses for the others as in a dense model (an estimate of a sparsified
+        # model may price it as it runs instead of choosing); put back after
+        held = {m: m.to_dense() for m in set(new.modules()) if isinstance(m, SparseModule)}
+        for sparse, dense in held.items():
+            new = _swap(new, sparse, dense)
+        try:
+            decided = _choose.by_model(new, example_input, [(n, m) for n, m, _ in todo],
+                                       host, min_sparsity=float(min_sparsity), block=block,
+                                       vector=vector, progress=progress)
+        finally:
+            for sparse, dense in held.items():
+                new = _swap(new, dense, sparse)
         legend = {"est µs": f"the layer's latency in its format, estimated on host-cpu "
                             f"({source})"}
     elif format == "auto" and todo:
