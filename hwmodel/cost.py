@@ -9,7 +9,10 @@ back) plus once as final values. The innermost holder also serves the MACs: per 
 weight value (and its metadata in proportion), one input and a partial-sum read and write,
 each divided by the compute array's spatial fanout; an element read alone costs whole words
 of the level (``MemoryLevel.word_bits``). With reuse 1 everywhere DRAM sees exactly the
-compulsory traffic: weights and inputs read once, outputs written once.
+compulsory traffic: weights and inputs read once, outputs written once. A tensor the layer
+declares ``resident`` (already held by the outermost on-chip level: the previous layer's
+output, a weight that stays cached between calls; or an output that stays there for the next
+layer) skips that compulsory crossing with DRAM; re-fetches (reuse above 1) still cross.
 
 Compute. The layer's compute mode ("skip", "gate" or "none": ``Layer.compute``, else the
 hardware's support) decides what zeros cost. Dense MACs take the PE array's steps (ceil(D /
@@ -30,8 +33,16 @@ the compute time and each level's port time (bytes over bandwidth; separate read
 where given). Filling the first tile before compute starts and draining the last outputs
 after it ends are not overlapped: the operands of the PE array's first step travel from DRAM
 down every hop to the innermost level holding them, and the last step's outputs travel back
-up (``fill_and_drain``). latency = max(compute, ports) + fill + drain; the bound is whichever
-of compute and the ports is largest.
+up (``fill_and_drain``). Software on a host adds a fixed cost per call (dispatch, kernel
+call: ``call_cycles``), never overlapped. latency = max(compute, ports) + fill + drain +
+calls; the bound is whichever of compute, the ports and the calls is largest.
+
+Host software (fields a host preset gives, ``Layer.op`` saying which apply): a dense product
+runs at ``dense_efficiency[op]`` of the peak, and a non-GEMM op ("other") takes at least its
+bytes over the rate such ops stream at (``other_bytes_per_cycle``): both raise the compute
+floor. A dense product timed by a measured ``dense_efficiency`` keeps its per-MAC operand
+accesses out of the port times (the library blocks them in registers, and the measured rate
+already includes them); their energy is still counted.
 
 Energy. Bytes times pJ/byte at every level, plus MACs times MAC energy (skipped MACs free,
 gated ones their fraction), plus metadata decoding, plus static power times time.
@@ -132,6 +143,33 @@ def weight_read_share(mode, layer):
     return layer.activation_density if mode != "none" else 1.0
 
 
+def dense_efficiency(hw, layer):
+    """Share of the peak a dense product of the layer's ``op`` reaches
+    (``Compute.dense_efficiency``; 1 for a compressed weight, whose format's efficiency
+    applies, and for an op not listed)."""
+    if layer.structure != "dense" or layer.op is None:
+        return 1.0
+    return hw.compute.dense_efficiency.get(layer.op, 1.0)
+
+
+def stream_cycles(hw, layer):
+    """Per group: an "other" op's bytes (read + written) over the rate such ops stream at
+    (``Compute.other_bytes_per_cycle``); 0 for the products or without that rate."""
+    rate = hw.compute.other_bytes_per_cycle
+    if layer.op != "other" or rate is None:
+        return 0.0
+    return (layer.input_bytes + layer.output_bytes) / layer.groups / rate
+
+
+def call_cycles(hw, layer):
+    """The layer's fixed cost: ``calls`` times the cycles of one call of its kind
+    (``Layer.call_kind``, ``Compute.call_cycles``), whatever the mapping."""
+    kind = layer.call_kind
+    if kind is None:
+        return 0.0
+    return layer.calls * hw.compute.call_cycles.get(kind, 0.0)
+
+
 def compute_side(hw, layer):
     """Mapping-independent per-group figures (see the module docstring)."""
     c, s, g = hw.compute, hw.compute.sparsity, layer.groups
@@ -141,7 +179,7 @@ def compute_side(hw, layer):
     issued = layer.stored_macs * layer.activation_density / g
     spatial, pes = array_steps(c.array, layer.group_shape)
     m_pes = pes["M"]
-    dense_cycles = dense / c.macs_per_cycle / spatial
+    dense_cycles = dense / c.macs_per_cycle / spatial / dense_efficiency(hw, layer)
     imbalance = 1.0
     if mode == "skip":
         work = issued / dense
@@ -167,10 +205,34 @@ def compute_side(hw, layer):
         decode_pj += bits * reads * s.decode_energy.get(rep, 0.0)
         if rep in s.decode_bits_per_cycle:
             decode_cycles = max(decode_cycles, bits * reads / s.decode_bits_per_cycle[rep])
-    cycles = max(mac_cycles, decode_cycles)
+    cycles = max(mac_cycles, decode_cycles, stream_cycles(hw, layer))
     utilisation = slots / (cycles * c.macs_per_cycle) if cycles else 1.0
     return ComputeSide(mode, cycles, mac_pj, decode_pj, executed, slots, utilisation, spatial,
                        imbalance)
+
+
+def _resident(layer, tensor):
+    """Whether ``tensor`` (one of TENSORS) is on chip across the layer's boundary
+    (``Layer.resident``): no compulsory traffic with the outermost level (DRAM)."""
+    return ("weights" if tensor == "weight_metadata" else tensor) in layer.resident
+
+
+def _serving(hw, layer, tensor, chain):
+    """The level serving ``tensor``'s per-MAC reads: the innermost level holding it; for an
+    operand the layer's kernel streams whole (``Layer.streamed``: no tiling), the innermost
+    level holding it that can hold one call's share of the matrix the kernel walks (the GEMM
+    view: X is K × N, im2col's repeats included), else the outermost."""
+    operand = "weights" if tensor == "weight_metadata" else tensor
+    if operand not in layer.streamed:
+        return chain[-1]
+    mg, k, n = layer.group_shape
+    act = layer.activation_bits / 8
+    matrix = {"weights": layer.weight_bytes, "inputs": layer.groups * k * n * act,
+              "outputs": layer.M * n * act}[operand]
+    per_call = matrix / max(layer.calls, 1)
+    fits = [i for i in chain if hw.memory[i].capacity_bytes is not None
+            and hw.memory[i].capacity_bytes >= per_call]
+    return fits[-1] if fits else chain[0]
 
 
 def _chain(hw, tensor):
@@ -202,6 +264,8 @@ def fill_and_drain(hw, layer):
     for t, fraction in share.items():
         chain = _chain(hw, t)
         for parent, child in zip(chain, chain[1:]):
+            if parent == 0 and _resident(layer, t):
+                continue                    # already on chip / stays there
             up, down = hw.memory[parent], hw.memory[child]
             if t == "outputs":
                 drain += size[t] * fraction / min(down.read_rate, up.write_rate)
@@ -241,6 +305,7 @@ def price(hw, layer, reuse):
             "inputs": layer.input_bytes / g, "outputs": layer.output_bytes / g}
     psums = mg * n * layer.accumulator_bits / 8
     side = compute_side(hw, layer)
+    library = layer.structure == "dense" and layer.op in hw.compute.dense_efficiency
     reads, writes, link, slots = {}, {}, {}, {}
 
     def add(table, key, value):
@@ -251,25 +316,29 @@ def price(hw, layer, reuse):
         chain = _chain(hw, t)
         for parent, child in zip(chain, chain[1:]):
             r = reuse[child][..., column]
+            first = 0.0 if parent == 0 and _resident(layer, t) else 1.0   # compulsory share
             if t == "outputs":
                 spill = psums * (r - 1)
-                up = spill + size[t]
+                up = spill + size[t] * first
                 add(reads, (child, t), up)
                 add(writes, (parent, t), up)
                 add(reads, (parent, t), spill)
                 add(writes, (child, t), spill)
                 add(link, (child, t), up + spill)
             else:
-                moved = size[t] * r
+                moved = size[t] * (r - 1 + first)
                 add(reads, (parent, t), moved)
                 add(writes, (child, t), moved)
                 add(link, (child, t), moved)
-        inner, level = chain[-1], hw.memory[chain[-1]]
+        inner = _serving(hw, layer, t, chain)
+        level = hw.memory[inner]
         performed = _per_mac(hw, layer, t, level, side.executed,
                              weight_read_share(side.mode, layer))
         # a gated access keeps its slot at the port: it takes the time of "none"
         slots[(inner, t)] = _per_mac(hw, layer, t, level, layer.dense_macs / g, 1.0) \
             if side.mode == "gate" else performed
+        if library:         # the library's register blocking: in its measured efficiency
+            slots[(inner, t)] = (0.0, 0.0)
         transfers = (reads.get((inner, t), 0.0), writes.get((inner, t), 0.0))
         reads[(inner, t)], writes[(inner, t)] = (a + b for a, b in zip(transfers, performed))
         slots[(inner, t)] = tuple(a + b for a, b in zip(transfers, slots[(inner, t)]))
@@ -288,7 +357,7 @@ def price(hw, layer, reuse):
     steady = side.cycles
     for b in busy:
         steady = np.maximum(steady, b)
-    cycles = steady + fill + drain
+    cycles = steady + fill + drain + call_cycles(hw, layer) / g
     static_pj = hw.static_power_w * cycles / hw.clock_hz * 1e12
     total = side.mac_pj + side.decode_pj + static_pj + sum(energy.values())
     return Priced(reads, writes, energy, busy, side, fill, drain, cycles, static_pj, total)
@@ -318,6 +387,9 @@ def evaluate(hw, layer, mapping):
     cycles = float(p.cycles) * g
     slowest = max(busy, key=busy.get)
     bound = "compute" if compute >= busy[slowest] else slowest
+    calls = call_cycles(hw, layer)
+    if calls > max(compute, busy[slowest]):
+        bound = "calls"
     return LayerCost(
         name=layer.name, cycles=cycles, seconds=cycles / hw.clock_hz, compute_cycles=compute,
         level_cycles=busy, bound_cycles={bound: cycles},
@@ -328,4 +400,4 @@ def evaluate(hw, layer, mapping):
         executed_macs=side.executed * g, mapping=mapping,
         fill_cycles=p.fill_cycles * g, drain_cycles=p.drain_cycles * g,
         decode_energy_j=side.decode_pj * g * 1e-12, issued_macs=side.issued * g,
-        mac_slots=compute * hw.compute.macs_per_cycle)
+        mac_slots=compute * hw.compute.macs_per_cycle, call_cycles=calls)

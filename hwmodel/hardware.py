@@ -31,6 +31,13 @@ _WEIGHT_PARTS = {"weights": ("weights", "weight_payload"),
 DIMS = ("M", "K", "N")
 SPARSE_SUPPORT = ("skip", "gate", "none")
 SPARSE_STRUCTURES = ("unstructured", "block", "vector")
+# What runs a layer's product on a host (``Layer.op``): a weight GEMM of a Linear, of a conv
+# with groups=1, of a depthwise/grouped conv, a product of two activations, or any other op
+# (pooling, elementwise, normalisation, copies). Each may have its own dense efficiency and
+# fixed cost per call; a layer whose weight is compressed pays the "sparse" call cost.
+DENSE_OPS = ("linear", "conv", "depthwise", "matmul")
+OPS = DENSE_OPS + ("other",)
+CALL_KINDS = OPS + ("sparse",)
 _MAC_TYPE = re.compile(r"^(int|fp)([1-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$")     # 1 to 128 bits
 
 
@@ -106,6 +113,17 @@ class Compute:
     levels (a layer's own ``accumulator_bits`` overrides it). Default 32.
     array: the PE array's shape and the layer dimensions its axes unroll (``PEArray``);
     None: MACs issue at ``macs_per_cycle`` whatever the layer's shape (no ceiling losses).
+
+    Software on a host (all optional; a layer says which applies with ``Layer.op``):
+    dense_efficiency: {op: share of ``macs_per_cycle``} a dense product of that op reaches
+    (DENSE_OPS: a library's convs and depthwise convs are slower per MAC than the large GEMM
+    the peak was measured on); 1 for an op not listed.
+    call_cycles: {kind: cycles} of fixed cost per call (CALL_KINDS: dispatching a torch op
+    of that kind, or one sparse kernel call), added once per call of the layer
+    (``Layer.calls``), never overlapped; 0 for a kind not listed.
+    other_bytes_per_cycle: how fast an "other" op streams its operands (bytes read + written
+    per cycle, as measured); such an op takes at least its bytes over this rate. None: only
+    the memory levels' bandwidths bound it.
     """
 
     macs_per_cycle: float
@@ -115,6 +133,9 @@ class Compute:
     spatial_fanout: dict = field(default_factory=lambda: dict.fromkeys(OPERANDS, 1.0))
     accumulator_bits: int = 32
     array: "PEArray | None" = None
+    dense_efficiency: dict = field(default_factory=dict)
+    call_cycles: dict = field(default_factory=dict)
+    other_bytes_per_cycle: float | None = None
 
     @property
     def native_type(self):
@@ -370,6 +391,7 @@ def validate_compute(c, parts):
            f"must be an integer number of bits in 1..128, got {shown(c.accumulator_bits)}")
     if c.array is not None:
         _validate_array(c, (*parts, "array"))
+    _validate_host(c, parts)
     for key, value in _mapping(c.spatial_fanout, (*parts, "spatial_fanout")):
         _check(key in OPERANDS, (*parts, "spatial_fanout", key), "unknown operand")
         _quantity(value, (*parts, "spatial_fanout", key), 1)
@@ -401,6 +423,25 @@ def validate_compute(c, parts):
             else:
                 _quantity(value, (*sp, name, key), open_low=True, minimum=MIN_RATE,
                           unit="bits/cycle", why="metadata bits are divided by it")
+
+
+def _validate_host(c, parts):
+    """The software fields of a host: dense efficiency per op, fixed cycles per call, and
+    the other ops' streaming rate."""
+    for key, value in _mapping(c.dense_efficiency, (*parts, "dense_efficiency")):
+        _check(key in DENSE_OPS, (*parts, "dense_efficiency", key),
+               f"unknown op (expected one of {', '.join(DENSE_OPS)})")
+        _quantity(value, (*parts, "dense_efficiency", key), open_low=True, high=1,
+                  minimum=MIN_RATE, unit="of the peak",
+                  why="the MAC rate is divided by the efficiency")
+    for key, value in _mapping(c.call_cycles, (*parts, "call_cycles")):
+        _check(key in CALL_KINDS, (*parts, "call_cycles", key),
+               f"unknown call kind (expected one of {', '.join(CALL_KINDS)})")
+        _quantity(value, (*parts, "call_cycles", key))
+    if c.other_bytes_per_cycle is not None:
+        _quantity(c.other_bytes_per_cycle, (*parts, "other_bandwidth"), open_low=True,
+                  minimum=MIN_BANDWIDTH, unit="B/cycle",
+                  why="an op's bytes are divided by it (a missing unit?)")
 
 
 def _validate_array(c, parts):

@@ -44,7 +44,8 @@ def _text_table(rows, wide):
 class LayerCost:
     """Cost of one layer (or a sum of layers).
 
-    cycles = max(compute_cycles, every level_cycles) + fill_cycles + drain_cycles.
+    cycles = max(compute_cycles, every level_cycles) + fill_cycles + drain_cycles
+    + call_cycles (the fixed cost of each call of the layer: dispatch, kernel call).
     level_cycles: busy cycles of each memory level's port; bound_cycles: cycles by bound
     ("compute" or a level name); memory_energy_j / reads_bytes / writes_bytes: level ->
     tensor (weights = the payload values, weight_metadata, inputs, outputs) -> value;
@@ -76,6 +77,7 @@ class LayerCost:
     decode_energy_j: float = 0.0
     issued_macs: float = 0.0
     mac_slots: float = 0.0
+    call_cycles: float = 0.0
 
     @property
     def utilisation(self):
@@ -113,7 +115,7 @@ class LayerCost:
             return NotImplemented
         plain = ("cycles", "seconds", "compute_cycles", "mac_energy_j", "static_energy_j",
                  "dense_macs", "effective_macs", "executed_macs", "fill_cycles",
-                 "drain_cycles", "decode_energy_j", "issued_macs", "mac_slots")
+                 "drain_cycles", "decode_energy_j", "issued_macs", "mac_slots", "call_cycles")
         nested = ("level_cycles", "bound_cycles", "memory_energy_j", "reads_bytes",
                   "writes_bytes")
         return LayerCost(name=self.name if self.name == other.name else "total",
@@ -136,6 +138,7 @@ class LayerCost:
             out["compute_cycles"] = self.compute_cycles
             out["fill_cycles"] = self.fill_cycles
             out["drain_cycles"] = self.drain_cycles
+            out["call_cycles"] = self.call_cycles
             out.update({f"{level}_cycles": c for level, c in self.level_cycles.items()})
             for level in self.reads_bytes:
                 out[f"{level}_read_bytes"] = sum(self.reads_bytes[level].values())

@@ -3,7 +3,8 @@
 Keys: name, description, static_power, compute {macs_per_cycle, clock, mac_energy,
 sparsity {support, gated_energy_fraction, efficiency, decode_cycles, decode_energy (pJ per
 metadata bit, by rank representation), decode_bits_per_cycle}, spatial_fanout,
-accumulator_bits, array {rows, cols, row_dims, col_dims}}, memory [{name, capacity,
+accumulator_bits, array {rows, cols, row_dims, col_dims}, dense_efficiency {op: share},
+call_cycles {kind: cycles per call}, other_bandwidth (bytes/s or B/cycle)}, memory [{name, capacity,
 bandwidth, read_bandwidth, write_bandwidth, word_bits, read_energy, write_energy, link_energy,
 holds}] (``bandwidth`` may be left out when both read_ and write_bandwidth are given: separate
 ports). Optional keys left at their defaults are not written back. Quantities may carry the
@@ -13,7 +14,7 @@ or unknown key is an error naming its path; ``load_yaml`` adds the file and line
 
 from . import units
 from .formats.spec import REPRESENTATIONS
-from .hardware import HOLDABLE, OPERANDS, SPARSE_STRUCTURES, Compute, Hardware, HardwareError, \
+from .hardware import CALL_KINDS, DENSE_OPS, HOLDABLE, OPERANDS, SPARSE_STRUCTURES, Compute, Hardware, HardwareError, \
     MemoryLevel, PEArray, Sparsity, validate_compute
 from .yamlsource import read_document, shown
 
@@ -56,6 +57,12 @@ def unparse(hw):
         a = c.array
         out["compute"]["array"] = {"rows": a.rows, "cols": a.cols, "row_dims": list(a.row_dims),
                                    "col_dims": list(a.col_dims)}
+    if c.dense_efficiency:
+        out["compute"]["dense_efficiency"] = dict(c.dense_efficiency)
+    if c.call_cycles:
+        out["compute"]["call_cycles"] = dict(c.call_cycles)
+    if c.other_bytes_per_cycle is not None:
+        out["compute"]["other_bandwidth"] = units.show(c.other_bytes_per_cycle, "B/cycle")
     out["memory"] = [_unparse_level(m) for m in hw.memory]
     return out
 
@@ -124,7 +131,8 @@ def parse(data):
 
 def _parse_compute(data, parts):
     data = _fields(data, parts, ("macs_per_cycle", "clock", "mac_energy"),
-                   ("sparsity", "spatial_fanout", "accumulator_bits", "array"))
+                   ("sparsity", "spatial_fanout", "accumulator_bits", "array",
+                    "dense_efficiency", "call_cycles", "other_bandwidth"))
     energies = data["mac_energy"]
     if not isinstance(energies, dict) or not energies:
         raise HardwareError((*parts, "mac_energy"), "expected a mapping such as {int8: 0.23 pJ}")
@@ -144,12 +152,28 @@ def _parse_compute(data, parts):
     sparsity = Sparsity()
     if "sparsity" in data:
         sparsity = _parse_sparsity(data["sparsity"], (*parts, "sparsity"))
+    clock = _read(units.frequency_hz, data["clock"], (*parts, "clock"))
+    other = data.get("other_bandwidth")
+    if other is not None:
+        other = _read(units.bandwidth_bytes_per_cycle, other, (*parts, "other_bandwidth"),
+                      clock)
     return Compute(macs_per_cycle=_number(data["macs_per_cycle"], (*parts, "macs_per_cycle")),
-                   clock_hz=_read(units.frequency_hz, data["clock"], (*parts, "clock")),
+                   clock_hz=clock,
                    mac_energy_pj=mac_energy, sparsity=sparsity, spatial_fanout=fanout,
                    accumulator_bits=data.get("accumulator_bits", 32),
                    array=_parse_array(data["array"], (*parts, "array")) if "array" in data
-                   else None)
+                   else None,
+                   dense_efficiency=_numbers(data, "dense_efficiency", DENSE_OPS, parts),
+                   call_cycles=_numbers(data, "call_cycles", CALL_KINDS, parts),
+                   other_bytes_per_cycle=other)
+
+
+def _numbers(data, key, allowed, parts):
+    """A {name: number} field whose names are drawn from ``allowed`` ({} when absent)."""
+    if key not in data:
+        return {}
+    given = _fields(data[key], (*parts, key), (), allowed)
+    return {k: _number(v, (*parts, key, k)) for k, v in given.items()}
 
 
 def _parse_array(data, parts):

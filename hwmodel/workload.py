@@ -24,6 +24,8 @@ STRUCTURES = ("dense", "unstructured", "block", "vector")
 KINDS = ("int", "fp")
 COMPUTE_MODES = ("skip", "gate", "none")
 REPRESENTATIONS = ("U", "B", "CP", "UOP", "RLE")      # as hwmodel.formats.spec names them
+OPS = ("linear", "conv", "depthwise", "matmul", "other")   # as hwmodel.hardware names them
+OPERANDS = ("weights", "inputs", "outputs")
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,20 @@ class Layer:
         zeros included) of each output row m, a tuple of M ints (any int sequence or array is
         converted). With a PE array that splits M across PEs, the compute cycles follow the
         busiest PE (load imbalance). Must add up to ``stored_macs / N``. Default None: balanced.
+    op: what runs the product on a host, one of OPS ("linear", "conv", "depthwise",
+        "matmul": a product of two activations, "other": any non-GEMM op): picks the
+        hardware's ``dense_efficiency`` and ``call_cycles`` (a compressed weight pays the
+        "sparse" call cost). Default None: a plain GEMM, neither applies.
+    calls: separate calls (op dispatches, kernel calls) the layer stands for; each pays the
+        fixed cost once. Default 1.
+    resident: operands ("weights", "inputs", "outputs") held by the outermost on-chip level
+        across the layer's boundary (an input the previous layer left there, a weight that
+        stays cached between inferences, an output kept there for the next layer): their
+        compulsory traffic with the outermost level (DRAM) is not made. Default () (none).
+    streamed: operands the layer's kernel reads whole for each use, untiled (a sparse kernel
+        walking a row of X per stored value): their per-MAC reads come from the innermost
+        level that can hold one call's share of the operand, not from the innermost level.
+        Default () (the mapping's tiles keep them in the innermost level).
     """
 
     name: str
@@ -94,6 +110,10 @@ class Layer:
     rank_metadata: tuple | None = None
     compute: str | None = None
     row_nnz: tuple | None = field(default=None, repr=False)
+    op: str | None = None
+    calls: int = 1
+    resident: tuple = ()
+    streamed: tuple = ()
 
     def __post_init__(self):
         for key in ("M", "K", "N", "value_bits", "activation_bits", "accumulator_bits", "groups"):
@@ -163,6 +183,16 @@ class Layer:
             bad("activation_density", "must be in (0, 1]")
         if self.compute is not None and self.compute not in COMPUTE_MODES:
             bad("compute", f"must be one of {COMPUTE_MODES} (or None: the hardware's support)")
+        if self.op is not None and self.op not in OPS:
+            bad("op", f"must be one of {OPS} (or None: a plain GEMM)")
+        if isinstance(self.calls, bool) or not isinstance(self.calls, int) or self.calls < 0:
+            bad("calls", "must be an int >= 0")
+        for key in ("resident", "streamed"):
+            value = getattr(self, key)
+            if isinstance(value, list):
+                object.__setattr__(self, key, value := tuple(value))
+            if not isinstance(value, tuple) or any(r not in OPERANDS for r in value):
+                bad(key, f"must be a tuple drawn from {OPERANDS}")
         self._validate_rank_metadata()
         self._validate_row_nnz()
 
@@ -231,6 +261,14 @@ class Layer:
         if self.weight_format is not None:
             return self.weight_format.name
         return self.structure
+
+    @property
+    def call_kind(self):
+        """The kind of fixed cost one call pays (``Compute.call_cycles``): "sparse" for a
+        compressed weight, else ``op`` (None: no fixed cost)."""
+        if self.op is None:
+            return None
+        return "sparse" if self.structure != "dense" else self.op
 
     @property
     def weight_bytes(self):
