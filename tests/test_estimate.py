@@ -385,3 +385,110 @@ def test_attention_products_are_priced():
     assert len(attn) == 2 * n
     assert sum(c.dense_macs for c in attn) == n * 2 * seq * seq * d
     assert "activation×activation products" in est.to_text()
+
+
+# -- whole-model host prediction (issue 8): a sparsified model as it runs, fixed costs -------
+from sparsekit.hw._estimate import as_on_host  # noqa: E402
+from sparsekit.models import transformer_encoder  # noqa: E402
+from sparsekit.nn.layers import SparseConv2d  # noqa: E402
+
+HOST_SOFTWARE = dict(dense_efficiency={"linear": 0.5, "conv": 0.5, "depthwise": 0.25,
+                                       "matmul": 0.5},
+                     call_cycles={"linear": 1e4, "conv": 2e4, "depthwise": 1e5, "matmul": 3e3,
+                                  "other": 1e4, "sparse": 7e4},
+                     other_bytes_per_cycle=16.0)
+
+
+def _host(**software):
+    hw = hwmodel.load("host-cpu")
+    return _replace(hw, compute=_replace(hw.compute, **(software or HOST_SOFTWARE)))
+
+
+def _sparsified_cnn(batch=2):
+    torch.manual_seed(0)
+    model = SmallCNN().eval()
+    prune.magnitude(model, 0.9)
+    x = torch.randn(batch, 3, 32, 32)
+    return sk.sparsify(model, format="csr", example_input=x), x
+
+
+def test_a_sparsified_model_is_priced_as_it_runs():
+    """On the host, a model sk.sparsify converted keeps each layer's format (the depthwise
+    conv dense, the others csr), its BatchNorms folded, and the im2col copies it makes."""
+    fast, x = _sparsified_cnn()
+    est = sk.estimate(fast, x, _host(), format="auto")
+    formats = dict(zip((c.name for c in est.layers), est.formats))
+    assert [formats[n] for n in ("conv1", "conv2", "dw", "pw", "fc")] == \
+        ["csr", "csr", "dense", "csr", "csr"]
+    kinds = {c.name.split()[1].split("_")[0] for c in est.layers if c.name.startswith("ops:")}
+    assert "native" not in kinds                       # no batch norm: folded by sparsify
+    assert {"constant", "clone"} <= kinds, kinds       # SparseConv2d's padding and im2col copy
+    assert "each in the format it runs" in est.to_text()
+    other = sk.estimate(fast, x, "eyeriss-like", format="auto")   # not the host: chosen again
+    assert "each in the format it runs" not in other.to_text()
+
+
+def test_fixed_costs_are_paid_once_per_call_of_each_layer():
+    """Every layer pays its kind's call cycles once per call: a weight layer once, a sparse
+    conv on large images once per image, an op kind once per op of that kind."""
+    fast, x = _sparsified_cnn(batch=3)
+    hw = _host()
+    est = sk.estimate(fast, x, hw, format="auto")
+    calls = hw.compute.call_cycles
+    positions = {"conv1": 32 * 32, "conv2": 16 * 16, "pw": 16 * 16}   # per image
+    for c, f in zip(est.layers, est.formats):
+        if c.name.startswith("ops: "):
+            count = int(c.name.rsplit("×", 1)[1])
+            assert c.call_cycles == pytest.approx(count * calls["other"])
+        elif f == "dense":
+            assert c.call_cycles == pytest.approx(calls["depthwise"])      # dw
+        elif c.name in positions:     # ≥ FOLD_BELOW positions: one product per image
+            assert positions[c.name] >= SparseConv2d.FOLD_BELOW
+            assert c.call_cycles == pytest.approx(3 * calls["sparse"])
+        else:
+            assert c.call_cycles == pytest.approx(calls["sparse"])      # fc
+    assert est.total.call_cycles == pytest.approx(sum(c.call_cycles for c in est.layers))
+    assert est.cycles == pytest.approx(sum(c.cycles for c in est.layers))
+    without = sk.estimate(fast, x, _host(dense_efficiency={}, call_cycles={},
+                                         other_bytes_per_cycle=None), format="auto")
+    assert without.total.call_cycles == 0
+    assert est.cycles - without.cycles >= est.total.call_cycles * (1 - 1e-9)
+
+
+def test_dense_layers_take_their_op_kinds_efficiency():
+    torch.manual_seed(0)
+    model, x = SmallCNN().eval(), torch.randn(2, 3, 32, 32)
+    est = sk.estimate(model, x, _host(), format="dense")
+    plain = sk.estimate(model, x, _host(dense_efficiency={}, call_cycles={},
+                                        other_bytes_per_cycle=None), format="dense")
+    by_name = {c.name: c for c in plain.layers}
+    for c in est.layers:
+        if c.name in ("conv1", "conv2", "pw"):
+            assert c.compute_cycles == pytest.approx(2 * by_name[c.name].compute_cycles)
+        if c.name == "dw":
+            assert c.compute_cycles == pytest.approx(4 * by_name[c.name].compute_cycles)
+
+
+def test_activations_stay_cached_between_layers_and_small_weights_between_inferences():
+    hw = hwmodel.load("host-cpu")
+    cache = hw.memory[1].capacity_bytes
+    small = hwmodel.Layer("a", 64, 64, 8, op="linear")
+    big = hwmodel.Layer("b", 4096, 4096, 8, op="linear", weight_value_bytes=cache)
+    huge_acts = hwmodel.Layer("c", 8, 8, 8, op="linear", input_bytes=cache, output_bytes=64)
+    a, = as_on_host(hw, [small])
+    assert set(a.resident) == {"weights", "inputs", "outputs"}
+    a, b = as_on_host(hw, [small, big])              # the model's weights no longer fit
+    assert "weights" not in a.resident and "inputs" in a.resident
+    _, c = as_on_host(hw, [small, huge_acts])
+    assert "inputs" not in c.resident
+    sparse = hwmodel.Layer("s", 64, 64, 8, op="linear", structure="unstructured",
+                           stored_macs=64 * 8, effective_macs=64 * 8)
+    s, = as_on_host(hw, [sparse])
+    assert s.streamed == ("inputs",) and a.streamed == ()
+
+
+def test_the_transformer_encoder_model_is_estimated_with_its_attention():
+    model = transformer_encoder(layers=2, d_model=32, nhead=2, dim_feedforward=64).eval()
+    est = sk.estimate(model, torch.randn(1, 8, 32), "host-cpu", format="dense")
+    assert sum(1 for c in est.layers if "/sdpa." in c.name) == 4
+    assert sum(c.dense_macs for c in est.layers if "/sdpa." in c.name) == 2 * 2 * 8 * 8 * 32

@@ -165,8 +165,16 @@ def _choices(counter, hw, format, value_bits, activation_density, bar=None,
     _, act_bits = _kind_and_bits(hw, value_bits)
     candidates = [counter.named(f) for f in (formats() if format == "auto" else (format,))]
     dense = counter.named("dense")
+    as_run = min_sparsity is not None and converted(counter.traced)
     out = []
     for i, tl in enumerate(counter.traced):
+        if as_run:      # a sparsified model on its host: each layer as it runs
+            named = counter.named(tl.run_format or "dense")
+            out.append((_layer(counter, i, named, hw, value_bits, act_bits,
+                               activation_density), named.label, ""))
+            if bar is not None:
+                bar.update()
+            continue
         best = None
         for named in candidates:
             fp = counter.footprint(i, named, _bits(named, value_bits, act_bits))[1]
@@ -185,6 +193,12 @@ def _choices(counter, hw, format, value_bits, activation_density, bar=None,
         if bar is not None:
             bar.update()
     return out
+
+
+def converted(traced) -> bool:
+    """Whether the traced model was sparsified (has a sparsekit.nn sparse layer): on the
+    host its layers are then priced as they run, not chosen again."""
+    return any(tl.run_format for tl in traced)
 
 
 def _bits(named, value_bits, act_bits):
@@ -214,7 +228,8 @@ def _layer(counter, i, named, hw, value_bits, act_bits, activation_density):
         stored_macs=float(int(rows.sum()) * tl.N), structure=_structure(named.label, spec),
         activation_density=_density_for(activation_density, tl.name),
         weight_format=spec, footprint=fp, row_nnz=rows if compressed else None,  # full rows:
-        compute=_specs.compute_mode(spec, support) if compressed else support)   # balanced
+        compute=_specs.compute_mode(spec, support) if compressed else support,   # balanced
+        op=tl.op, calls=tl.calls if named.label == tl.run_format else 1)
 
 
 def _host_rule(tl, min_sparsity) -> str:
@@ -256,7 +271,8 @@ def _other_layers(forward, hw, value_bits) -> list:
     kind, act_bits = _kind_and_bits(hw, value_bits)
     act = act_bits / 8
     layers = [hwmodel.Layer(name=name, M=m.M, K=m.K, N=m.N, groups=m.groups,
-                            value_bits=act_bits, activation_bits=act_bits, kind=kind)
+                            value_bits=act_bits, activation_bits=act_bits, kind=kind,
+                            op="matmul")
               for m, name in zip(forward.matmuls, matmul_names(forward.matmuls))]
     per_kind = {}
     for op in forward.ops:
@@ -272,8 +288,33 @@ def _other_layers(forward, hw, value_bits) -> list:
             activation_bits=act_bits, kind=kind, input_bytes=max(read, act),
             output_bytes=max(written, act), weight_value_bytes=0.0,
             dense_macs=float(max(flops, 1)), effective_macs=float(flops),
-            stored_macs=float(flops), compute="skip"))
+            stored_macs=float(flops), compute="skip", op="other", calls=count))
     return layers
+
+
+def as_on_host(hw, layers) -> list:
+    """``layers`` as a forward pass on the host runs them: what stays in the last cache
+    (``hw.memory[1]``; ``hwmodel.Layer.resident``): a layer's input and output when one
+    call's input and output fit in it (the previous op just wrote the input), the weights
+    between inferences when all of the model's weights and the largest call's activations fit
+    in it; everything else crosses DRAM once, as the cost model has it. And what the sparse
+    kernels stream (``hwmodel.Layer.streamed``): they walk a row of X per stored value,
+    untiled, so X is read from the cache level it fits in."""
+    import dataclasses
+    if len(hw.memory) < 2 or hw.memory[1].capacity_bytes is None:
+        return list(layers)
+    cache = hw.memory[1].capacity_bytes
+    per_call = [(lay.input_bytes + lay.output_bytes) / (max(lay.calls, 1) if lay.op == "other"
+                                                       else 1) for lay in layers]
+    warm_weights = sum(lay.weight_bytes for lay in layers) + max(per_call) <= cache
+    out = []
+    for lay, acts in zip(layers, per_call):
+        resident = ("weights",) if warm_weights and lay.weight_bytes else ()
+        if acts <= cache:
+            resident += ("inputs", "outputs")
+        streamed = ("inputs",) if lay.structure != "dense" and lay.op is not None else ()
+        out.append(dataclasses.replace(lay, resident=resident, streamed=streamed))
+    return out
 
 
 @dataclass(frozen=True)
@@ -312,15 +353,22 @@ class ModelEstimate(hwmodel.Estimate):
         return text + "\n" + "\n".join(textwrap.wrap(extra, width) if width else [extra])
 
 
-def _included(weight, matmuls, kinds) -> str:
-    parts = [f"{weight} weight layers"]
+def _included(hw, weight, matmuls, kinds, as_run=False) -> str:
+    parts = [f"{weight} weight layers" + (" (a sparsified model: each in the format it runs)"
+                                          if as_run else "")]
     if matmuls:
         parts.append(f"{matmuls} activation×activation products (attention)")
     if kinds:
         parts.append(f"{kinds} other op kinds (pooling, elementwise, normalisation, "
                      "softmax...: memory traffic + FLOPs, each op a pass over memory: no "
                      "fusion)")
-    return ", ".join(parts) + "; not modelled: per-layer fixed costs (dispatch, threads)"
+    c = hw.compute
+    if c.call_cycles:
+        fixed = "a fixed cost per call (dispatch, kernel calls) as calibrated"
+        if c.dense_efficiency:
+            fixed += ", dense efficiency per op (linear, conv, depthwise, matmul)"
+        return ", ".join(parts + [fixed]) + "; not modelled: threads"
+    return ", ".join(parts) + "; not modelled: per-call fixed costs (dispatch, threads)"
 
 
 def _check_format(format):
@@ -396,15 +444,18 @@ def estimate(model, example_input, hw, format="auto", value_bits=None, activatio
                unit="layer", delay=2, disable=not show_progress(progress))
     batch = _batch_of(example_input) if batch is None else int(batch)
     kinds = len({op.kind for op in forward.ops})
-    included = _included(len(traced), len(forward.matmuls), kinds)
     out = []
     for h in hws:
         host = format == "auto" and h.name == HOST
+        included = _included(h, len(traced), len(forward.matmuls), kinds,
+                             host and converted(traced))
         chosen = _choices(counter, h, format, value_bits, activation_density, bar,
                           min_sparsity if host else None)
-        others = _other_layers(forward, h, value_bits)
-        e = hwmodel.estimate(h, [layer for layer, _, _ in chosen] + others,
-                             objective=objective, batch=batch)
+        layers = [layer for layer, _, _ in chosen] + _other_layers(forward, h, value_bits)
+        if h.name == HOST:
+            layers = as_on_host(h, layers)
+        others = layers[len(chosen):]
+        e = hwmodel.estimate(h, layers, objective=objective, batch=batch)
         out.append(ModelEstimate(
             e.hardware, e.objective, e.batch, e.layers, e.dynamic_only,
             formats=tuple(f for _, f, _ in chosen) + ("-",) * len(others),
