@@ -19,6 +19,10 @@ code reads directly (found by one pass of ``example_input``, when given), and �
   ``example_input``, sparsify runs the converted model once and keeps such layers dense
   instead (the product would run dense anyway); an error in that pass is raised by sparsify,
   not left for the caller's first forward.
+- Every ``nn.MaxPool2d`` the kernel runs (``sparsekit.nn.MaxPool2d.supports``) becomes a
+  ``sparsekit.nn.MaxPool2d``, a faster inference max-pool with the same results (once a
+  ResNet's convolutions are sparse, torch's one-thread max-pool of the stem costs as much as
+  all of them); ``fast_pool=False`` keeps torch's.
 - torch's fused inference paths read weights densely: in ``nn.TransformerEncoderLayer`` and
   ``nn.TransformerEncoder`` holding a converted module they are switched off
   (``activation_relu_or_gelu = 0``, the flag the layer's fused path checks and nothing else
@@ -48,6 +52,7 @@ from sparsekit.nn import _choose
 from sparsekit.nn._base import DenseReadWarning, SparseModule
 from sparsekit.nn.attention import SparseMultiheadAttention
 from sparsekit.nn.layers import FORMATS, SparseConv2d, SparseLinear
+from sparsekit.nn.pool import MaxPool2d
 from sparsekit.model.weights import effective_weight
 from sparsekit.prune.select import select_layers
 from sparsekit.model.tracing import call_model
@@ -288,10 +293,40 @@ def _read_densely(model, example_input) -> list:
     return [m for m in model.modules() if isinstance(m, SparseModule) and m.read_densely]
 
 
+def _fast_pools(model, report):
+    """``model`` with each nn.MaxPool2d that ``MaxPool2d.supports`` replaced by a
+    ``sparsekit.nn.MaxPool2d`` (at every place it is used); a report row for each."""
+    pools = {}
+    for name, module in model.named_modules():
+        if type(module) is nn.MaxPool2d and MaxPool2d.supports(module):
+            pools.setdefault(module, name)
+    for module, name in pools.items():
+        model = _swap(model, module, MaxPool2d.from_dense(module))
+        report.append({"name": name, "type": "MaxPool2d", "format": "-", "sparsity": None,
+                       "bn_folded": "", "reason": "runs sparsekit.nn.MaxPool2d (a faster "
+                                                  "max-pool kernel, same results)"})
+    return model
+
+
+def _priced(model, example_input, todo, host, **options) -> dict:
+    """``_choose.by_model``'s choices for the layers ``todo`` of ``model``. Sparse layers the
+    model already holds are priced as their dense twins, so that the estimate chooses for the
+    others as in a dense model (an estimate of a sparsified model prices it as it runs
+    instead of choosing); they are put back after."""
+    held = {m: m.to_dense() for m in set(model.modules()) if isinstance(m, SparseModule)}
+    for sparse, dense in held.items():
+        model = _swap(model, sparse, dense)
+    try:
+        return _choose.by_model(model, example_input, todo, host, **options)
+    finally:
+        for sparse, dense in held.items():
+            model = _swap(model, dense, sparse)
+
+
 def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, block=(4, 4),
              vector=8, choose="model", hw=None, candidates=FORMATS, include=None,
-             exclude=None, types=None, fold_bn=True, budget_s=0.05, max_timing_batch=8,
-             progress=None, return_report=False):
+             exclude=None, types=None, fold_bn=True, fast_pool=True, budget_s=0.05,
+             max_timing_batch=8, progress=None, return_report=False):
     """A converted deep copy of ``model`` (the original is untouched), in eval mode.
 
     format: one of ``FORMATS`` (the registered formats the sparse layers run: "csr", "bsr",
@@ -315,6 +350,7 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
         format, as the estimate does).
     fold_bn: with ``example_input``, fold every eval-mode BatchNorm that only reads a conv's
         output into that conv (as inference engines do), saving a pass over the activations.
+    fast_pool: replace each nn.MaxPool2d the kernel runs by a ``sparsekit.nn.MaxPool2d``.
     include / exclude / types: which layers may be converted (as in ``sk.prune``).
     budget_s: choose="time": timing budget per candidate and layer (a candidate 3× slower
         than the best so far on its first call is not timed further).
@@ -389,19 +425,9 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
         progress = sys.stderr.isatty() and format == "auto"
     legend, decided, shapes = {}, {}, {}
     if by_model and todo:
-        # sparse layers the model already holds are priced as their dense twins, so that the
-        # estimate chooses for the others as in a dense model (an estimate of a sparsified
-        # model may price it as it runs instead of choosing); put back after
-        held = {m: m.to_dense() for m in set(new.modules()) if isinstance(m, SparseModule)}
-        for sparse, dense in held.items():
-            new = _swap(new, sparse, dense)
-        try:
-            decided = _choose.by_model(new, example_input, [(n, m) for n, m, _ in todo],
-                                       host, min_sparsity=float(min_sparsity), block=block,
-                                       vector=vector, progress=progress)
-        finally:
-            for sparse, dense in held.items():
-                new = _swap(new, dense, sparse)
+        decided = _priced(new, example_input, [(n, m) for n, m, _ in todo], host,
+                          min_sparsity=float(min_sparsity), block=block, vector=vector,
+                          progress=progress)
         legend = {"est µs": f"the layer's latency in its format, estimated on host-cpu "
                             f"({source})"}
     elif format == "auto" and todo:
@@ -436,6 +462,8 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
         new = _swap(new, module, sparse)
         converted[sparse] = (module, row)
 
+    if fast_pool:
+        new = _fast_pools(new, report)
     saved = {}
     new = _unsplit(new, split)
     _fused_paths(new, saved)
