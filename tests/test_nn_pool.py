@@ -55,3 +55,23 @@ def test_what_the_kernel_does_not_cover_runs_torchs_pool():
     torch.testing.assert_close(pool(half), F.max_pool2d(half, 2))
     with pytest.raises(RuntimeError):
         pool(torch.randn(1, 1, 1, 1))        # window larger than the input: torch's error
+
+
+def test_sparsify_runs_max_pools_on_the_kernel_with_the_same_results():
+    import sparsekit as sk
+    from sparsekit import models
+    model = models.resnet18().eval()
+    x = models.example_input("resnet18")
+    sk.prune.magnitude(model, 0.9)
+    fast, report = sk.sparsify(model, "csr", example_input=x, return_report=True)
+    pools = [m for m in fast.modules() if isinstance(m, nn.MaxPool2d)]
+    assert pools and all(type(m) is MaxPool2d for m in pools)
+    assert any(r["type"] == "MaxPool2d" and "max-pool kernel" in r["reason"]
+               for r in report)
+    assert all(type(m) is nn.MaxPool2d for m in model.modules()
+               if isinstance(m, nn.MaxPool2d))            # the original keeps torch's
+    kept = sk.sparsify(model, "csr", example_input=x, fast_pool=False)
+    assert all(type(m) is nn.MaxPool2d for m in kept.modules() if isinstance(m, nn.MaxPool2d))
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), kept(x), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(fast(x), model(x), rtol=1e-3, atol=1e-3)
