@@ -114,6 +114,44 @@ def verdict(ratio: float | None, target: float | None) -> str:
     return "met" if ratio >= target else "missed"
 
 
+@dataclass(frozen=True)
+class CpuSample:
+    """Wall-clock seconds, CPU-seconds the whole machine spent busy (/proc/stat: user,
+    nice, system, irq, softirq and steal, over all CPUs) and CPU-seconds of this process."""
+
+    wall: float
+    busy_s: float
+    own_s: float
+
+
+def cpu_sample() -> CpuSample | None:
+    """The machine's busy CPU time and this process's now (None without /proc/stat)."""
+    try:
+        with open("/proc/stat") as fh:
+            f = [int(v) for v in fh.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = f
+    t = os.times()
+    return CpuSample(time.perf_counter(),
+                     (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK"),
+                     t.user + t.system)
+
+
+def others_cores(a: CpuSample | None, b: CpuSample | None) -> float | None:
+    """Cores other processes kept busy on average between samples a and b: the machine's
+    busy CPU time less this process's, over the wall time (None without samples)."""
+    if a is None or b is None or b.wall <= a.wall:
+        return None
+    return max(0.0, (b.busy_s - a.busy_s) - (b.own_s - a.own_s)) / (b.wall - a.wall)
+
+
+def disturbed(others: float | None, threads: int, cpus: int) -> bool:
+    """Whether other processes used more than the cores a run of ``threads`` left free
+    (with 0.1 core of slack for the system's own housekeeping)."""
+    return others is not None and others > max(cpus - threads, 0) + 0.1
+
+
 def _fmt_ratio(r):
     return "–" if r is None else f"{r:.2f}×"
 
@@ -132,6 +170,7 @@ class Row:
     notes: dict = field(default_factory=dict)       # engine -> str
     setup_s: dict = field(default_factory=dict)     # engine -> seconds to build
     sk_over_ds: float | None = None
+    others: float | None = None                     # cores other processes used meanwhile
     scaling: dict = field(default_factory=dict)     # engine -> 1-thread time / T-thread time
 
 
@@ -154,26 +193,32 @@ def merge(existing: str, section: str, threads: int) -> str:
     return "\n".join(sections[n].rstrip("\n") + "\n" for n in sorted(sections))
 
 
-def markdown(rows, header: str) -> str:
+def markdown(rows, header: str, threads: int = 1, cpus: int = 2) -> str:
     """The results as Markdown: the summary table (speedups over dense torch, sparsekit /
-    DeepSparse against the issue's target), the detail table (p50/p90, rounds, set-up
+    DeepSparse against the issue's target, the cores other processes used while timing,
+    "†" where they took cores this run needed), the detail table (p50/p90, rounds, set-up
     time, notes) per engine and, for multi-thread runs, the scaling table."""
     out = [header, "",
-           "| workload (90 %) | dense torch ms | onnxruntime | DeepSparse 1.8 | "
+           "| workload (90 %) | others' cores | dense torch ms | onnxruntime | DeepSparse 1.8 | "
            "sparsekit auto | sparsekit / DeepSparse | target | |",
-           "|---|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         t = r.timings.get("torch")
         cells = [_fmt_ratio(r.speedup.get(e)) for e in ENGINES[1:]]
         target = "–" if r.workload.target is None else f"≥ {r.workload.target:g}×"
-        out.append(f"| {r.workload.label} | {_fmt_ms(t.p50 if t else None)} | "
+        others = "–" if r.others is None else \
+            f"{r.others:.2f}{' †' if disturbed(r.others, threads, cpus) else ''}"
+        out.append(f"| {r.workload.label} | {others} | {_fmt_ms(t.p50 if t else None)} | "
                    + " | ".join(cells)
                    + f" | {_fmt_ratio(r.sk_over_ds)} | {target} | "
                    f"{verdict(r.sk_over_ds, r.workload.target)} |")
     out += ["", "Speedups are over dense torch and sparsekit / DeepSparse is DeepSparse's time "
             "over sparsekit's: each the median of the per-round ratios of the same interleaved "
             "rounds. In the V=8 row sparsekit, torch and onnxruntime run the vector-pruned "
-            "model and DeepSparse the unstructured one.", "",
+            "model and DeepSparse the unstructured one. Others' cores: CPU time other "
+            f"processes used while the row was timed, over its wall time; † more than the "
+            f"{max(cpus - threads, 0)} core(s) this {threads}-thread run left free "
+            "(figures disturbed).", "",
             "| workload | engine | p50 ms | p90 ms | rounds | × torch | set-up s | notes |",
             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -392,7 +437,9 @@ def run_workload(w, threads, tmpdir, budget_s, rtol, have, choose=None) -> Row:
         fns[engine] = fn
         log(f"  {engine}: built in {row.setup_s[engine]:.1f} s, {row.notes[engine]}")
 
+    start = cpu_sample()
     row.timings = dict(zip(fns, balanced(list(fns.values()), budget_s)))
+    row.others = others_cores(start, cpu_sample())
     row.speedup = {n: paired_ratio(row.timings["torch"], t) for n, t in row.timings.items()}
     if "sparsekit" in row.timings and "deepsparse" in row.timings:
         row.sk_over_ds = paired_ratio(row.timings["deepsparse"], row.timings["sparsekit"])
@@ -497,7 +544,7 @@ def main(argv=None):
         f"- Machine: {environment(args.threads, have)}",
         f"- sparsify(format='auto'): {source}",
         f"- Before: {before}", f"- After: {after}"])
-    text = markdown(rows, header)
+    text = markdown(rows, header, args.threads, os.cpu_count() or 1)
     print(text)
     if out_path:
         existing = ""

@@ -235,15 +235,32 @@ def test_markdown_reports_each_engine_and_the_target_verdict():
     row = vs_deepsparse.Row(w, timings={e: Timing.of(t) for e, t in times.items()},
                             speedup={"torch": 1.0, "deepsparse": 2.5, "sparsekit": 5.0},
                             notes={"onnxruntime": "failed to build: RuntimeError: opset"},
-                            setup_s={"sparsekit": 1.25}, sk_over_ds=2.0)
-    text = vs_deepsparse.markdown([row], "# head")
+                            setup_s={"sparsekit": 1.25}, sk_over_ds=2.0, others=0.05)
+    text = vs_deepsparse.markdown([row], "# head", threads=1, cpus=2)
     assert text.startswith("# head\n")
-    assert "| MLP, batch 64 | 10.00 | – | 2.50× | 5.00× | 2.00× | ≥ 1.2× | met |" in text
+    assert "| MLP, batch 64 | 0.05 | 10.00 | – | 2.50× | 5.00× | 2.00× | ≥ 1.2× | met |" in text
     assert "| MLP, batch 64 | sparsekit | 2.00 | 2.00 | 5 | 5.00× | 1.2 |  |" in text
     assert "| MLP, batch 64 | onnxruntime | – | – | – | – | – | failed to build: " \
         "RuntimeError: opset |" in text
-    missed = vs_deepsparse.Row(w, timings=row.timings, speedup=row.speedup, sk_over_ds=0.96)
-    assert "| 0.96× | ≥ 1.2× | missed |" in vs_deepsparse.markdown([missed], "")
+    missed = vs_deepsparse.Row(w, timings=row.timings, speedup=row.speedup, sk_over_ds=0.96,
+                               others=0.3)
+    text = vs_deepsparse.markdown([missed], "", threads=2, cpus=2)
+    assert "| MLP, batch 64 | 0.30 † | 10.00 |" in text       # a 2-thread run left none free
+    assert "| 0.96× | ≥ 1.2× | missed |" in text
+
+
+def test_others_cores_is_the_machines_busy_time_less_this_process_over_wall_time():
+    sample = vs_deepsparse.CpuSample
+    a, b = sample(10.0, 100.0, 5.0), sample(14.0, 106.0, 8.0)   # 6 CPU-s busy, 3 ours, 4 s
+    assert vs_deepsparse.others_cores(a, b) == pytest.approx(0.75)
+    assert vs_deepsparse.others_cores(a, sample(14.0, 102.0, 8.0)) == 0.0  # jiffy rounding
+    assert vs_deepsparse.others_cores(None, b) is None
+    assert vs_deepsparse.others_cores(b, a) is None
+    real = vs_deepsparse.cpu_sample()
+    assert real is None or real.busy_s >= 0 and real.own_s >= 0
+    assert [vs_deepsparse.disturbed(o, t, 2) for o, t in
+            [(1.05, 1), (1.2, 1), (0.05, 2), (0.3, 2), (None, 2)]] == \
+        [False, True, False, True, False]
 
 
 def test_results_file_keeps_one_section_per_thread_count():
