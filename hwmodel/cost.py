@@ -38,11 +38,13 @@ call: ``call_cycles``), never overlapped. latency = max(compute, ports) + fill +
 calls; the bound is whichever of compute, the ports and the calls is largest.
 
 Host software (fields a host preset gives, ``Layer.op`` saying which apply): a dense product
-runs at ``dense_efficiency[op]`` of the peak, and a non-GEMM op ("other") takes at least its
+runs at ``dense_efficiency[op]`` of the peak plus ``weight_cycles[op]`` per weight element
+(packing W, whatever N), and a non-GEMM op ("other") takes at least its
 bytes over the rate such ops stream at (``other_bytes_per_cycle``): both raise the compute
-floor. A dense product timed by a measured ``dense_efficiency`` keeps its per-MAC operand
-accesses out of the port times (the library blocks them in registers, and the measured rate
-already includes them); their energy is still counted.
+floor. A dense product timed by a measured ``dense_efficiency`` (``library_product``) keeps
+its per-MAC operand accesses out of the port times (the library blocks them in registers, and
+the measured rate already includes them; their energy is still counted), and its fill is the
+whole weight (the library packs W before it computes).
 
 Energy. Bytes times pJ/byte at every level, plus MACs times MAC energy (skipped MACs free,
 gated ones their fraction), plus metadata decoding, plus static power times time.
@@ -152,6 +154,13 @@ def dense_efficiency(hw, layer):
     return hw.compute.dense_efficiency.get(layer.op, 1.0)
 
 
+def library_product(hw, layer):
+    """Whether a library times the layer's product (a dense weight, an op with a measured
+    ``dense_efficiency``): it blocks the per-MAC operand reads in registers and packs all of W
+    before computing (its fill is the whole weight)."""
+    return layer.structure == "dense" and layer.op in hw.compute.dense_efficiency
+
+
 def stream_cycles(hw, layer):
     """Per group: an "other" op's bytes (read + written) over the rate such ops stream at
     (``Compute.other_bytes_per_cycle``); 0 for the products or without that rate."""
@@ -180,6 +189,8 @@ def compute_side(hw, layer):
     spatial, pes = array_steps(c.array, layer.group_shape)
     m_pes = pes["M"]
     dense_cycles = dense / c.macs_per_cycle / spatial / dense_efficiency(hw, layer)
+    if layer.structure == "dense" and layer.op is not None:      # the library packs W
+        dense_cycles += layer.M // g * layer.K * c.weight_cycles.get(layer.op, 0.0)
     imbalance = 1.0
     if mode == "skip":
         work = issued / dense
@@ -254,6 +265,8 @@ def fill_and_drain(hw, layer):
         lanes = c.macs_per_cycle / c.array.pes
     step = {d: min(pes[d], e) for d, e in zip("MKN", (mg, k, n))}
     weights = min(1.0, step["M"] * step["K"] * lanes / (mg * k))       # share of each tensor
+    if library_product(hw, layer):
+        weights = 1.0       # the library packs all of W before it starts
     share = {"weights": weights, "weight_metadata": weights,
              "inputs": min(1.0, step["K"] * step["N"] * lanes / (k * n)),
              "outputs": min(1.0, step["M"] * step["N"] * lanes / (mg * n))}
@@ -305,7 +318,7 @@ def price(hw, layer, reuse):
             "inputs": layer.input_bytes / g, "outputs": layer.output_bytes / g}
     psums = mg * n * layer.accumulator_bits / 8
     side = compute_side(hw, layer)
-    library = layer.structure == "dense" and layer.op in hw.compute.dense_efficiency
+    library = library_product(hw, layer)
     reads, writes, link, slots = {}, {}, {}, {}
 
     def add(table, key, value):

@@ -118,6 +118,9 @@ class Compute:
     dense_efficiency: {op: share of ``macs_per_cycle``} a dense product of that op reaches
     (DENSE_OPS: a library's convs and depthwise convs are slower per MAC than the large GEMM
     the peak was measured on); 1 for an op not listed.
+    weight_cycles: {op: cycles} per weight element a dense product of that op spends per
+    call, whatever N (packing the weight into the library's panel layout): what makes a
+    small-batch GEMM slower per MAC; 0 for an op not listed.
     call_cycles: {kind: cycles} of fixed cost per call (CALL_KINDS: dispatching a torch op
     of that kind, or one sparse kernel call), added once per call of the layer
     (``Layer.calls``), never overlapped; 0 for a kind not listed.
@@ -134,6 +137,7 @@ class Compute:
     accumulator_bits: int = 32
     array: "PEArray | None" = None
     dense_efficiency: dict = field(default_factory=dict)
+    weight_cycles: dict = field(default_factory=dict)
     call_cycles: dict = field(default_factory=dict)
     other_bytes_per_cycle: float | None = None
 
@@ -426,14 +430,18 @@ def validate_compute(c, parts):
 
 
 def _validate_host(c, parts):
-    """The software fields of a host: dense efficiency per op, fixed cycles per call, and
-    the other ops' streaming rate."""
+    """The software fields of a host: dense efficiency and weight cycles per op, fixed
+    cycles per call, and the other ops' streaming rate."""
     for key, value in _mapping(c.dense_efficiency, (*parts, "dense_efficiency")):
         _check(key in DENSE_OPS, (*parts, "dense_efficiency", key),
                f"unknown op (expected one of {', '.join(DENSE_OPS)})")
         _quantity(value, (*parts, "dense_efficiency", key), open_low=True, high=1,
                   minimum=MIN_RATE, unit="of the peak",
                   why="the MAC rate is divided by the efficiency")
+    for key, value in _mapping(c.weight_cycles, (*parts, "weight_cycles")):
+        _check(key in DENSE_OPS, (*parts, "weight_cycles", key),
+               f"unknown op (expected one of {', '.join(DENSE_OPS)})")
+        _quantity(value, (*parts, "weight_cycles", key))
     for key, value in _mapping(c.call_cycles, (*parts, "call_cycles")):
         _check(key in CALL_KINDS, (*parts, "call_cycles", key),
                f"unknown call kind (expected one of {', '.join(CALL_KINDS)})")

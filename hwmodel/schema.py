@@ -4,7 +4,8 @@ Keys: name, description, static_power, compute {macs_per_cycle, clock, mac_energ
 sparsity {support, gated_energy_fraction, efficiency, decode_cycles, decode_energy (pJ per
 metadata bit, by rank representation), decode_bits_per_cycle}, spatial_fanout,
 accumulator_bits, array {rows, cols, row_dims, col_dims}, dense_efficiency {op: share},
-call_cycles {kind: cycles per call}, other_bandwidth (bytes/s or B/cycle)}, memory [{name, capacity,
+weight_cycles {op: cycles per weight element}, call_cycles {kind: cycles per call},
+other_bandwidth (bytes/s or B/cycle)}, memory [{name, capacity,
 bandwidth, read_bandwidth, write_bandwidth, word_bits, read_energy, write_energy, link_energy,
 holds}] (``bandwidth`` may be left out when both read_ and write_bandwidth are given: separate
 ports). Optional keys left at their defaults are not written back. Quantities may carry the
@@ -59,6 +60,8 @@ def unparse(hw):
                                    "col_dims": list(a.col_dims)}
     if c.dense_efficiency:
         out["compute"]["dense_efficiency"] = dict(c.dense_efficiency)
+    if c.weight_cycles:
+        out["compute"]["weight_cycles"] = dict(c.weight_cycles)
     if c.call_cycles:
         out["compute"]["call_cycles"] = dict(c.call_cycles)
     if c.other_bytes_per_cycle is not None:
@@ -132,7 +135,8 @@ def parse(data):
 def _parse_compute(data, parts):
     data = _fields(data, parts, ("macs_per_cycle", "clock", "mac_energy"),
                    ("sparsity", "spatial_fanout", "accumulator_bits", "array",
-                    "dense_efficiency", "call_cycles", "other_bandwidth"))
+                    "dense_efficiency", "weight_cycles", "call_cycles",
+                    "other_bandwidth"))
     energies = data["mac_energy"]
     if not isinstance(energies, dict) or not energies:
         raise HardwareError((*parts, "mac_energy"), "expected a mapping such as {int8: 0.23 pJ}")
@@ -164,6 +168,7 @@ def _parse_compute(data, parts):
                    array=_parse_array(data["array"], (*parts, "array")) if "array" in data
                    else None,
                    dense_efficiency=_numbers(data, "dense_efficiency", DENSE_OPS, parts),
+                   weight_cycles=_numbers(data, "weight_cycles", DENSE_OPS, parts),
                    call_cycles=_numbers(data, "call_cycles", CALL_KINDS, parts),
                    other_bytes_per_cycle=other)
 

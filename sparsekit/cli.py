@@ -343,8 +343,17 @@ def cmd_summary(args):
 
 def cmd_estimate(args):
     from sparsekit.hw._estimate import compare, estimate
+    if args.hw is None:
+        args.hw = LAYER_HW if args.measure else "eyeriss-like"
     hw = load_hardware(args.hw)
+    if args.measure and hw.name != LAYER_HW:
+        raise UserError(f"--measure times the model on this machine: compare it with the "
+                        f"{LAYER_HW} preset (--hw {LAYER_HW}), not {hw.name!r}")
+    if args.measure and args.compare:
+        raise UserError("--measure and --compare: pick one")
     model, x = load_model_and_input(args)
+    if args.measure:
+        return _estimate_measured(args, hw, model, x)
     pruned = pruned_copy(model, args)
     kw = dict(format=args.format, value_bits=args.value_bits,
               activation_density=args.activation_density, block=args.block,
@@ -361,6 +370,48 @@ def cmd_estimate(args):
     est = estimate(pruned, x, hw, **kw)
     print(est.to_text(wide=args.wide))
     return Outcome(meta, {"estimate": est}, "estimate")
+
+
+def _estimate_measured(args, hw, model, x):
+    """``estimate --measure``: the model as it runs here (pruned and converted with
+    sk.sparsify when --sparsity is given) estimated on host-cpu, then timed whole and layer by
+    layer, the two side by side with the error and, where it is off, why."""
+    import sparsekit as sk
+    from hwmodel.table import Table
+    from sparsekit.hw._estimate import estimate
+    from sparsekit.report import measure
+    sk.set_num_threads(args.threads)
+    runs = model
+    if args.sparsity is not None:
+        fmt = args.format if args.format in _executable_formats() else "auto"
+        runs = sk.sparsify(pruned_copy(model, args), format=fmt, example_input=x,
+                           block=args.block, vector=args.vector, progress=_progress())
+    est = estimate(runs, x, hw, format="auto" if args.sparsity is not None else "dense",
+                   value_bits=args.value_bits, block=args.block, vector=args.vector,
+                   objective="latency", progress=_progress())
+    print(est.to_text(wide=args.wide))
+    _say(f"timing the model and each layer on this machine ({args.threads} thread(s), "
+         f"budget {args.budget:g} s)")
+    model_s = measure.model_seconds(runs, x, args.budget)
+    names = [layer.name for layer in est.layers]
+    seconds = measure.layer_seconds(runs, x, names, args.budget, progress=_progress())
+    rows = measure.against_estimate(est, seconds, model_s)
+    table = Table(rows, priority=("layer", "estimated_s", "measured_s", "error", "format",
+                                  "note"))
+    whole = rows[-1]
+    _print(f"\n== {hw.name} estimate against this machine: whole model estimated "
+           f"{whole['estimated_s'] * 1e3:.3f} ms, measured {whole['measured_s'] * 1e3:.3f} ms, "
+           f"error {whole['error']:.0%} ==", args.wide)
+    print(table.to_text(wide=args.wide))
+    off = [r for r in rows if r["note"]]
+    if off:
+        _print(f"{len(off)} of {len(rows)} rows are off by more than "
+               f"{measure.OFF:.0%}: see their note (layers are timed alone, on the input "
+               "they received in the model)", args.wide)
+    meta = _model_meta(args, x, hardware=[hw.name], format=args.format,
+                       value_bits=args.value_bits, objective="latency", measured=True,
+                       threads=args.threads, budget_s=args.budget)
+    return Outcome(meta, {"estimate": est, "measured": table}, "measured")
 
 
 def cmd_calibrate(args):
@@ -510,22 +561,22 @@ def _whole_model_rows(measured, comparisons):
     return rows
 
 
-def _layer_rows(pruned, x, host, decisions, measured, args):
-    """Per layer of the sparsified model: the format it runs in, its estimate on ``host`` in
-    that format, and its measured time."""
+def _host_rows(model, fast, x, host, here, args):
+    """The demo's host check: (whole-model rows {model, estimated_s, measured_s, error,
+    note} of the dense model and of the sparsified one as it runs, on ``host``; the
+    sparsified model's ModelEstimate, for its per-layer rows)."""
     from sparsekit.hw._estimate import estimate
-    fmt = {row["name"]: row["format"] for row in decisions}
-    by_format = {}
-    for f in sorted({fmt.get(name, "dense") for name in measured}):
-        est = estimate(pruned, x, host, format=f, block=args.block, vector=args.vector,
-                       progress=_progress())
-        by_format[f] = {layer.name: layer.seconds for layer in est.layers}
-    rows = []
-    for name, seconds in measured.items():
-        f = fmt.get(name, "dense")
-        rows.append({"layer": name, "format": f, "estimated_s": by_format[f][name],
-                     "measured_s": seconds, "measured/estimated": seconds / by_format[f][name]})
-    return rows
+    from sparsekit.report import measure
+    rows, sparse_est = [], None
+    for label, m, fmt, measured_s in (("dense", model, "dense", here["dense_s"]),
+                                      ("sk.sparsify", fast, "auto", here["sparse_s"])):
+        est = estimate(m, x, host, format=fmt, block=args.block, vector=args.vector,
+                       objective="latency", progress=_progress())
+        row = measure.against_estimate(est, {}, measured_s)[-1]
+        rows.append({"model": label, **{k: v for k, v in row.items()
+                                        if k not in ("layer", "format")}})
+        sparse_est = est
+    return rows, sparse_est
 
 
 def cmd_demo(args):
@@ -544,7 +595,7 @@ def cmd_demo(args):
     report = not args.no_report
     if report or args.plot:
         check_plotting()
-    host = hardware.get(LAYER_HW) or (load_hardware(LAYER_HW) if report else None)
+    host = hardware.get(LAYER_HW) or load_hardware(LAYER_HW)
     steps = 4 if report else 3
     sk.set_num_threads(args.threads)
     progress = _progress()
@@ -568,6 +619,12 @@ def cmd_demo(args):
             "speedup": dense_s / sparse_s}
     _print(f"\n== measured on this machine: dense {dense_s * 1e3:.3f} ms, sk.sparsify "
            f"{sparse_s * 1e3:.3f} ms, speedup {dense_s / sparse_s:.2f}x ==", args.wide)
+    host_rows, sparse_est = _host_rows(model, fast, x, host, here, args)
+    host_table = Table(host_rows, priority=("model", "estimated_s", "measured_s", "error",
+                                            "note"))
+    _print(f"\n== {host.name} estimate against this machine (whole model, as it runs) ==",
+           args.wide)
+    print(host_table.to_text(wide=args.wide))
 
     _say(f"[3/{steps}] estimating on {', '.join(hardware)}")
     comparisons = {name: compare(model, pruned, x, hw, format=args.format, block=args.block,
@@ -580,6 +637,7 @@ def cmd_demo(args):
     meta = _model_meta(args, x, hardware=list(hardware), format=args.format,
                        threads=args.threads, budget_s=args.budget)
     tables = {"summary": summary, "estimates": estimates, "measured": Table([here]),
+              "host_vs_measured": host_table,
               **{f"{name} per layer": table for name, table in comparisons.items()}}
     if report:
         _say(f"[4/{steps}] measuring {', '.join(f'{s:.0%}' for s in DEMO_SPARSITIES)} "
@@ -592,10 +650,14 @@ def cmd_demo(args):
         speedups = ", ".join(f"{r['sparsity']:.0%} {r['speedup']:.2f}x"
                              for r in tables["measured"])
         _print(f"\n== measured speedup against sparsity: {speedups} ==", args.wide)
-        names = [layer.name for layer in next(iter(comparisons.values())).sparse.layers]
+        names = [layer.name for layer in sparse_est.layers]
         seconds = measure.layer_seconds(fast, x, names, args.budget, progress=progress)
-        tables["layer_latency"] = Table(_layer_rows(pruned, x, host, decisions, seconds,
-                                                    args))
+        tables["layer_latency"] = Table(
+            measure.against_estimate(sparse_est, seconds),
+            priority=("layer", "estimated_s", "measured_s", "error", "format", "note"))
+        _print(f"\n== {host.name} estimate against this machine, per layer of the sparsified "
+               "model (each timed alone on its recorded input) ==", args.wide)
+        print(tables["layer_latency"].to_text(wide=args.wide))
         written = folder.write(args.out, title=f"sparsekit demo: {args.model} pruned to "
                                f"{args.sparsity:.0%}", meta=meta, tables=tables,
                                comparisons=comparisons, hardware=hardware, layer_hw=LAYER_HW)
@@ -651,9 +713,9 @@ def build_parser():
     add_model(e)
     e.add_argument("--sparsity", type=_sparsity,
                    help="prune a copy to this sparsity by magnitude first")
-    e.add_argument("--hw", default="eyeriss-like",
-                   help="hardware preset name or YAML path (default eyeriss-like; see "
-                        "`sparsekit presets`)")
+    e.add_argument("--hw", default=None,
+                   help="hardware preset name or YAML path (default eyeriss-like, or "
+                        f"{LAYER_HW} with --measure; see `sparsekit presets`)")
     e.add_argument("--format", default="auto", choices=["auto", "dense"] + _executable_formats(),
                    help="weight format (auto: smallest per layer; any other spec: `sparsekit "
                         "formats`)")
@@ -665,6 +727,14 @@ def build_parser():
                    help="what the mapping search minimises (default energy)")
     e.add_argument("--compare", action="store_true",
                    help="set the dense model and the compressed one side by side")
+    e.add_argument("--measure", action="store_true",
+                   help=f"also time the model (sk.sparsify'd with --sparsity) and each layer "
+                        f"on this machine, beside the {LAYER_HW} estimate, with the error")
+    e.add_argument("--threads", type=_positive, default=1,
+                   help="threads for --measure (default 1)")
+    e.add_argument("--budget", type=_seconds, default=0.5,
+                   help="timing budget for --measure, per model and for the layers "
+                        "(default 0.5 s)")
     add_outputs(e)
     e.set_defaults(func=cmd_estimate)
 

@@ -43,3 +43,47 @@ def test_kernel_layer_counts_the_format_bytes_and_macs():
     assert layer.stored_macs == 16 * 3 and layer.effective_macs == 4 * 3
     assert layer.structure == "block"
     assert working_set(a, 3) == st.total + 4 * (8 + 16) * 3
+
+
+# -- what a whole model pays besides its GEMMs (issue 8) -------------------------------------
+from sparsekit.hw._calibrate import preset_yaml, summary_rows  # noqa: E402
+
+SOFTWARE = dict(call_cycles={"linear": 14000.0, "conv": 21000.0, "depthwise": 140000.0,
+                             "matmul": 3500.0, "other": 10400.0, "sparse": 91000.0},
+                dense_efficiency={"linear": 0.96, "conv": 1.0, "depthwise": 0.35,
+                                  "matmul": 0.82},
+                weight_cycles={"linear": 0.4, "conv": 0.1, "depthwise": 0.0, "matmul": 0.0},
+                other_bandwidth=72e9,
+                dense_points=[dict(op="conv", shape="Conv2d 64->64", seconds=1e-3, macs=1e6)])
+
+
+def _measurements(**extra):
+    hw = hwmodel.load("host-cpu")
+    return dict(threads=1, clock_hz=hw.clock_hz, lanes=16, points=(), cpu="test CPU",
+                date="today", caches={"l2": 1 << 20, "l3": 1 << 25},
+                bandwidth={"dram": 3e10, "l3": 5e10, "l2": 1e11}, peak_macs_per_s=5e10,
+                efficiency={"unstructured": 0.4, "block": 0.5, "vector": 0.5},
+                decode_cycles={"unstructured": 0.5, "block": 1.0, "vector": 1.0}, **extra)
+
+
+def test_the_preset_carries_the_software_figures_with_their_sources():
+    m = _measurements(**SOFTWARE)
+    text = preset_yaml(m)
+    hw = hwmodel.Hardware.from_yaml(text)
+    c = hw.compute
+    assert c.call_cycles == SOFTWARE["call_cycles"]
+    assert c.dense_efficiency == SOFTWARE["dense_efficiency"]
+    assert c.weight_cycles == SOFTWARE["weight_cycles"]
+    assert c.other_bytes_per_cycle * hw.clock_hz == pytest.approx(72e9, rel=1e-3)
+    for key in ("call_cycles", "dense_efficiency", "weight_cycles", "other_bandwidth"):
+        line = next(t for t in text.splitlines() if t.strip().startswith(key))
+        assert "measured" in line, line
+    assert "Conv2d 64->64" in text                       # the shapes the efficiency came from
+    quantities = {r["quantity"] for r in summary_rows(m)}
+    assert {"sparse call", "dense conv efficiency", "other ops stream",
+            "dense linear per weight"} <= quantities
+
+
+def test_a_preset_without_software_figures_still_reads():
+    hw = hwmodel.Hardware.from_yaml(preset_yaml(_measurements()))
+    assert hw.compute.call_cycles == {} and hw.compute.dense_efficiency == {}

@@ -454,3 +454,53 @@ def test_bad_arguments_exit_2(capsys, argv):
 def test_help(capsys, command):
     assert main([command, "--help"]) == 0
     assert "usage" in capsys.readouterr().out
+
+
+# -- estimate --measure: host-cpu against this machine (issue 8) ----------------------------
+def test_estimate_measure_prints_estimated_against_measured(capsys, tmp_path):
+    out = tmp_path / "m.json"
+    assert main(["estimate", *TINY, "--sparsity", "0.9", "--measure", "--budget", "0.02",
+                 "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "host-cpu estimate against this machine: whole model estimated" in text
+    header = next(line for line in text.splitlines() if line.startswith("layer ")
+                  and "measured" in line)
+    for column in ("estimated", "measured", "error", "format"):
+        assert column in header, header
+    rows = json.loads(out.read_text())["tables"]["measured"]
+    assert [r["layer"] for r in rows] == ["fc1", "fc2", "whole model"]
+    for r in rows:
+        assert r["estimated_s"] > 0 and r["measured_s"] > 0
+        assert r["error"] == pytest.approx(abs(r["estimated_s"] / r["measured_s"] - 1))
+    assert {r["format"] for r in rows[:2]} <= {"dense", "csr", "bsr", "vectorskip"}
+
+
+def test_estimate_measure_says_why_a_prediction_is_off():
+    from sparsekit.report.measure import OFF, why_off
+
+    class Cost:
+        name, bound = "conv1", "compute"
+    assert why_off(Cost, "dense", 1.0, 1.0 + OFF / 2) == ""
+    assert why_off(Cost, "csr", 1.0, 3.0).startswith("under-estimated: the csr kernel")
+    assert why_off(Cost, "dense", 3.0, 1.0).startswith("over-estimated: torch's dense")
+    Cost.bound = "calls"
+    assert "fixed cost per call" in why_off(Cost, "dense", 1.0, 3.0)
+    assert "unfused" in why_off(None, "", 1.0, 3.0)
+
+
+def test_estimate_measure_needs_the_host_preset(capsys):
+    assert main(["estimate", *TINY, "--measure", "--hw", "eyeriss-like"]) == 2
+    line, _ = one_line_error(capsys, "estimate")
+    assert "--measure" in line and "host-cpu" in line
+
+
+def test_demo_prints_the_host_estimate_against_the_measured_times(capsys, tmp_path):
+    out = tmp_path / "d.json"
+    assert main(["demo", *TINY, "--budget", "0.02", "--hw", "edge-npu", "--no-report",
+                 "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "host-cpu estimate against this machine (whole model, as it runs)" in text
+    rows = json.loads(out.read_text())["tables"]["host_vs_measured"]
+    assert [r["model"] for r in rows] == ["dense", "sk.sparsify"]
+    for r in rows:
+        assert r["error"] == pytest.approx(abs(r["estimated_s"] / r["measured_s"] - 1))

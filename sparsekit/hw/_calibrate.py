@@ -7,7 +7,12 @@ Measured here, with the thread count pinned (``sk.set_num_threads``):
   clock /proc/cpuinfo reports;
 - per-format kernel efficiency: at a few calibration points (``CALIBRATION_POINTS``), the
   format's stored MACs per second over the dense peak, the share of the dense datapath the
-  sparse kernel keeps (index decoding, gathers, load imbalance).
+  sparse kernel keeps (index decoding, gathers, load imbalance);
+- what a whole model pays besides its GEMMs (``measure_software``): the fixed cost of one
+  call of each kind (a torch Linear, conv, depthwise conv, activation product, other op, and
+  a sparse layer's kernel call: a call too small to do any work), torch's dense efficiency
+  per op (a few layer shapes each: its convs and small GEMMs are slower per MAC than the
+  large GEMM of the peak), and the rate at which torch's non-GEMM ops stream their bytes.
 Energies cannot be measured (no power meter): they are cited per-byte and per-FLOP figures.
 
 The preset is YAML that ``hwmodel.load(path)`` reads, or ``hwmodel.load("host-cpu")`` with
@@ -33,7 +38,11 @@ DEFAULT_OUT = Path("~/.config/sparsekit/presets/host-cpu.yaml")
 FORMAT_STRUCTURE = registry.structures()
 # (shape, sparsity, batch) of the foundation's grid used to calibrate each format's efficiency;
 # bench/bench_predict.py predicts the other grid points.
-CALIBRATION_POINTS = tuple(((1024, 4096), sp, b) for sp in (0.5, 0.9) for b in (1, 16, 64, 256))
+# Two conv-shaped points too (resnet's 3×3 convs as SparseConv2d runs them: one image's
+# im2col matrix, N = its positions): there X is too large for L2, unlike the GEMM points.
+CALIBRATION_POINTS = tuple(((1024, 4096), sp, b) for sp in (0.5, 0.9)
+                           for b in (1, 16, 64, 256)) + (((64, 576), 0.9, 3136),
+                                                         ((128, 1152), 0.9, 784))
 BLOCK, VECTOR = (4, 4), 8
 
 
@@ -93,7 +102,8 @@ def simd_lanes() -> int:
 
 def kernel_layer(a, batch: int, name: str = "kernel") -> hwmodel.Layer:
     """The ``hwmodel.Layer`` of ``a @ X`` with X of ``batch`` float32 columns: exact format
-    bytes (values, metadata), stored and effective MACs, the format's sparsity structure."""
+    bytes (values, metadata), stored and effective MACs, the format's sparsity structure; X
+    streamed (the kernels walk a row of X per stored value, untiled)."""
     m, k = a.shape
     st = a.storage(value_bits=32)
     dense = m * k * batch
@@ -104,7 +114,7 @@ def kernel_layer(a, batch: int, name: str = "kernel") -> hwmodel.Layer:
                          weight_value_bytes=float(st.values),
                          weight_metadata_bytes=float(st.metadata), dense_macs=dense,
                          effective_macs=min(a.nnz * batch, stored), stored_macs=stored,
-                         structure=structure)
+                         structure=structure, streamed=("inputs",))
 
 
 def warm(hw, working_set_bytes: float):
@@ -133,9 +143,131 @@ def predict_seconds(hw, a, batch: int, warm_cache: bool = True) -> float:
     return hwmodel.estimate(hw, kernel_layer(a, batch), objective="latency").latency_s
 
 
+# Layer shapes timed for each dense op's efficiency: (op, what, build(torch) -> (fn, Layer
+# arguments)). Shapes of the whole-model benchmark's models (resnet, mobilenet, transformer).
+def _dense_points(small):
+    import torch
+    from torch import nn
+
+    def linear(batch, k, m):
+        mod, x = nn.Linear(k, m).eval(), torch.randn(batch, k)
+        return f"Linear {k}->{m} x{batch}", lambda: mod(x), dict(M=m, K=k, N=batch)
+
+    def conv(b, cin, cout, size, kernel, stride=1, groups=1):
+        mod = nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups).eval()
+        x = torch.randn(b, cin, size, size)
+        out = (size + 2 * (kernel // 2) - kernel) // stride + 1
+        return (f"Conv2d {cin}->{cout} {kernel}x{kernel}/{stride} g{groups} {b}x{size}²",
+                lambda: mod(x), dict(M=cout, K=cin * kernel * kernel // groups,
+                                     N=b * out * out, groups=groups,
+                                     input_bytes=4 * x.numel()))
+
+    def bmm(heads, m, k, n):
+        a, b = torch.randn(heads, m, k), torch.randn(heads, k, n)
+        return (f"bmm {heads}x{m}x{k}x{n}", lambda: torch.bmm(a, b),
+                dict(M=heads * m, K=k, N=n, groups=heads, input_bytes=4 * b.numel()))
+
+    points = {"linear": [lambda: linear(128, 384, 1536), lambda: linear(16, 1024, 1024),
+                         lambda: linear(2048, 384, 384), lambda: linear(1, 1024, 1024),
+                         lambda: linear(16, 4096, 4096)],
+              "conv": [lambda: conv(1, 64, 64, 28, 3), lambda: conv(1, 3, 64, 112, 7, 2),
+                       lambda: conv(1, 256, 64, 28, 1), lambda: conv(16, 32, 64, 32, 3, 2),
+                       lambda: conv(16, 128, 128, 14, 3)],
+              "depthwise": [lambda: conv(1, 96, 96, 56, 3, groups=96),
+                            lambda: conv(16, 64, 64, 16, 3, groups=64),
+                            lambda: conv(16, 384, 384, 14, 3, groups=384)],
+              "matmul": [lambda: bmm(6, 128, 64, 128), lambda: bmm(96, 128, 64, 128),
+                         lambda: bmm(96, 128, 128, 64)]}
+    return {op: builds[:1] if small else builds for op, builds in points.items()}
+
+
+def _tiny_calls():
+    """{call kind: [callables]}: calls too small to do any work, whose time is the fixed cost
+    of a call of that kind ("other", "sparse": the mean over a few)."""
+    import torch
+    from torch import nn
+
+    from sparsekit.nn.layers import SparseConv2d, SparseLinear
+    x, img = torch.randn(1, 16), torch.randn(1, 4, 4, 4)
+    lin, conv = nn.Linear(16, 16).eval(), nn.Conv2d(4, 4, 1).eval()
+    dw = nn.Conv2d(4, 4, 3, padding=1, groups=4).eval()
+    a, b = torch.randn(2, 4, 4), torch.randn(2, 4, 4)
+    relu, bn, pool = nn.ReLU(), nn.BatchNorm2d(4).eval(), nn.MaxPool2d(2)
+    pruned = nn.Linear(16, 16)
+    with torch.no_grad():
+        pruned.weight.mul_(pruned.weight.abs() > 0.1)
+    sparse = SparseLinear.from_dense(pruned, "csr")
+    sparse_conv = SparseConv2d.from_dense(conv, "csr")      # 1×1: no padding, no im2col copy
+    return {"linear": [lambda: lin(x)], "conv": [lambda: conv(img)],
+            "depthwise": [lambda: dw(img)], "matmul": [lambda: torch.bmm(a, b)],
+            "other": [lambda: relu(img), lambda: img + img, lambda: bn(img),
+                      lambda: pool(img)],
+            "sparse": [lambda: sparse(x), lambda: sparse_conv(img)]}
+
+
+RESIDENT = ("weights", "inputs", "outputs")     # a repeated call finds its operands cached
+
+
+def measure_software(hw, budget_s, small=False, say=lambda msg: None) -> dict:
+    """{"call_cycles": {kind: cycles}, "dense_efficiency": {op: share}, "other_bandwidth":
+    bytes/s, "dense_points": rows}: see the module docstring. ``hw``: the preset measured so
+    far (bandwidths, peak), which prices each shape's memory side for the fit.
+
+    Each call kind's fixed cost is the time of its tiny call. A dense op's efficiency e and
+    cycles per weight element w are fitted together (``_fit_compute``: least |log(predicted /
+    measured)|) over its shapes, the fixed cost taken off, predicted = max(MACs / (peak · e)
+    + w · weight elements, memory time): small batches do not amortise packing W."""
+    import dataclasses
+
+    import torch
+    from hwmodel.hardware import DENSE_OPS
+    clock = hw.clock_hz
+    # priced as the library's products (their per-MAC reads in the efficiency being fitted)
+    hw = dataclasses.replace(hw, compute=dataclasses.replace(
+        hw.compute, dense_efficiency=dict.fromkeys(DENSE_OPS, 1.0)))
+    tiny = _tiny_calls()
+    per_call = max(0.01, budget_s / (6 * sum(len(v) for v in tiny.values())))
+    calls = {}
+    with torch.no_grad():
+        for kind, fns in tiny.items():
+            calls[kind] = float(np.mean([_budget_timer(fn, per_call) for fn in fns])) * clock
+            say(f"{kind} call: {calls[kind] / clock * 1e6:.2f} µs")
+        n = 1 << 20                                 # 4 MiB of float32: an activation
+        x, y = torch.randn(n), torch.randn(n)
+        bn = torch.nn.BatchNorm1d(16).eval()
+        xb = x.view(-1, 16, 1024)
+        streams = [(lambda: torch.relu(x), 8 * n), (lambda: x + y, 12 * n),
+                   (lambda: bn(xb), 8 * n)]
+        seconds = sum(max(_budget_timer(fn, per_call) - calls["other"] / clock, 1e-9)
+                      for fn, _ in streams)
+        other_bw = sum(b for _, b in streams) / seconds
+        say(f"other ops stream {other_bw / 1e9:.1f} GB/s")
+        points = _dense_points(small)
+        per_point = max(0.01, budget_s / (2 * sum(len(v) for v in points.values())))
+        efficiency, weight, rows = {}, {}, []
+        for op, builds in points.items():
+            fits = []
+            for build in builds:
+                what, fn, dims = build()
+                t = _budget_timer(fn, per_point) - calls[op] / clock
+                layer = hwmodel.Layer(name=what, op=op, calls=0, resident=RESIDENT, **dims)
+                cost = hwmodel.estimate(hw, layer, objective="latency").layers[0]
+                memory_s = max(cost.level_cycles.values()) / clock
+                fits.append((max(t, 1e-9), cost.compute_cycles / clock,
+                             layer.M // layer.groups * layer.K / clock, memory_s))
+                rows.append(dict(op=op, shape=what, seconds=t, macs=layer.dense_macs))
+            efficiency[op], weight[op] = _fit_compute(fits)
+            say(f"dense {op}: {efficiency[op]:.3f} of the peak, {weight[op]:.3g} cycles per "
+                "weight element")
+    return dict(call_cycles=calls, dense_efficiency=efficiency, weight_cycles=weight,
+                other_bandwidth=other_bw, dense_points=rows)
+
+
 def _budget_timer(fn, budget_s):
+    """The fastest of the rounds timed within ``budget_s``: other processes on the machine
+    only ever add time, so the minimum is the figure that does not depend on them."""
     from sparsekit.benchmarking.timing import measure
-    return measure(fn, min_rounds=3, max_rounds=50, budget_s=budget_s).p50
+    return measure(fn, min_rounds=3, max_rounds=50, budget_s=budget_s).min
 
 
 def measure(threads: int = 1, budget_s: float = 20.0, progress=None) -> dict:
@@ -174,9 +306,10 @@ def measure(threads: int = 1, budget_s: float = 20.0, progress=None) -> dict:
     hw = _hardware(clock, peak_macs / clock, caches, bandwidth,
                    dict.fromkeys(FORMAT_STRUCTURE.values(), 1.0),
                    dict.fromkeys(FORMAT_STRUCTURE.values(), 0.0))
+    software = measure_software(hw, 0.05 if small else 0.2 * budget_s, small, say)
     points = CALIBRATION_POINTS if not small else (((128, 256), 0.9, 16),)
     efficiency, decode, samples = {}, {}, []
-    per_point = (0.05 if small else 0.5 * budget_s / (3 * len(points)))
+    per_point = (0.05 if small else 0.4 * budget_s / (3 * len(points)))
     for fmt, structure in FORMAT_STRUCTURE.items():
         fits = []
         for shape, sparsity, batch in points:
@@ -199,7 +332,7 @@ def measure(threads: int = 1, budget_s: float = 20.0, progress=None) -> dict:
             f"{decode[structure]:.2f} decode cycles per stored value")
     return dict(threads=threads, clock_hz=clock, lanes=simd_lanes(), points=points,
                 caches=caches, bandwidth=bandwidth, peak_macs_per_s=peak_macs, efficiency=efficiency,
-                decode_cycles=decode, samples=samples,
+                decode_cycles=decode, samples=samples, **software,
                 cpu=cpu_model(), date=datetime.datetime.now().isoformat(timespec="seconds"))
 
 
@@ -272,6 +405,7 @@ def preset_yaml(m: dict) -> str:
         f"    weights: {m['lanes']}                # one broadcast weight feeds a vector of MACs",
         "    inputs: 1                  # each MAC loads its own activation",
         f"    outputs: {m['lanes']}                # accumulators stay in vector registers",
+        *_software_yaml(m),
         "  sparsity:",
         "    support: skip              # the sparse kernels only compute stored values",
         "    # efficiency (share of the dense peak per stored MAC) and decode_cycles (cycles",
@@ -298,6 +432,37 @@ def preset_yaml(m: dict) -> str:
                   f"    write_energy: {energy}  # {source}",
                   "    holds: [weights, inputs, outputs]"]
     return "\n".join(lines) + "\n"
+
+
+def _software_yaml(m: dict) -> list:
+    """The preset lines of ``measure_software``'s figures (none when ``m`` has none)."""
+    if "call_cycles" not in m:
+        return []
+    clock = m["clock_hz"]
+    shapes = {}
+    for row in m.get("dense_points", ()):
+        shapes.setdefault(row["op"], []).append(row["shape"])
+    lines = ["  dense_efficiency:           # measured: share of the peak torch's dense op "
+             "reaches, fitted", "                              # with its weight_cycles "
+             "over these shapes (one thread, warm cache)"]
+    lines += [f"    {op}: {e:.4g}   # measured: {'; '.join(shapes.get(op, []))}"
+              for op, e in m["dense_efficiency"].items()]
+    lines.append("  weight_cycles:              # measured: cycles per weight element and "
+                 "call, fitted with dense_efficiency")
+    lines += [f"    {op}: {w:.4g}" for op, w in m["weight_cycles"].items()]
+    lines.append("  call_cycles:                # measured: fastest time of a call too small "
+                 "to do work, x clock")
+    what = {"linear": "nn.Linear(16, 16) on 1x16", "conv": "nn.Conv2d(4, 4, 1) on 1x4x4x4",
+            "depthwise": "nn.Conv2d(4, 4, 3, groups=4) on 1x4x4x4",
+            "matmul": "torch.bmm of 2x4x4 tensors",
+            "other": "fastest time of ReLU, add, BatchNorm2d, MaxPool2d on 1x4x4x4 (mean)",
+            "sparse": "fastest time of a 16x16 csr SparseLinear on 1x16 and a 1x1 csr "
+                      "SparseConv2d(4, 4) on 1x4x4x4 (mean)"}
+    lines += [f"    {kind}: {c:.5g}   # measured: {what[kind]}, {c / clock * 1e6:.3g} µs"
+              for kind, c in m["call_cycles"].items()]
+    lines.append(f"  other_bandwidth: {_gbps(m['other_bandwidth'])}   # measured: torch relu, "
+                 "add, BatchNorm1d on 4 MiB tensors (bytes read + written per second)")
+    return lines
 
 
 def calibrate(out=None, threads: int = 1, budget_s: float = 20.0, progress=None):
@@ -327,6 +492,15 @@ def summary_rows(m: dict) -> list:
              for s, e in m["efficiency"].items()]
     rows += [{"quantity": f"{s} decode", "value": d, "unit": "cycles/stored value"}
              for s, d in m["decode_cycles"].items()]
+    rows += [{"quantity": f"dense {op} efficiency", "value": e, "unit": "of peak"}
+             for op, e in m.get("dense_efficiency", {}).items()]
+    rows += [{"quantity": f"dense {op} per weight", "value": w, "unit": "cycles/element"}
+             for op, w in m.get("weight_cycles", {}).items()]
+    rows += [{"quantity": f"{kind} call", "value": c / m["clock_hz"] * 1e6, "unit": "µs"}
+             for kind, c in m.get("call_cycles", {}).items()]
+    if "other_bandwidth" in m:
+        rows.append({"quantity": "other ops stream", "value": m["other_bandwidth"] / 1e9,
+                     "unit": "GB/s"})
     return rows
 
 

@@ -1,5 +1,7 @@
 """What the demo measures on this machine: whole-model times, the speedup of the sparsified
-model at several sparsities, and the time of each layer of a model on its real input.
+model at several sparsities, and the time of each layer of a model on its real input; and
+those times set beside the host-cpu estimate (``against_estimate``: the error per layer and
+for the whole model, and where it is off by more than half, why).
 
 Layer times come from running each layer alone on the input it received in one forward pass
 of the whole model (recorded with forward pre-hooks), so they can be set beside an estimate's
@@ -59,3 +61,52 @@ def layer_seconds(model, x, names, budget_s: float, progress=False) -> dict:
             out[name] = measure(lambda: module(*args, **kwargs), min_rounds=3, max_rounds=50,
                                 budget_s=per_layer).p50
     return out
+
+
+# -- measured against estimated ----------------------------------------------------------------
+OFF = 0.5       # beyond this relative error a prediction is flagged "off", with the reason
+
+
+def error(estimated_s: float, measured_s: float) -> float:
+    """|estimated / measured - 1|."""
+    return abs(estimated_s / measured_s - 1.0)
+
+
+def why_off(cost, fmt: str, estimated_s: float, measured_s: float) -> str:
+    """Why an estimate (``cost``: an ``hwmodel`` LayerCost; ``fmt``: the format it runs in)
+    is off by more than ``OFF`` from the measured time, in a phrase ("" when it is not): what
+    the host model simplifies for that layer."""
+    if error(estimated_s, measured_s) <= OFF:
+        return ""
+    side = "over" if estimated_s > measured_s else "under"
+    if cost is None:
+        return (f"{side}-estimated: the whole model's ops are priced one pass over memory "
+                "each, unfused, and fixed costs per call as calibrated on tiny calls")
+    if cost.bound == "calls":
+        return f"{side}-estimated: fixed cost per call dominates (calibrated on tiny calls)"
+    if fmt not in ("dense", "-", ""):
+        return (f"{side}-estimated: the {fmt} kernel's efficiency and decode cost are fitted "
+                "on a few shapes, far from this one")
+    if cost.name.startswith("ops:"):
+        return f"{side}-estimated: other ops are priced as streams of their bytes, unfused"
+    return (f"{side}-estimated: torch's dense efficiency is one figure per op kind, fitted on "
+            "a few shapes; this shape runs at another rate")
+
+
+def against_estimate(est, measured: dict, model_s: float | None = None) -> list:
+    """Rows {layer, format, estimated_s, measured_s, error, note} of an estimate (a
+    ``ModelEstimate`` of the model as it runs) beside measured times ({layer name: seconds},
+    as ``layer_seconds`` gives them): every layer measured, then the whole model (estimated
+    total against ``model_s``) when given. ``note`` says why an estimate is off (``why_off``)."""
+    rows = []
+    for cost, fmt in zip(est.layers, est.formats):
+        if cost.name in measured:
+            m = measured[cost.name]
+            rows.append({"layer": cost.name, "format": fmt, "estimated_s": cost.seconds,
+                         "measured_s": m, "error": error(cost.seconds, m),
+                         "note": why_off(cost, fmt, cost.seconds, m)})
+    if model_s is not None:
+        rows.append({"layer": "whole model", "format": "", "estimated_s": est.latency_s,
+                     "measured_s": model_s, "error": error(est.latency_s, model_s),
+                     "note": why_off(None, "", est.latency_s, model_s)})
+    return rows

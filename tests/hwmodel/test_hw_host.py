@@ -22,6 +22,7 @@ HOST_YAML = textwrap.dedent("""\
       clock: 1 GHz
       mac_energy: {fp32: 4.6 pJ}
       dense_efficiency: {linear: 0.5, conv: 0.25}
+      weight_cycles: {matmul: 2}
       call_cycles: {linear: 1000, conv: 2000, other: 300, sparse: 5000}
       other_bandwidth: 8 GB/s
       sparsity: {support: skip}
@@ -47,6 +48,7 @@ def cost(hw, layer):
 def test_host_fields_parse_and_round_trip(host):
     c = host.compute
     assert c.dense_efficiency == {"linear": 0.5, "conv": 0.25}
+    assert c.weight_cycles == {"matmul": 2}
     assert c.call_cycles == {"linear": 1000, "conv": 2000, "other": 300, "sparse": 5000}
     assert c.other_bytes_per_cycle == pytest.approx(8.0)
     assert hwmodel.Hardware.from_dict(host.to_dict()) == host
@@ -62,6 +64,10 @@ def test_host_fields_parse_and_round_trip(host):
      "compute.dense_efficiency.conv", "expected a number"),
     ("call_cycles: {linear: 1000, conv: 2000, other: 300, sparse: 5000}",
      "call_cycles: {linear: -1}", "compute.call_cycles.linear", "zero or more"),
+    ("weight_cycles: {matmul: 2}", "weight_cycles: {other: 2}", "compute.weight_cycles.other",
+     "unknown"),
+    ("weight_cycles: {matmul: 2}", "weight_cycles: {matmul: -2}",
+     "compute.weight_cycles.matmul", "zero or more"),
     ("call_cycles: {linear: 1000, conv: 2000, other: 300, sparse: 5000}",
      "call_cycles: {python: 5}", "compute.call_cycles.python", "unknown"),
     ("other_bandwidth: 8 GB/s", "other_bandwidth: 8 furlongs", "compute.other_bandwidth",
@@ -186,3 +192,21 @@ def test_a_measured_dense_efficiency_times_the_per_mac_reads_itself(host):
     assert timed.compute_cycles == pytest.approx(64 * 64 * 4096 / 16 / 0.25)
     assert max(timed.level_cycles.values()) < max(priced.level_cycles.values())
     assert timed.reads_bytes == priced.reads_bytes
+
+
+def test_weight_cycles_add_per_weight_element_whatever_n(host):
+    for n in (1, 64):
+        layer = Layer("m", 64, 32, n, op="matmul", calls=0)
+        plain = dataclasses.replace(layer, op=None)
+        assert cost(host, layer).compute_cycles == pytest.approx(
+            cost(host, plain).compute_cycles + 64 * 32 * 2)
+
+
+def test_a_library_product_fills_its_whole_weight_before_computing(host):
+    layer = Layer("c", 256, 256, 4, op="conv", calls=0)
+    c = cost(host, layer)
+    w = 256 * 256 * 4
+    # DRAM -> L3 -> L2, each hop at the slower side's rate (16 and 64 B/cycle)
+    assert c.fill_cycles >= w / 16 + w / 64
+    warm = cost(host, dataclasses.replace(layer, resident=("weights",)))
+    assert c.fill_cycles - warm.fill_cycles == pytest.approx(w / 16)
