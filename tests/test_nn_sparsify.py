@@ -218,8 +218,8 @@ def test_sparsify_runs_no_forward_on_the_originals_buffers(fmt):
     assert m.calls.item() == 0
 
 
-class _Branchy(nn.Module):
-    """A forward that reads activation values (.item()): it cannot run on the meta device."""
+class _PairedBatch(nn.Module):
+    """A forward that needs an even batch (it folds pairs of samples together)."""
 
     def __init__(self):
         super().__init__()
@@ -227,23 +227,25 @@ class _Branchy(nn.Module):
 
     def forward(self, x):
         y = self.bn(self.conv(x))
-        return y if y.sum().item() > -1e30 else -y
+        return y.reshape(y.shape[0] // 2, -1).sum(0) + y.reshape(2, -1).sum(0).sum()
 
 
-def test_conv_bn_pairs_found_on_meta_twin_or_for_real():
+def test_conv_bn_pairs_found_on_one_sample_or_the_whole_batch():
     from sparsekit.model.tracing import conv_bn_pairs
     from sparsekit.nn._sparsify import _bn_pairs
     torch.manual_seed(0)
-    m, x = resnet18(num_classes=10).eval(), torch.randn(1, 3, 32, 32)
+    m, x = resnet18(num_classes=10).eval(), torch.randn(4, 3, 32, 32)
     assert _bn_pairs(m, x) == conv_bn_pairs(m, x) and len(conv_bn_pairs(m, x)) == 20
-    b = _Branchy().eval()
-    x = torch.randn(1, 3, 8, 8)
-    assert _bn_pairs(b, x) == [("conv", "bn")]
-    sk.prune.magnitude(b, 0.6)
-    fast = sk.sparsify(b, "csr", example_input=x)
+    p = _PairedBatch().eval()
+    x = torch.randn(4, 3, 8, 8)
+    with pytest.raises(RuntimeError):
+        p(x[:1])
+    assert _bn_pairs(p, x) == [("conv", "bn")]
+    sk.prune.magnitude(p, 0.6)
+    fast = sk.sparsify(p, "csr", example_input=x)
     assert isinstance(fast.bn, nn.Identity)
     with torch.no_grad():
-        torch.testing.assert_close(fast(x), b(x), **TOL)
+        torch.testing.assert_close(fast(x), p(x), **TOL)
 
 
 def test_resnet_shaped_model_end_to_end():

@@ -165,28 +165,19 @@ def fold_masks(model) -> None:
 
 
 def _bn_pairs(model, example_input) -> list:
-    """``tracing.conv_bn_pairs`` of ``model``, found on a twin whose tensors live on the
-    meta device (shapes only: no arithmetic, so no dense forward pass to pay for); a model
-    the twin cannot run (data-dependent control flow, tensors made on the CPU inside its
-    forward) is traced for real."""
-    from torch.utils._pytree import tree_map
+    """``tracing.conv_bn_pairs`` of ``model``: on the first sample of a batched tensor input
+    (the pairs are the graph's, not the batch's, and a CNN at batch 64 would pay for 64
+    images of dense forward), else or if that fails on the whole input. (A twin on the meta
+    device would skip the arithmetic, but its first call in a process imports torch's
+    decompositions, sympy and torch._dynamo: about 1 s.)"""
     from sparsekit.model.tracing import conv_bn_pairs
-
-    def meta(t):
-        return t.to("meta") if isinstance(t, torch.Tensor) else t
-
-    memo = {}
-    for m in model.modules():
-        for t in _tensors(m):
-            twin = torch.empty_like(t, device="meta")
-            memo[id(t)] = nn.Parameter(twin, t.requires_grad) \
-                if isinstance(t, nn.Parameter) else twin
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return conv_bn_pairs(copy.deepcopy(model, memo), tree_map(meta, example_input))
-    except Exception:
-        return conv_bn_pairs(model, example_input)
+    x = example_input
+    if isinstance(x, torch.Tensor) and x.dim() > 1 and x.shape[0] > 1:
+        try:
+            return conv_bn_pairs(model, x[:1])
+        except Exception:
+            pass                # a model that needs the whole batch
+    return conv_bn_pairs(model, example_input)
 
 
 def fold_batchnorm(model, pairs) -> list[tuple[str, str]]:
