@@ -24,13 +24,23 @@ def _spmv_parallel(data, indices, indptr, x, y, nparts):
                    split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts))
 
 
+@numba.njit(cache=True, inline="always")
+def _row_start(starts, k, n):
+    """Where row k of X starts in X's buffer: k·n for a plain K × n X, else ``starts[k]``
+    (``starts is None`` is decided when the kernel compiles, not per nonzero)."""
+    if starts is None:
+        return np.int64(k) * n
+    return starts[k]
+
+
 @numba.njit(cache=True)
-def _spmm_rows(data, indices, indptr, X, Y, r0, r1):
+def _spmm_rows(data, indices, indptr, X, starts, Y, r0, r1):
     """Rows [r0, r1) of Y = A @ X, one column panel at a time. A row's panel sums stay in SIMD
     registers across its nonzeros (see ``simd``): each nonzero costs one load of X per vector
     and no load or store of Y. Full panels are four vectors wide; the columns left over go one
-    vector at a time (``_spmm_rows_narrow``). A panel of X (K × 4 vectors) stays in L2 across the rows."""
-    n = X.shape[1]
+    vector at a time (``_spmm_rows_narrow``). A panel of X (K × 4 vectors) stays in L2 across
+    the rows. Row k of X is at ``_row_start(starts, k, n)`` of X's buffer, n = Y's columns."""
+    n = Y.shape[1]
     step = lanes(X)
     c = 0
     while c + 4 * step <= n:
@@ -41,7 +51,7 @@ def _spmm_rows(data, indices, indptr, X, Y, r0, r1):
             a3 = vzero(X)
             for p in range(np.int64(indptr[i]), np.int64(indptr[i + 1])):
                 s = data[p]
-                o = np.int64(indices[p]) * n + c
+                o = _row_start(starts, indices[p], n) + c
                 a0 = vfma(a0, s, vload(X, o))
                 a1 = vfma(a1, s, vload(X, o + step))
                 a2 = vfma(a2, s, vload(X, o + 2 * step))
@@ -53,15 +63,15 @@ def _spmm_rows(data, indices, indptr, X, Y, r0, r1):
             vstore(Y, o + 3 * step, a3)
         c += 4 * step
     if c < n:
-        _spmm_rows_narrow(data, indices, indptr, X, Y, r0, r1, c)
+        _spmm_rows_narrow(data, indices, indptr, X, starts, Y, r0, r1, c)
 
 
 @numba.njit(cache=True, inline="always")
-def _spmm_rows_narrow(data, indices, indptr, X, Y, r0, r1, c):
+def _spmm_rows_narrow(data, indices, indptr, X, starts, Y, r0, r1, c):
     """Columns [c, n) of rows [r0, r1), fewer than four vectors: one vector at a time, its sum
     split over four registers (alternate nonzeros), so that four fused multiply-adds are in
     flight instead of a chain waiting on each one's latency; masked on the last vector."""
-    n = X.shape[1]
+    n = Y.shape[1]
     step = lanes(X)
     while c < n:
         t = min(step, n - c)
@@ -73,22 +83,25 @@ def _spmm_rows_narrow(data, indices, indptr, X, Y, r0, r1, c):
             p = np.int64(indptr[i])
             end = np.int64(indptr[i + 1])
             while p + 4 <= end:
-                a0 = vfma(a0, data[p], vload_first(X, np.int64(indices[p]) * n + c, t))
-                a1 = vfma(a1, data[p + 1], vload_first(X, np.int64(indices[p + 1]) * n + c, t))
-                a2 = vfma(a2, data[p + 2], vload_first(X, np.int64(indices[p + 2]) * n + c, t))
-                a3 = vfma(a3, data[p + 3], vload_first(X, np.int64(indices[p + 3]) * n + c, t))
+                a0 = vfma(a0, data[p], vload_first(X, _row_start(starts, indices[p], n) + c, t))
+                a1 = vfma(a1, data[p + 1],
+                          vload_first(X, _row_start(starts, indices[p + 1], n) + c, t))
+                a2 = vfma(a2, data[p + 2],
+                          vload_first(X, _row_start(starts, indices[p + 2], n) + c, t))
+                a3 = vfma(a3, data[p + 3],
+                          vload_first(X, _row_start(starts, indices[p + 3], n) + c, t))
                 p += 4
             while p < end:
-                a0 = vfma(a0, data[p], vload_first(X, np.int64(indices[p]) * n + c, t))
+                a0 = vfma(a0, data[p], vload_first(X, _row_start(starts, indices[p], n) + c, t))
                 p += 1
             vstore_first(Y, i * n + c, vadd(vadd(a0, a1), vadd(a2, a3)), t)
         c += step
 
 
 @numba.njit(cache=True, parallel=True)
-def _spmm_parallel(data, indices, indptr, X, Y, nparts):
+def _spmm_parallel(data, indices, indptr, X, starts, Y, nparts):
     for part in numba.prange(nparts):
-        _spmm_rows(data, indices, indptr, X, Y,
+        _spmm_rows(data, indices, indptr, X, starts, Y,
                    split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts))
 
 
@@ -102,11 +115,14 @@ def csr_spmv(data, indices, indptr, x, y):
     return y
 
 
-def csr_spmm(data, indices, indptr, X, Y):
-    """Y[:] = A @ X for a validated CSR matrix; X (K, N) and Y (M, N) C-contiguous."""
-    nparts = num_parts(data.shape[0] * X.shape[1])
+def csr_spmm(data, indices, indptr, X, Y, starts=None):
+    """Y[:] = A @ X for a validated CSR matrix; X (K, N) and Y (M, N) C-contiguous. With
+    ``starts`` (int64, one per column of A), X is any C-contiguous buffer whose row k is the
+    N values from flat offset ``starts[k]`` (rows may overlap: a padded image read as its
+    im2col matrix in place); the caller checks they lie inside X."""
+    nparts = num_parts(data.shape[0] * Y.shape[1])
     if nparts == 1:
-        _spmm_rows(data, indices, indptr, X, Y, 0, Y.shape[0])
+        _spmm_rows(data, indices, indptr, X, starts, Y, 0, Y.shape[0])
     else:
-        _spmm_parallel(data, indices, indptr, X, Y, nparts)
+        _spmm_parallel(data, indices, indptr, X, starts, Y, nparts)
     return Y

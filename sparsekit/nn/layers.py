@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -263,6 +264,18 @@ class SparseConv2d(SparseModule):
             fmt.matmul(xk.numpy() if xk.is_contiguous() else xk.contiguous().numpy(),
                        out=y.numpy())
             out = y.view(m, b, ho, wo).transpose(0, 1).contiguous()
+        elif fmt.format == "csr" and (sh, sw) == (1, 1) and kh * kw > 1:
+            # Stride 1: the padded image is read in place as its im2col matrix (no copy).
+            # Output row oh spans Wp columns of which the first Wo are kept, so that the
+            # im2col row of column (c, i, j) is one contiguous run of the image.
+            out = torch.empty(b, m, ho, wo, dtype=x.dtype)
+            span = (ho - 1) * w + wo
+            wide = torch.empty(m, span, dtype=x.dtype)
+            starts = self._starts(h, w)
+            x = x.contiguous()
+            for i in range(b):
+                fmt.matmul_rows_at(x[i].numpy().reshape(-1), starts, wide.numpy())
+                out[i].copy_(wide.as_strided((m, ho, wo), (span, w, 1)))
         else:
             out = torch.empty(b, m, ho, wo, dtype=x.dtype)
             for i in range(b):
@@ -277,6 +290,19 @@ class SparseConv2d(SparseModule):
             tracing.record_sparse_product(self, "conv2d", w, m, k, b * positions,
                                           x.shape, out.shape)
         return out[0] if unbatched else out
+
+    def _starts(self, hp, wp):
+        """Where im2col row (c, i, j) starts in the flat padded image (Hp × Wp), for output
+        position 0: c·Hp·Wp + i·dh·Wp + j·dw. Kept for the last input size (a model calls a
+        layer on one size)."""
+        cached = self.__dict__.get("_im2col_starts")
+        if cached is None or cached[0] != (hp, wp):
+            (kh, kw), (dh, dw) = self.kernel_size, self.dilation
+            c = np.arange(self.in_channels, dtype=np.int64)[:, None, None] * (hp * wp)
+            i = np.arange(kh, dtype=np.int64)[None, :, None] * (dh * wp)
+            j = np.arange(kw, dtype=np.int64)[None, None, :] * dw
+            cached = self.__dict__["_im2col_starts"] = ((hp, wp), (c + i + j).reshape(-1))
+        return cached[1]
 
     def to_dense(self) -> nn.Conv2d:
         """An equivalent dense nn.Conv2d."""

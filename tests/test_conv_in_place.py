@@ -1,0 +1,57 @@
+"""Stride-1 CSR convolutions read the padded image in place (CSR.matmul_rows_at, kernels.csr
+with row starts) instead of building im2col: against torch's conv2d, and the checks."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import sparsekit as sk
+from sparsekit.nn import SparseConv2d
+
+
+@settings(max_examples=60, deadline=None)
+@given(c=st.integers(1, 4), m=st.integers(1, 9), h=st.integers(1, 12),
+       w=st.sampled_from([1, 5, 15, 16, 17, 31, 33, 48, 63, 64, 65, 70]),
+       kh=st.integers(1, 3), kw=st.integers(2, 3), dh=st.integers(1, 2), dw=st.integers(1, 2),
+       pad=st.tuples(*[st.integers(0, 2)] * 4), batch=st.sampled_from([1, 3]),
+       dtype=st.sampled_from([torch.float32, torch.float64]),
+       sparsity=st.sampled_from([0.0, 0.5, 0.9, 1.0]), seed=st.integers(0, 99))
+def test_stride1_conv_matches_torch(c, m, h, w, kh, kw, dh, dw, pad, batch, dtype, sparsity,
+                                    seed):
+    left, right, top, bottom = pad
+    if h + top + bottom < dh * (kh - 1) + 1 or w + left + right < dw * (kw - 1) + 1:
+        return
+    g = torch.Generator().manual_seed(seed)
+    weight = torch.randn(m, c, kh, kw, generator=g, dtype=dtype)
+    weight[torch.rand(weight.shape, generator=g) < sparsity] = 0
+    conv = nn.Conv2d(c, m, (kh, kw), dilation=(dh, dw), bias=False, dtype=dtype)
+    with torch.no_grad():
+        conv.weight.copy_(weight)
+    layer = SparseConv2d(sk.CSR.from_dense(weight.reshape(m, -1)), c, (kh, kw),
+                         padding=pad, dilation=(dh, dw))
+    layer.FOLD_BELOW = 0            # every image through the in-place path
+    x = torch.randn(batch, c, h, w, generator=g, dtype=dtype)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), conv(F.pad(x, pad)), rtol=1e-4, atol=1e-4)
+
+
+def test_matmul_rows_at_reads_overlapping_rows_and_refuses_rows_outside_x():
+    a = sk.CSR.from_dense(np.array([[1.0, 0.0, 2.0], [0.0, 3.0, 0.0]], np.float32))
+    x = np.arange(10, dtype=np.float32)
+    starts = np.array([0, 1, 5], np.int64)          # X rows x[0:4], x[1:5], x[5:9]
+    out = np.full((2, 4), np.nan, np.float32)
+    a.matmul_rows_at(x, starts, out)
+    X = np.stack([x[s:s + 4] for s in starts])
+    np.testing.assert_array_equal(out, a.toarray() @ X)
+    for bad in [dict(starts=np.array([0, 1, 7], np.int64)),      # x[7:11] leaves x
+                dict(starts=np.array([-1, 1, 5], np.int64)),
+                dict(starts=starts[:2]), dict(starts=starts.astype(np.int32)),
+                dict(x=x.astype(np.float64)), dict(x=x[::2]),
+                dict(out=np.empty((3, 4), np.float32)),
+                dict(out=np.empty((2, 8), np.float32)[:, ::2])]:
+        args = dict(x=x, starts=starts, out=out) | bad
+        with pytest.raises(ValueError, match="matmul_rows_at"):
+            a.matmul_rows_at(**args)
