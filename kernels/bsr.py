@@ -3,7 +3,7 @@ import numba
 import numpy as np
 
 from .axpy import FASTMATH, FASTMATH_FUSE, axpy, axpy4
-from .simd import lanes, store_pair, vfma, vload_first, vzero
+from .simd import lanes, row_count, row_start, store_pair, vfma, vload_first, vzero
 from .threads import num_parts, split_point
 
 
@@ -104,22 +104,24 @@ def _spmv_parallel(blocks, indices, indptr, x, y, nparts):
 
 
 @numba.njit(cache=True, inline="always")
-def _x_row(X, row, c, t0, t1, step):
+def _x_row(X, starts, kdim, n, row, c, t0, t1, step):
     """The two-vector panel of X's row ``row`` from column c; zeros past the last row (the
     zero-padded columns of an edge block)."""
-    if row < X.shape[0]:
-        o = row * X.shape[1] + c
+    if row < kdim:
+        o = row_start(starts, row, n) + c
         return vload_first(X, o, t0), vload_first(X, o + step, t1)
     return vzero(X), vzero(X)
 
 
 @numba.njit(cache=True)
-def _spmm_rows_4x4(blocks, indices, indptr, X, Y, br0, br1):
+def _spmm_rows_4x4(blocks, indices, indptr, X, starts, Y, br0, br1):
     """SpMM of block rows [br0, br1) for 4×4 blocks, two SIMD vectors of columns at a time:
     the block row's 4 × 2 output vectors stay in registers; each block costs eight loads of X
-    for thirty-two fused multiply-adds (each X row is shared by the block's four rows)."""
+    for thirty-two fused multiply-adds (each X row is shared by the block's four rows). Row k
+    of X is at ``simd.row_start(starts, k, n)`` of X's buffer, n = Y's columns."""
     m = Y.shape[0]
-    n = X.shape[1]
+    n = Y.shape[1]
+    kdim = row_count(starts, X)
     step = lanes(X)
     flat = blocks.reshape(blocks.shape[0] * 16)
     c = 0
@@ -133,7 +135,7 @@ def _spmm_rows_4x4(blocks, indices, indptr, X, Y, br0, br1):
                 col0 = np.int64(indices[b]) * 4
                 o = b * 16
                 for j in range(4):
-                    xa, xb = _x_row(X, col0 + j, c, t0, t1, step)
+                    xa, xb = _x_row(X, starts, kdim, n, col0 + j, c, t0, t1, step)
                     s = flat[o + j]
                     a0 = vfma(a0, s, xa)
                     b0 = vfma(b0, s, xb)
@@ -159,11 +161,12 @@ def _spmm_rows_4x4(blocks, indices, indptr, X, Y, br0, br1):
 
 
 @numba.njit(cache=True)
-def _spmm_rows(blocks, indices, indptr, X, Y, br0, br1):
-    """SpMM of block rows [br0, br1): the SIMD path for 4×4 blocks, else the generic one."""
+def _spmm_rows(blocks, indices, indptr, X, starts, Y, br0, br1):
+    """SpMM of block rows [br0, br1): the SIMD path for 4×4 blocks, else the generic one (rows
+    of X in place, ``starts``, only on the SIMD path)."""
     if blocks.shape[1] == 4 and blocks.shape[2] == 4:
-        _spmm_rows_4x4(blocks, indices, indptr, X, Y, br0, br1)
-    else:
+        _spmm_rows_4x4(blocks, indices, indptr, X, starts, Y, br0, br1)
+    elif starts is None:
         _spmm_rows_any(blocks, indices, indptr, X, Y, br0, br1)
 
 
@@ -209,9 +212,9 @@ def _spmm_rows_any(blocks, indices, indptr, X, Y, br0, br1):
 
 
 @numba.njit(cache=True, parallel=True)
-def _spmm_parallel(blocks, indices, indptr, X, Y, nparts):
+def _spmm_parallel(blocks, indices, indptr, X, starts, Y, nparts):
     for part in numba.prange(nparts):
-        _spmm_rows(blocks, indices, indptr, X, Y,
+        _spmm_rows(blocks, indices, indptr, X, starts, Y,
                    split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts))
 
 
@@ -226,12 +229,18 @@ def bsr_spmv(blocks, indices, indptr, x, y):
     return y
 
 
-def bsr_spmm(blocks, indices, indptr, X, Y):
-    """Y[:] = A @ X for a validated BSR matrix; X (K, N) and Y (M, N) C-contiguous."""
-    nparts = num_parts(blocks.size * X.shape[1])
+def bsr_spmm(blocks, indices, indptr, X, Y, starts=None):
+    """Y[:] = A @ X for a validated BSR matrix; X (K, N) and Y (M, N) C-contiguous.
+    ``starts`` (4×4 blocks only): X's rows read in place, as ``csr_spmm`` takes them."""
+    square4 = blocks.shape[1:] == (4, 4)
+    if starts is not None and not square4:
+        raise ValueError(f"rows read in place need 4×4 blocks, got {blocks.shape[1:]}")
+    nparts = num_parts(blocks.size * Y.shape[1])
     if nparts == 1:
-        rows = _spmm_rows_4x4 if blocks.shape[1:] == (4, 4) else _spmm_rows_any
-        rows(blocks, indices, indptr, X, Y, 0, indptr.shape[0] - 1)
+        if square4:
+            _spmm_rows_4x4(blocks, indices, indptr, X, starts, Y, 0, indptr.shape[0] - 1)
+        else:
+            _spmm_rows_any(blocks, indices, indptr, X, Y, 0, indptr.shape[0] - 1)
     else:
-        _spmm_parallel(blocks, indices, indptr, X, Y, nparts)
+        _spmm_parallel(blocks, indices, indptr, X, starts, Y, nparts)
     return Y

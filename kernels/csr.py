@@ -3,7 +3,8 @@ import numba
 import numpy as np
 
 from .axpy import FASTMATH
-from .simd import lanes, vadd, vfma, vload, vload_first, vstore, vstore_first, vzero
+from .simd import (lanes, row_start, vadd, vfma, vload, vload_first, vstore, vstore_first,
+                   vzero)
 from .threads import num_parts, split_point
 
 
@@ -24,22 +25,13 @@ def _spmv_parallel(data, indices, indptr, x, y, nparts):
                    split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts))
 
 
-@numba.njit(cache=True, inline="always")
-def _row_start(starts, k, n):
-    """Where row k of X starts in X's buffer: k·n for a plain K × n X, else ``starts[k]``
-    (``starts is None`` is decided when the kernel compiles, not per nonzero)."""
-    if starts is None:
-        return np.int64(k) * n
-    return starts[k]
-
-
 @numba.njit(cache=True)
 def _spmm_rows(data, indices, indptr, X, starts, Y, r0, r1):
     """Rows [r0, r1) of Y = A @ X, one column panel at a time. A row's panel sums stay in SIMD
     registers across its nonzeros (see ``simd``): each nonzero costs one load of X per vector
     and no load or store of Y. Full panels are four vectors wide; the columns left over go one
     vector at a time (``_spmm_rows_narrow``). A panel of X (K × 4 vectors) stays in L2 across
-    the rows. Row k of X is at ``_row_start(starts, k, n)`` of X's buffer, n = Y's columns."""
+    the rows. Row k of X is at ``simd.row_start(starts, k, n)`` of X's buffer, n = Y's columns."""
     n = Y.shape[1]
     step = lanes(X)
     c = 0
@@ -51,7 +43,7 @@ def _spmm_rows(data, indices, indptr, X, starts, Y, r0, r1):
             a3 = vzero(X)
             for p in range(np.int64(indptr[i]), np.int64(indptr[i + 1])):
                 s = data[p]
-                o = _row_start(starts, indices[p], n) + c
+                o = row_start(starts, indices[p], n) + c
                 a0 = vfma(a0, s, vload(X, o))
                 a1 = vfma(a1, s, vload(X, o + step))
                 a2 = vfma(a2, s, vload(X, o + 2 * step))
@@ -83,16 +75,16 @@ def _spmm_rows_narrow(data, indices, indptr, X, starts, Y, r0, r1, c):
             p = np.int64(indptr[i])
             end = np.int64(indptr[i + 1])
             while p + 4 <= end:
-                a0 = vfma(a0, data[p], vload_first(X, _row_start(starts, indices[p], n) + c, t))
+                a0 = vfma(a0, data[p], vload_first(X, row_start(starts, indices[p], n) + c, t))
                 a1 = vfma(a1, data[p + 1],
-                          vload_first(X, _row_start(starts, indices[p + 1], n) + c, t))
+                          vload_first(X, row_start(starts, indices[p + 1], n) + c, t))
                 a2 = vfma(a2, data[p + 2],
-                          vload_first(X, _row_start(starts, indices[p + 2], n) + c, t))
+                          vload_first(X, row_start(starts, indices[p + 2], n) + c, t))
                 a3 = vfma(a3, data[p + 3],
-                          vload_first(X, _row_start(starts, indices[p + 3], n) + c, t))
+                          vload_first(X, row_start(starts, indices[p + 3], n) + c, t))
                 p += 4
             while p < end:
-                a0 = vfma(a0, data[p], vload_first(X, _row_start(starts, indices[p], n) + c, t))
+                a0 = vfma(a0, data[p], vload_first(X, row_start(starts, indices[p], n) + c, t))
                 p += 1
             vstore_first(Y, i * n + c, vadd(vadd(a0, a1), vadd(a2, a3)), t)
         c += step

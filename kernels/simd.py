@@ -19,6 +19,7 @@ The intrinsics index an array by element offset into its C-contiguous buffer and
 - ``lanes(a)``: the lane count for ``a``'s dtype (a compile-time constant).
 """
 import numba
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -210,3 +211,21 @@ def store_pair(a, off, v0, v1, count0, count1):
     two-vector panel of one output row, its last columns possibly partial."""
     vstore_first(a, off, v0, count0)
     vstore_first(a, off + lanes(a), v1, count1)
+
+
+@numba.njit(cache=True, inline="always")
+def row_start(starts, k, n):
+    """Where row k of an SpMM's X starts in X's flat buffer: k·n for a plain K × n X, else
+    ``starts[k]`` (rows read in place, e.g. a padded image as its im2col matrix). ``starts is
+    None`` is decided when the kernel compiles, not per nonzero."""
+    if starts is None:
+        return np.int64(k) * n
+    return starts[k]
+
+
+@numba.njit(cache=True, inline="always")
+def row_count(starts, X):
+    """K, the rows of an SpMM's X: ``len(starts)`` when given, else X's first dimension."""
+    if starts is None:
+        return X.shape[0]
+    return starts.shape[0]

@@ -5,7 +5,7 @@ import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .axpy import FASTMATH, FASTMATH_FUSE, axpy, axpy4
-from .simd import lanes, store_pair, vfma, vload_first, vzero
+from .simd import lanes, row_start, store_pair, vfma, vload_first, vzero
 from .threads import num_parts, split_point
 
 
@@ -111,12 +111,13 @@ def _spmv_parallel(vectors, bitmap, panel_ptr, x, y, nparts):
 
 
 @numba.njit(cache=True)
-def _spmm_panels_v8(vectors, bitmap, panel_ptr, X, Y, p0, p1):
+def _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1):
     """SpMM of panels [p0, p1) for V = 8, two SIMD vectors of columns at a time: the panel's
     8 × 2 output vectors stay in registers, and each present vector costs two loads of X for
-    sixteen fused multiply-adds (the X row is shared by the panel's eight rows)."""
+    sixteen fused multiply-adds (the X row is shared by the panel's eight rows). Row k of X
+    is at ``simd.row_start(starts, k, n)`` of X's buffer, n = Y's columns."""
     m = Y.shape[0]
-    n = X.shape[1]
+    n = Y.shape[1]
     step = lanes(X)
     one = np.uint64(1)
     c = 0
@@ -133,7 +134,7 @@ def _spmm_panels_v8(vectors, bitmap, panel_ptr, X, Y, p0, p1):
                 bits = bitmap[p, w]
                 base = w * 64
                 while bits != 0:
-                    o = (base + np.int64(trailing_zeros(bits))) * n + c
+                    o = row_start(starts, base + np.int64(trailing_zeros(bits)), n) + c
                     xa = vload_first(X, o, t0)
                     xb = vload_first(X, o + step, t1)
                     s = vectors[q, 0]
@@ -184,11 +185,12 @@ def _spmm_panels_v8(vectors, bitmap, panel_ptr, X, Y, p0, p1):
 
 
 @numba.njit(cache=True)
-def _spmm_panels(vectors, bitmap, panel_ptr, X, Y, p0, p1):
-    """SpMM of panels [p0, p1): the SIMD path for V = 8, else the generic one."""
+def _spmm_panels(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1):
+    """SpMM of panels [p0, p1): the SIMD path for V = 8, else the generic one (rows of X
+    in place, ``starts``, only on the SIMD path)."""
     if vectors.shape[1] == 8:
-        _spmm_panels_v8(vectors, bitmap, panel_ptr, X, Y, p0, p1)
-    else:
+        _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1)
+    elif starts is None:
         _spmm_panels_any(vectors, bitmap, panel_ptr, X, Y, p0, p1)
 
 
@@ -231,9 +233,9 @@ def _spmm_panels_any(vectors, bitmap, panel_ptr, X, Y, p0, p1):
 
 
 @numba.njit(cache=True, parallel=True)
-def _spmm_parallel(vectors, bitmap, panel_ptr, X, Y, nparts):
+def _spmm_parallel(vectors, bitmap, panel_ptr, X, starts, Y, nparts):
     for part in numba.prange(nparts):
-        _spmm_panels(vectors, bitmap, panel_ptr, X, Y,
+        _spmm_panels(vectors, bitmap, panel_ptr, X, starts, Y,
                      split_point(panel_ptr, part, nparts), split_point(panel_ptr, part + 1, nparts))
 
 
@@ -248,12 +250,17 @@ def vectorskip_spmv(vectors, bitmap, panel_ptr, x, y):
     return y
 
 
-def vectorskip_spmm(vectors, bitmap, panel_ptr, X, Y):
-    """Y[:] = A @ X; X (K, N) and Y (M, N) C-contiguous."""
-    nparts = num_parts(vectors.size * X.shape[1])
+def vectorskip_spmm(vectors, bitmap, panel_ptr, X, Y, starts=None):
+    """Y[:] = A @ X; X (K, N) and Y (M, N) C-contiguous. ``starts`` (V = 8 only): X's rows
+    read in place, as ``csr_spmm`` takes them."""
+    if starts is not None and vectors.shape[1] != 8:
+        raise ValueError(f"rows read in place need V = 8, got V = {vectors.shape[1]}")
+    nparts = num_parts(vectors.size * Y.shape[1])
     if nparts == 1:
-        panels = _spmm_panels_v8 if vectors.shape[1] == 8 else _spmm_panels_any
-        panels(vectors, bitmap, panel_ptr, X, Y, 0, bitmap.shape[0])
+        if vectors.shape[1] == 8:
+            _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, 0, bitmap.shape[0])
+        else:
+            _spmm_panels_any(vectors, bitmap, panel_ptr, X, Y, 0, bitmap.shape[0])
     else:
-        _spmm_parallel(vectors, bitmap, panel_ptr, X, Y, nparts)
+        _spmm_parallel(vectors, bitmap, panel_ptr, X, starts, Y, nparts)
     return Y

@@ -1,5 +1,6 @@
-"""Stride-1 CSR convolutions read the padded image in place (CSR.matmul_rows_at, kernels.csr
-with row starts) instead of building im2col: against torch's conv2d, and the checks."""
+"""Stride-1 convolutions read the padded image in place (``matmul_rows_at``: the SpMM kernels
+with row starts, CSR, BSR 4×4 and VectorSkip(8)) instead of building im2col: against torch's
+conv2d, and the checks."""
 import numpy as np
 import pytest
 import torch
@@ -12,15 +13,20 @@ import sparsekit as sk
 from sparsekit.nn import SparseConv2d
 
 
-@settings(max_examples=60, deadline=None)
+PACKS = [sk.CSR.from_dense, lambda w: sk.BSR.from_dense(w, (4, 4)),
+         lambda w: sk.VectorSkip.from_dense(w, 8)]
+
+
+@settings(max_examples=90, deadline=None)
 @given(c=st.integers(1, 4), m=st.integers(1, 9), h=st.integers(1, 12),
        w=st.sampled_from([1, 5, 15, 16, 17, 31, 33, 48, 63, 64, 65, 70]),
        kh=st.integers(1, 3), kw=st.integers(2, 3), dh=st.integers(1, 2), dw=st.integers(1, 2),
        pad=st.tuples(*[st.integers(0, 2)] * 4), batch=st.sampled_from([1, 3]),
        dtype=st.sampled_from([torch.float32, torch.float64]),
-       sparsity=st.sampled_from([0.0, 0.5, 0.9, 1.0]), seed=st.integers(0, 99))
+       sparsity=st.sampled_from([0.0, 0.5, 0.9, 1.0]), seed=st.integers(0, 99),
+       pack=st.sampled_from(PACKS))
 def test_stride1_conv_matches_torch(c, m, h, w, kh, kw, dh, dw, pad, batch, dtype, sparsity,
-                                    seed):
+                                    seed, pack):
     left, right, top, bottom = pad
     if h + top + bottom < dh * (kh - 1) + 1 or w + left + right < dw * (kw - 1) + 1:
         return
@@ -30,8 +36,9 @@ def test_stride1_conv_matches_torch(c, m, h, w, kh, kw, dh, dw, pad, batch, dtyp
     conv = nn.Conv2d(c, m, (kh, kw), dilation=(dh, dw), bias=False, dtype=dtype)
     with torch.no_grad():
         conv.weight.copy_(weight)
-    layer = SparseConv2d(sk.CSR.from_dense(weight.reshape(m, -1)), c, (kh, kw),
-                         padding=pad, dilation=(dh, dw))
+    matrix = pack(weight.reshape(m, -1))
+    assert matrix.reads_rows_at()
+    layer = SparseConv2d(matrix, c, (kh, kw), padding=pad, dilation=(dh, dw))
     layer.FOLD_BELOW = 0            # every image through the in-place path
     x = torch.randn(batch, c, h, w, generator=g, dtype=dtype)
     with torch.no_grad():
@@ -55,3 +62,18 @@ def test_matmul_rows_at_reads_overlapping_rows_and_refuses_rows_outside_x():
         args = dict(x=x, starts=starts, out=out) | bad
         with pytest.raises(ValueError, match="matmul_rows_at"):
             a.matmul_rows_at(**args)
+
+
+def test_formats_without_an_in_place_kernel_say_so_and_convs_use_im2col():
+    w = np.random.default_rng(0).standard_normal((6, 2 * 9)).astype(np.float32)
+    for a in (sk.BSR.from_dense(w, (3, 5)), sk.VectorSkip.from_dense(w, 4)):
+        assert not a.reads_rows_at()
+        with pytest.raises(TypeError, match="reads rows in place"):
+            a.matmul_rows_at(np.zeros(100, np.float32), np.zeros(18, np.int64),
+                             np.empty((6, 4), np.float32))
+        layer = SparseConv2d(a, 2, 3, padding=1)
+        x = torch.randn(1, 2, 7, 7)
+        conv = nn.Conv2d(2, 6, 3, padding=1, bias=False)
+        with torch.no_grad():
+            conv.weight.copy_(torch.from_numpy(w).reshape(6, 2, 3, 3))
+            torch.testing.assert_close(layer(x), conv(x), rtol=1e-4, atol=1e-4)

@@ -282,8 +282,42 @@ class SparseFormat:
             raise ValueError("out is read-only")
         return y
 
+    def reads_rows_at(self) -> bool:
+        """Whether ``matmul_rows_at`` runs for this matrix (its kernel takes row starts)."""
+        return False
+
+    def matmul_rows_at(self, x, starts, out):
+        """out (M, N) = A @ X where row k of X is ``x[starts[k] : starts[k] + N]`` of the flat
+        C-contiguous buffer ``x`` (rows may overlap). A stride-1 convolution reads its padded
+        image this way as its im2col matrix, without building it. Checked so that the kernel
+        never reads or writes outside the arrays; ``reads_rows_at()`` says where it runs."""
+        if not self.reads_rows_at():
+            raise TypeError(f"matmul_rows_at: {self!r} has no kernel that reads rows in place")
+        m, k = self.shape
+        dtype = self.dtype
+        ok = (isinstance(x, np.ndarray) and x.ndim == 1 and x.dtype == dtype
+              and x.flags.c_contiguous and isinstance(out, np.ndarray) and out.ndim == 2
+              and out.shape[0] == m and out.dtype == dtype and out.flags.c_contiguous
+              and out.flags.writeable and isinstance(starts, np.ndarray)
+              and starts.dtype == np.int64 and starts.shape == (k,))
+        if ok and k and out.shape[1]:
+            ok = starts.min() >= 0 and starts.max() + out.shape[1] <= x.shape[0]
+        if not ok:
+            raise ValueError(
+                f"matmul_rows_at needs a flat C-contiguous {dtype} x, int64 starts of length "
+                f"{k} with every row inside x, and a writable C-contiguous {dtype} out of "
+                f"{m} rows; got x {getattr(x, 'shape', type(x).__name__)}, starts "
+                f"{getattr(starts, 'shape', type(starts).__name__)}, out "
+                f"{getattr(out, 'shape', type(out).__name__)}")
+        if out.size:
+            self._spmm_at(x, starts, out)
+        return out
+
     def _spmv(self, x, y):
         raise NotImplementedError  # pragma: no cover
 
     def _spmm(self, X, Y):
+        raise NotImplementedError  # pragma: no cover
+
+    def _spmm_at(self, x, starts, out):
         raise NotImplementedError  # pragma: no cover

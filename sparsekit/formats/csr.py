@@ -134,27 +134,8 @@ class CSR(SparseFormat):
     def _spmm(self, X, Y):
         kernels.csr_spmm(self._data, self._indices, self._indptr, X, Y)
 
-    def matmul_rows_at(self, x, starts, out):
-        """out (M, N) = A @ X where row k of X is ``x[starts[k] : starts[k] + N]`` of the flat
-        C-contiguous buffer ``x`` (rows may overlap). A stride-1 convolution reads its padded
-        image this way as its im2col matrix, without building it. Checked so that the kernel
-        never reads or writes outside the arrays."""
-        m, k = self.shape
-        dtype = self._data.dtype
-        ok = (isinstance(x, np.ndarray) and x.ndim == 1 and x.dtype == dtype
-              and x.flags.c_contiguous and isinstance(out, np.ndarray) and out.ndim == 2
-              and out.shape[0] == m and out.dtype == dtype and out.flags.c_contiguous
-              and out.flags.writeable and isinstance(starts, np.ndarray)
-              and starts.dtype == np.int64 and starts.shape == (k,))
-        if ok and k and out.shape[1]:
-            ok = starts.min() >= 0 and starts.max() + out.shape[1] <= x.shape[0]
-        if not ok:
-            raise ValueError(
-                f"matmul_rows_at needs a flat C-contiguous {dtype} x, int64 starts of length "
-                f"{k} with every row inside x, and a writable C-contiguous {dtype} out of "
-                f"{m} rows; got x {getattr(x, 'shape', type(x).__name__)}, starts "
-                f"{getattr(starts, 'shape', type(starts).__name__)}, out "
-                f"{getattr(out, 'shape', type(out).__name__)}")
-        if out.size:
-            kernels.csr_spmm(self._data, self._indices, self._indptr, x, out, starts)
-        return out
+    def reads_rows_at(self) -> bool:
+        return True
+
+    def _spmm_at(self, x, starts, out):
+        kernels.csr_spmm(self._data, self._indices, self._indptr, x, out, starts)

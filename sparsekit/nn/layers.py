@@ -264,7 +264,7 @@ class SparseConv2d(SparseModule):
             fmt.matmul(xk.numpy() if xk.is_contiguous() else xk.contiguous().numpy(),
                        out=y.numpy())
             out = y.view(m, b, ho, wo).transpose(0, 1).contiguous()
-        elif fmt.format == "csr" and (sh, sw) == (1, 1) and kh * kw > 1:
+        elif fmt.reads_rows_at() and (sh, sw) == (1, 1) and kh * kw > 1:
             # Stride 1: the padded image is read in place as its im2col matrix (no copy).
             # Output row oh spans Wp columns of which the first Wo are kept, so that the
             # im2col row of column (c, i, j) is one contiguous run of the image.
