@@ -28,7 +28,12 @@ why.
 On "host-cpu" (sparsekit's own kernels on this machine), ``format="auto"`` makes sparsify's
 choices: depthwise/grouped convs and layers less sparse than ``min_sparsity`` stay dense, and
 a layer whose priced latency in its smallest format is above the dense one's (the calibrated
-decode cost at small batches) runs dense; each such choice carries a note.
+decode cost and a sparse layer's fixed cost per call, at small batches) runs dense; each such
+choice carries a note. A model ``sk.sparsify`` already converted is priced as it runs: each
+layer in the format it holds (dense for the others), a SparseConv2d's kernel calls per image,
+its padding and im2col copies as the ops they are. Every layer carries what runs it
+(``hwmodel.Layer.op``) and its calls, for the host's fixed cost per call and dense efficiency
+per op; ``as_on_host`` adds what stays in the last cache and what the sparse kernels stream.
 
 ``progress``: a tqdm bar on stderr over the layers being counted, shown only when the work
 takes over 2 s; None shows it when stderr is a terminal.
@@ -248,19 +253,25 @@ def _host_rule(tl, min_sparsity) -> str:
 
 def _slower_than_dense(hw, layer, dense_layer, label) -> str:
     """A note when the layer in its format is priced slower than dense (the calibrated decode
-    cost outweighs the skipped MACs, as at small batches), else "". The format is never larger
-    than dense (it was chosen as the smallest), so when its compute floor (MACs, efficiency,
-    decode: ``hwmodel.cost.compute_side``) is no higher than dense's it is no slower: only the
-    other layers are priced in full, each with its latency-optimal mapping."""
-    from hwmodel.cost import compute_side
-    if compute_side(hw, layer.on(hw)).cycles <= compute_side(hw, dense_layer.on(hw)).cycles:
+    cost or a sparse layer's fixed cost per call outweighs the skipped MACs, as at small
+    batches), else "". The format is never larger than dense (it was chosen as the smallest),
+    so when its compute floor (MACs, efficiency, decode: ``hwmodel.cost.compute_side``) and
+    fixed cost together are no higher than dense's it is no slower: only the other layers are
+    priced in full, each with its latency-optimal mapping."""
+    from hwmodel.cost import call_cycles, compute_side
+
+    def floor(lay):
+        lay = lay.on(hw)
+        return compute_side(hw, lay).cycles * lay.groups + call_cycles(hw, lay)
+    if floor(layer) <= floor(dense_layer):
         return ""
     sparse_s = hwmodel.estimate(hw, [layer], objective="latency").seconds
     dense_s = hwmodel.estimate(hw, [dense_layer], objective="latency").seconds
     if sparse_s <= dense_s:
         return ""
     return (f"{label} priced slower than dense here ({sparse_s * 1e6:.3g} µs vs "
-            f"{dense_s * 1e6:.3g} µs: decode cost): runs dense, as sparsify would choose")
+            f"{dense_s * 1e6:.3g} µs: decode and call costs): runs dense, as sparsify would "
+            "choose")
 
 
 def _other_layers(forward, hw, value_bits) -> list:
