@@ -66,6 +66,7 @@ def _first_call_s(name, batch) -> float:
         import json, time, warnings, torch, sparsekit as sk
         from sparsekit import models
         warnings.simplefilter("ignore")
+        sk.set_num_threads(1)
         torch.manual_seed(0)
         model = models.load_model({name!r})
         sk.prune.magnitude(model, sparsity={SPARSITY})
