@@ -38,13 +38,14 @@ call: ``call_cycles``), never overlapped. latency = max(compute, ports) + fill +
 calls; the bound is whichever of compute, the ports and the calls is largest.
 
 Host software (fields a host preset gives, ``Layer.op`` saying which apply): a dense product
-runs at ``dense_efficiency[op]`` of the peak plus ``weight_cycles[op]`` per weight element
-(packing W, whatever N), and a non-GEMM op ("other") takes at least its
+runs at ``dense_efficiency[op]`` of the peak, and a non-GEMM op ("other") takes at least its
 bytes over the rate such ops stream at (``other_bytes_per_cycle``): both raise the compute
 floor. A dense product timed by a measured ``dense_efficiency`` (``library_product``) keeps
 its per-MAC operand accesses out of the port times (the library blocks them in registers, and
-the measured rate already includes them; their energy is still counted), and its fill is the
-whole weight (the library packs W before it computes).
+the measured rate already includes them; their energy is still counted), and packs all of W
+before it computes: W's fetch leaves the steady state for the fill, which lasts the longer of
+that fetch (hop by hop from where W lives) and ``weight_cycles[op]`` per weight element (the
+packing work, whatever N: what makes a small-batch GEMM slower per MAC).
 
 Energy. Bytes times pJ/byte at every level, plus MACs times MAC energy (skipped MACs free,
 gated ones their fraction), plus metadata decoding, plus static power times time.
@@ -189,8 +190,6 @@ def compute_side(hw, layer):
     spatial, pes = array_steps(c.array, layer.group_shape)
     m_pes = pes["M"]
     dense_cycles = dense / c.macs_per_cycle / spatial / dense_efficiency(hw, layer)
-    if layer.structure == "dense" and layer.op is not None:      # the library packs W
-        dense_cycles += layer.M // g * layer.K * c.weight_cycles.get(layer.op, 0.0)
     imbalance = 1.0
     if mode == "skip":
         work = issued / dense
@@ -273,7 +272,7 @@ def fill_and_drain(hw, layer):
     size = {"weights": layer.weight_value_bytes / g,
             "weight_metadata": layer.weight_metadata_bytes / g,
             "inputs": layer.input_bytes / g, "outputs": layer.output_bytes / g}
-    fill = drain = 0.0
+    fill = drain = packed = 0.0
     for t, fraction in share.items():
         chain = _chain(hw, t)
         for parent, child in zip(chain, chain[1:]):
@@ -282,9 +281,13 @@ def fill_and_drain(hw, layer):
             up, down = hw.memory[parent], hw.memory[child]
             if t == "outputs":
                 drain += size[t] * fraction / min(down.read_rate, up.write_rate)
+            elif t in ("weights", "weight_metadata") and library_product(hw, layer):
+                packed += size[t] / min(up.read_rate, down.write_rate)
             else:
                 fill += size[t] * fraction / min(up.read_rate, down.write_rate)
-    return fill, drain
+    if library_product(hw, layer):          # packing W: its fetch or its per-element work
+        packed = max(packed, mg * k * c.weight_cycles.get(layer.op, 0.0))
+    return fill + packed, drain
 
 
 def _per_mac(hw, layer, tensor, level, executed, share):
@@ -364,6 +367,8 @@ def price(hw, layer, reuse):
             energy[(i, t)] = (r * level.read_pj_per_byte + w * level.write_pj_per_byte
                               + hop * level.link_pj_per_byte)
             r_slot, w_slot = slots.get((i, t), (r, w))
+            if library and t in ("weights", "weight_metadata"):
+                r_slot = w_slot = 0.0       # W moves in the fill: packed before computing
             r_all, w_all = r_all + r_slot, w_all + w_slot
         busy.append(level.busy_cycles(r_all, w_all))
     fill, drain = fill_and_drain(hw, layer)

@@ -194,12 +194,19 @@ def test_a_measured_dense_efficiency_times_the_per_mac_reads_itself(host):
     assert timed.reads_bytes == priced.reads_bytes
 
 
-def test_weight_cycles_add_per_weight_element_whatever_n(host):
+def test_packing_w_lasts_its_fetch_or_its_weight_cycles_whatever_n(host):
+    """A library product packs W before computing: its fill is the longer of W's fetch (DRAM
+    -> L3 -> L2 at 16 and 64 B/cycle) and weight_cycles per element (matmul: 2), and W's
+    traffic leaves the steady state."""
+    hw = dataclasses.replace(host, compute=dataclasses.replace(
+        host.compute, dense_efficiency={"matmul": 1.0}))
+    no_pack = dataclasses.replace(hw, compute=dataclasses.replace(hw.compute, weight_cycles={}))
     for n in (1, 64):
         layer = Layer("m", 64, 32, n, op="matmul", calls=0)
-        plain = dataclasses.replace(layer, op=None)
-        assert cost(host, layer).compute_cycles == pytest.approx(
-            cost(host, plain).compute_cycles + 64 * 32 * 2)
+        fetch = 64 * 32 * 4 / 16 + 64 * 32 * 4 / 64
+        packing, fetching = cost(hw, layer), cost(no_pack, layer)
+        assert packing.fill_cycles - fetching.fill_cycles == pytest.approx(64 * 32 * 2 - fetch)
+        assert packing.compute_cycles == fetching.compute_cycles
 
 
 def test_a_library_product_fills_its_whole_weight_before_computing(host):
