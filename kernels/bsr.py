@@ -3,7 +3,8 @@ import numba
 import numpy as np
 
 from .axpy import FASTMATH, FASTMATH_FUSE, axpy, axpy4
-from .simd import lanes, row_count, row_start, store_pair, vfma, vload_first, vzero
+from .simd import (lanes, row_count, row_start, store_pair, vfma, vload_first, vzero,
+                   x_row)
 from .threads import num_parts, split_point
 
 
@@ -162,20 +163,20 @@ def _spmm_rows_4x4(blocks, indices, indptr, X, starts, Y, br0, br1):
 
 @numba.njit(cache=True)
 def _spmm_rows(blocks, indices, indptr, X, starts, Y, br0, br1):
-    """SpMM of block rows [br0, br1): the SIMD path for 4×4 blocks, else the generic one (rows
-    of X in place, ``starts``, only on the SIMD path)."""
+    """SpMM of block rows [br0, br1): the SIMD path for 4×4 blocks, else the generic one."""
     if blocks.shape[1] == 4 and blocks.shape[2] == 4:
         _spmm_rows_4x4(blocks, indices, indptr, X, starts, Y, br0, br1)
-    elif starts is None:
-        _spmm_rows_any(blocks, indices, indptr, X, Y, br0, br1)
+    else:
+        _spmm_rows_any(blocks, indices, indptr, X, starts, Y, br0, br1)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
-def _spmm_rows_any(blocks, indices, indptr, X, Y, br0, br1):
+def _spmm_rows_any(blocks, indices, indptr, X, starts, Y, br0, br1):
     r = blocks.shape[1]
     c = blocks.shape[2]
     m = Y.shape[0]
-    kdim = X.shape[0]
+    n = Y.shape[1]
+    kdim = row_count(starts, X)
     flat = blocks.reshape(blocks.shape[0], r * c)  # row ii of block b: flat[b, ii*c:(ii+1)*c]
     for br in range(br0, br1):
         row0 = br * r
@@ -189,10 +190,10 @@ def _spmm_rows_any(blocks, indices, indptr, X, Y, br0, br1):
             # Four block columns per pass: their X rows are reused by all r block rows from
             # L1, and each output row is loaded and stored once per four FMAs.
             while jj + 4 <= cmax:
-                x0 = X[col0 + jj]
-                x1 = X[col0 + jj + 1]
-                x2 = X[col0 + jj + 2]
-                x3 = X[col0 + jj + 3]
+                x0 = x_row(X, starts, col0 + jj, n)
+                x1 = x_row(X, starts, col0 + jj + 1, n)
+                x2 = x_row(X, starts, col0 + jj + 2, n)
+                x3 = x_row(X, starts, col0 + jj + 3, n)
                 for ii in range(rmax):
                     o = ii * c + jj
                     a0 = flat[b, o]
@@ -203,7 +204,7 @@ def _spmm_rows_any(blocks, indices, indptr, X, Y, br0, br1):
                     axpy4(yi, a0, x0, a1, x1, a2, x2, a3, x3)
                 jj += 4
             while jj < cmax:
-                x0 = X[col0 + jj]
+                x0 = x_row(X, starts, col0 + jj, n)
                 for ii in range(rmax):
                     a0 = flat[b, ii * c + jj]
                     yi = Y[row0 + ii]
@@ -231,16 +232,11 @@ def bsr_spmv(blocks, indices, indptr, x, y):
 
 def bsr_spmm(blocks, indices, indptr, X, Y, starts=None):
     """Y[:] = A @ X for a validated BSR matrix; X (K, N) and Y (M, N) C-contiguous.
-    ``starts`` (4×4 blocks only): X's rows read in place, as ``csr_spmm`` takes them."""
-    square4 = blocks.shape[1:] == (4, 4)
-    if starts is not None and not square4:
-        raise ValueError(f"rows read in place need 4×4 blocks, got {blocks.shape[1:]}")
+    ``starts``: X's rows read in place, as ``csr_spmm`` takes them."""
     nparts = num_parts(blocks.size * Y.shape[1])
     if nparts == 1:
-        if square4:
-            _spmm_rows_4x4(blocks, indices, indptr, X, starts, Y, 0, indptr.shape[0] - 1)
-        else:
-            _spmm_rows_any(blocks, indices, indptr, X, Y, 0, indptr.shape[0] - 1)
+        rows = _spmm_rows_4x4 if blocks.shape[1:] == (4, 4) else _spmm_rows_any
+        rows(blocks, indices, indptr, X, starts, Y, 0, indptr.shape[0] - 1)
     else:
         _spmm_parallel(blocks, indices, indptr, X, starts, Y, nparts)
     return Y

@@ -229,3 +229,10 @@ def row_count(starts, X):
     if starts is None:
         return X.shape[0]
     return starts.shape[0]
+
+
+@numba.njit(cache=True, inline="always")
+def x_row(X, starts, k, n):
+    """Row k of an SpMM's X as a 1-D view of its n values (see ``row_start``)."""
+    o = row_start(starts, k, n)
+    return X.reshape(X.size)[o:o + n]

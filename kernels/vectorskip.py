@@ -5,7 +5,7 @@ import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .axpy import FASTMATH, FASTMATH_FUSE, axpy, axpy4
-from .simd import lanes, row_start, store_pair, vfma, vload_first, vzero
+from .simd import lanes, row_start, store_pair, vfma, vload_first, vzero, x_row
 from .threads import num_parts, split_point
 
 
@@ -186,18 +186,18 @@ def _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1):
 
 @numba.njit(cache=True)
 def _spmm_panels(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1):
-    """SpMM of panels [p0, p1): the SIMD path for V = 8, else the generic one (rows of X
-    in place, ``starts``, only on the SIMD path)."""
+    """SpMM of panels [p0, p1): the SIMD path for V = 8, else the generic one."""
     if vectors.shape[1] == 8:
         _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1)
-    elif starts is None:
-        _spmm_panels_any(vectors, bitmap, panel_ptr, X, Y, p0, p1)
+    else:
+        _spmm_panels_any(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
-def _spmm_panels_any(vectors, bitmap, panel_ptr, X, Y, p0, p1):
+def _spmm_panels_any(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1):
     v_len = vectors.shape[1]
     m = Y.shape[0]
+    n = Y.shape[1]
     cols = np.empty(bitmap.shape[1] * 64, np.int64)
     for p in range(p0, p1):
         count = _decode_panel(bitmap, p, cols)
@@ -210,10 +210,10 @@ def _spmm_panels_any(vectors, bitmap, panel_ptr, X, Y, p0, p1):
         # Four vectors per pass: each output row is loaded and stored once per four FMAs,
         # and the four X rows are reused from L1 by all V rows of the panel.
         while t + 4 <= count:
-            x0 = X[cols[t]]
-            x1 = X[cols[t + 1]]
-            x2 = X[cols[t + 2]]
-            x3 = X[cols[t + 3]]
+            x0 = x_row(X, starts, cols[t], n)
+            x1 = x_row(X, starts, cols[t + 1], n)
+            x2 = x_row(X, starts, cols[t + 2], n)
+            x3 = x_row(X, starts, cols[t + 3], n)
             q = q0 + t
             for v in range(vmax):
                 a0 = vectors[q, v]
@@ -224,7 +224,7 @@ def _spmm_panels_any(vectors, bitmap, panel_ptr, X, Y, p0, p1):
                 axpy4(yv, a0, x0, a1, x1, a2, x2, a3, x3)
             t += 4
         while t < count:
-            x0 = X[cols[t]]
+            x0 = x_row(X, starts, cols[t], n)
             for v in range(vmax):
                 a0 = vectors[q0 + t, v]
                 yv = Y[row0 + v]
@@ -251,16 +251,12 @@ def vectorskip_spmv(vectors, bitmap, panel_ptr, x, y):
 
 
 def vectorskip_spmm(vectors, bitmap, panel_ptr, X, Y, starts=None):
-    """Y[:] = A @ X; X (K, N) and Y (M, N) C-contiguous. ``starts`` (V = 8 only): X's rows
-    read in place, as ``csr_spmm`` takes them."""
-    if starts is not None and vectors.shape[1] != 8:
-        raise ValueError(f"rows read in place need V = 8, got V = {vectors.shape[1]}")
+    """Y[:] = A @ X; X (K, N) and Y (M, N) C-contiguous. ``starts``: X's rows read in
+    place, as ``csr_spmm`` takes them."""
     nparts = num_parts(vectors.size * Y.shape[1])
     if nparts == 1:
-        if vectors.shape[1] == 8:
-            _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, 0, bitmap.shape[0])
-        else:
-            _spmm_panels_any(vectors, bitmap, panel_ptr, X, Y, 0, bitmap.shape[0])
+        panels = _spmm_panels_v8 if vectors.shape[1] == 8 else _spmm_panels_any
+        panels(vectors, bitmap, panel_ptr, X, starts, Y, 0, bitmap.shape[0])
     else:
         _spmm_parallel(vectors, bitmap, panel_ptr, X, starts, Y, nparts)
     return Y

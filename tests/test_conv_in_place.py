@@ -1,5 +1,5 @@
 """Stride-1 convolutions read the padded image in place (``matmul_rows_at``: the SpMM kernels
-with row starts, CSR, BSR 4×4 and VectorSkip(8)) instead of building im2col: against torch's
+with row starts, every format) instead of building im2col: against torch's
 conv2d, and the checks."""
 import numpy as np
 import pytest
@@ -14,7 +14,8 @@ from sparsekit.nn import SparseConv2d
 
 
 PACKS = [sk.CSR.from_dense, lambda w: sk.BSR.from_dense(w, (4, 4)),
-         lambda w: sk.VectorSkip.from_dense(w, 8)]
+         lambda w: sk.BSR.from_dense(w, (3, 5)), lambda w: sk.VectorSkip.from_dense(w, 8),
+         lambda w: sk.VectorSkip.from_dense(w, 3)]
 
 
 @settings(max_examples=90, deadline=None)
@@ -37,7 +38,6 @@ def test_stride1_conv_matches_torch(c, m, h, w, kh, kw, dh, dw, pad, batch, dtyp
     with torch.no_grad():
         conv.weight.copy_(weight)
     matrix = pack(weight.reshape(m, -1))
-    assert matrix.reads_rows_at()
     layer = SparseConv2d(matrix, c, (kh, kw), padding=pad, dilation=(dh, dw))
     layer.FOLD_BELOW = 0            # every image through the in-place path
     x = torch.randn(batch, c, h, w, generator=g, dtype=dtype)
@@ -63,17 +63,3 @@ def test_matmul_rows_at_reads_overlapping_rows_and_refuses_rows_outside_x():
         with pytest.raises(ValueError, match="matmul_rows_at"):
             a.matmul_rows_at(**args)
 
-
-def test_formats_without_an_in_place_kernel_say_so_and_convs_use_im2col():
-    w = np.random.default_rng(0).standard_normal((6, 2 * 9)).astype(np.float32)
-    for a in (sk.BSR.from_dense(w, (3, 5)), sk.VectorSkip.from_dense(w, 4)):
-        assert not a.reads_rows_at()
-        with pytest.raises(TypeError, match="reads rows in place"):
-            a.matmul_rows_at(np.zeros(100, np.float32), np.zeros(18, np.int64),
-                             np.empty((6, 4), np.float32))
-        layer = SparseConv2d(a, 2, 3, padding=1)
-        x = torch.randn(1, 2, 7, 7)
-        conv = nn.Conv2d(2, 6, 3, padding=1, bias=False)
-        with torch.no_grad():
-            conv.weight.copy_(torch.from_numpy(w).reshape(6, 2, 3, 3))
-            torch.testing.assert_close(layer(x), conv(x), rtol=1e-4, atol=1e-4)

@@ -282,17 +282,11 @@ class SparseFormat:
             raise ValueError("out is read-only")
         return y
 
-    def reads_rows_at(self) -> bool:
-        """Whether ``matmul_rows_at`` runs for this matrix (its kernel takes row starts)."""
-        return False
-
     def matmul_rows_at(self, x, starts, out):
         """out (M, N) = A @ X where row k of X is ``x[starts[k] : starts[k] + N]`` of the flat
         C-contiguous buffer ``x`` (rows may overlap). A stride-1 convolution reads its padded
         image this way as its im2col matrix, without building it. Checked so that the kernel
-        never reads or writes outside the arrays; ``reads_rows_at()`` says where it runs."""
-        if not self.reads_rows_at():
-            raise TypeError(f"matmul_rows_at: {self!r} has no kernel that reads rows in place")
+        never reads or writes outside the arrays."""
         m, k = self.shape
         dtype = self.dtype
         ok = (isinstance(x, np.ndarray) and x.ndim == 1 and x.dtype == dtype

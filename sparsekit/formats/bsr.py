@@ -182,9 +182,6 @@ class BSR(SparseFormat):
     def _spmm(self, X, Y):
         kernels.bsr_spmm(self._blocks, self._indices, self._indptr, X, Y)
 
-    def reads_rows_at(self) -> bool:
-        return self.block == (4, 4)
-
     def _spmm_at(self, x, starts, out):
         kernels.bsr_spmm(self._blocks, self._indices, self._indptr, x, out, starts)
 

@@ -134,8 +134,5 @@ class CSR(SparseFormat):
     def _spmm(self, X, Y):
         kernels.csr_spmm(self._data, self._indices, self._indptr, X, Y)
 
-    def reads_rows_at(self) -> bool:
-        return True
-
     def _spmm_at(self, x, starts, out):
         kernels.csr_spmm(self._data, self._indices, self._indptr, x, out, starts)

@@ -208,8 +208,5 @@ class VectorSkip(SparseFormat):
     def _spmm(self, X, Y):
         kernels.vectorskip_spmm(self.vectors, self.bitmap, self.panel_ptr, X, Y)
 
-    def reads_rows_at(self) -> bool:
-        return self.vector == 8
-
     def _spmm_at(self, x, starts, out):
         kernels.vectorskip_spmm(self.vectors, self.bitmap, self.panel_ptr, x, out, starts)

@@ -264,7 +264,7 @@ class SparseConv2d(SparseModule):
             fmt.matmul(xk.numpy() if xk.is_contiguous() else xk.contiguous().numpy(),
                        out=y.numpy())
             out = y.view(m, b, ho, wo).transpose(0, 1).contiguous()
-        elif fmt.reads_rows_at() and (sh, sw) == (1, 1) and kh * kw > 1:
+        elif (sh, sw) == (1, 1) and kh * kw > 1:
             # Stride 1: the padded image is read in place as its im2col matrix (no copy).
             # Output row oh spans Wp columns of which the first Wo are kept, so that the
             # im2col row of column (c, i, j) is one contiguous run of the image.
@@ -290,6 +290,11 @@ class SparseConv2d(SparseModule):
             tracing.record_sparse_product(self, "conv2d", w, m, k, b * positions,
                                           x.shape, out.shape)
         return out[0] if unbatched else out
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_im2col_starts", None)   # a cache (numpy), rebuilt by the next forward
+        return state
 
     def _starts(self, hp, wp):
         """Where im2col row (c, i, j) starts in the flat padded image (Hp × Wp), for output
