@@ -25,7 +25,7 @@ import warnings
 
 import numba
 
-_TBB_NAMES = {"linux": "libtbb.so.12", "darwin": "libtbb.12.dylib"}  # the names Numba loads
+from .tbb import preload_tbb
 
 _forked_after_gnu_omp = False   # this process was forked after GNU OpenMP started: no pool
 _warned = False
@@ -38,23 +38,6 @@ def started_layer():
         return numba.threading_layer()
     except ValueError:
         return None
-
-
-def preload_tbb(prefix: str = sys.prefix) -> bool:
-    """Load ``libtbb`` from ``prefix``/lib, where ``pip install tbb`` puts it, if it is there.
-
-    Numba loads TBB by its library name; once a library of that name is loaded, the dynamic
-    loader hands it out for the name. Returns whether a library was loaded.
-    """
-    name = _TBB_NAMES.get(sys.platform)
-    path = os.path.join(prefix, "lib", name) if name else None
-    if path is None or not os.path.exists(path):
-        return False
-    try:
-        ctypes.CDLL(path)
-    except OSError:             # a broken or foreign-architecture file: Numba skips TBB
-        return False
-    return True
 
 
 def configure() -> None:
