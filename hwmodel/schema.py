@@ -15,8 +15,8 @@ or unknown key is an error naming its path; ``load_yaml`` adds the file and line
 
 from . import units
 from .formats.spec import REPRESENTATIONS
-from .hardware import CALL_KINDS, DENSE_OPS, HOLDABLE, OPERANDS, SPARSE_STRUCTURES, Compute, Hardware, HardwareError, \
-    MemoryLevel, PEArray, Sparsity, validate_compute
+from .hardware import CALL_KINDS, DENSE_OPS, HOLDABLE, OPERANDS, SPARSE_STRUCTURES, Compute, \
+    Hardware, HardwareError, MemoryLevel, PEArray, Sparsity, validate_compute
 from .yamlsource import read_document, shown
 
 
