@@ -1,9 +1,10 @@
 """``sk.sparsify(format="auto")``: the cost model's choice against the timed one (issue 9).
 
-For each workload (the model pruned to 90 % by per-layer magnitude, one thread):
+For each workload (the model pruned to 90 % by per-layer magnitude, unstructured or in
+V = 8 vectors ("-v8"), one thread):
 - sparsify seconds, warm process: ``choose="model"`` (one ``sk.estimate`` on the host-cpu
   preset; the fastest of 3 calls) and ``choose="time"`` (every layer timed in every format;
-  one call), and the first ``choose="model"`` call in a fresh interpreter (resnet50 only);
+  one call), and the first ``choose="model"`` call in a fresh interpreter (resnet50-b1);
 - the forward of the model-chosen and the time-chosen models, interleaved
   (``sparsekit.benchmarking.timing.interleaved``): p50 and p90 of each, and the ratio
   model-chosen / time-chosen (the median of the per-round ratios; target ≤ 1.10); dense
@@ -20,6 +21,7 @@ The script writes ``bench/results/auto.md``. The preset is the calibrated host-c
 ``sparsekit calibrate`` has written one, else the shipped preset (the table says which).
 """
 import argparse
+import os
 import subprocess
 import sys
 import textwrap
@@ -41,15 +43,19 @@ SPARSITY = 0.9
 TARGET_SPARSIFY_S, TARGET_RATIO = 3.0, 1.10
 OUT = Path(__file__).with_name("results") / "auto.md"
 # workload id -> (model name, batch)
-WORKLOADS = {"resnet50-b1": ("resnet50", 1), "mlp-b1": ("mlp", 1), "mlp-b64": ("mlp", 64)}
+# workload id -> (model name, batch, pruning structure); V = 8 vectors: VectorSkip's, where
+# the choice between formats matters more than with unstructured zeros
+WORKLOADS = {"resnet50-b1": ("resnet50", 1, "element"), "mlp-b1": ("mlp", 1, "element"),
+             "mlp-b64": ("mlp", 64, "element"), "resnet50-v8-b1": ("resnet50", 1, "vector")}
 SMOKE = {"mlp-small-b1": (lambda: models.mlp((256, 512, 64)), 1)}
 
 
-def pruned(build, batch, shape):
-    """(model pruned to SPARSITY by per-layer magnitude, input of ``batch``)."""
+def pruned(build, batch, shape, structure="element"):
+    """(model pruned to SPARSITY by per-layer magnitude in ``structure``, input of
+    ``batch``)."""
     torch.manual_seed(0)
     model = build().eval()
-    sk.prune.magnitude(model, sparsity=SPARSITY)
+    sk.prune.magnitude(model, sparsity=SPARSITY, structure=structure, vector=8)
     return model, torch.randn((batch,) + tuple(shape))
 
 
@@ -95,10 +101,10 @@ def _differences(model_report, time_report) -> list:
     return out
 
 
-def point(label, build, batch, shape, budget_s, timing_budget_s, first_call=None):
+def point(label, build, batch, shape, structure, budget_s, timing_budget_s, first_call=None):
     """One workload: its table row and its differing layers. ``first_call``: a callable
     giving the first sparsify's seconds in a fresh interpreter (None: not measured)."""
-    model, x = pruned(build, batch, shape)
+    model, x = pruned(build, batch, shape, structure)
     _sparsify(model, x, "model", timing_budget_s)                   # warm the process
     by_model, model_report, model_s = min(
         (_sparsify(model, x, "model", timing_budget_s) for _ in range(3)), key=lambda r: r[2])
@@ -113,7 +119,7 @@ def point(label, build, batch, shape, budget_s, timing_budget_s, first_call=None
     # the two sparse models alternate, each following the other; dense torch apart (whatever
     # runs after its pass over ~150 MB of MLP weights finds a cold cache: ~20 % slower)
     fm, ft = interleaved([runner(by_model), runner(by_time)], budget_s=budget_s, min_rounds=10)
-    plain, _ = pruned(build, batch, shape)  # the same weights (seeded)
+    plain, _ = pruned(build, batch, shape, structure)  # the same weights (seeded)
     fold_masks(plain)                       # dense torch without the pruning hooks' w × mask
     dense = measure(runner(plain), budget_s=budget_s / 2, min_rounds=5)
     ratio = paired_ratio(fm, ft)
@@ -131,10 +137,11 @@ def point(label, build, batch, shape, budget_s, timing_budget_s, first_call=None
 
 def run(workloads, budget_s, timing_budget_s, first=True, say=print):
     rows, diffs = [], {}
-    for label, (build, batch, shape, name) in workloads.items():
-        first_call = (lambda: _first_call_s(name, batch)) if first and name == "resnet50" \
+    for label, (build, batch, shape, name, structure) in workloads.items():
+        first_call = (lambda: _first_call_s(name, batch)) if first and label == "resnet50-b1" \
             else None
-        row, diff = point(label, build, batch, shape, budget_s, timing_budget_s, first_call)
+        row, diff = point(label, build, batch, shape, structure, budget_s, timing_budget_s,
+                          first_call)
         rows.append(row)
         diffs[label] = diff
         say(f"{label}: sparsify model {row['sparsify model s']:.3f} s, time "
@@ -145,13 +152,18 @@ def run(workloads, budget_s, timing_budget_s, first=True, say=print):
 
 
 def _workloads(ids):
-    return {w: (lambda n=WORKLOADS[w][0]: models.load_model(n), WORKLOADS[w][1],
-                models.input_shape(WORKLOADS[w][0]), WORKLOADS[w][0]) for w in ids}
+    out = {}
+    for w in ids:
+        name, batch, structure = WORKLOADS[w]
+        out[w] = (lambda n=name: models.load_model(n), batch, models.input_shape(name), name,
+                  structure)
+    return out
 
 
 def write(rows, diffs, source, out=OUT):
     lines = ["# sparsify(format=\"auto\"): cost model against timing", "",
-             f"Models pruned to {SPARSITY:.0%} by per-layer magnitude, one thread, "
+             f"Models pruned to {SPARSITY:.0%} by per-layer magnitude (\"-v8\": in V = 8 "
+             f"vectors), one thread, load average {os.getloadavg()[0]:.1f} at the end, "
              f"`flock /work/bench.lock python bench/bench_auto.py` (see its docstring). "
              f"Preset: {source}.", "",
              f"Targets: sparsify(choose=\"model\") ≤ {TARGET_SPARSIFY_S:g} s on resnet50 "
@@ -169,7 +181,7 @@ def bench_auto_smoke():
     sk.set_num_threads(1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UncalibratedWarning)
-        rows, diffs = run({w: (b, n, (256,), "mlp") for w, (b, n) in SMOKE.items()},
+        rows, diffs = run({w: (b, n, (256,), "mlp", "vector") for w, (b, n) in SMOKE.items()},
                           budget_s=0.0, timing_budget_s=0.001, first=False,
                           say=lambda _: None)
     (row,) = rows
