@@ -186,7 +186,8 @@ def test_sparsify_shares_no_tensor_with_the_original(fmt):
     before = {k: v.clone() for k, v in m.state_dict().items()}   # fc3: dense, kept dense
     x = torch.randn(3, 16)
     fast = sk.sparsify(m, fmt, example_input=x)
-    assert isinstance(fast.fc1, SparseLinear) and isinstance(fast.fc3, nn.Linear)
+    assert isinstance(fast.fc3, nn.Linear)     # "auto" may keep these toy layers dense too
+    assert fmt == "auto" or isinstance(fast.fc1, SparseLinear)
     assert not _storages(fast) & _storages(m)
     for k, v in m.state_dict().items():       # weight_orig keeps its pruned-away values
         assert torch.equal(v, before[k]), k
