@@ -2,16 +2,17 @@
 (``choose="model"``, the default) or timed on this machine (``choose="time"``).
 
 - **model**: one ``sk.estimate(model, example_input, host, format="auto")`` of the model as
-  sparsify will run it (masks and BatchNorms folded, attention split): one traced pass, every
-  layer priced dense and in each registered format on the "host-cpu" hardware, and the
-  estimate's per-layer choice taken as it is (its host rules are sparsify's: depthwise and
-  grouped convs and layers below ``min_sparsity`` stay dense, and so does a layer whose
-  format is priced slower than dense). So the estimate and sparsify make the same choice.
-  The host is the calibrated preset when ``sparsekit calibrate`` wrote one (on
-  ``HWMODEL_PRESET_PATH``, else at its default path), else the shipped preset, with a warning
-  (once per process) that the machine is not calibrated.
+  sparsify will run it (masks and BatchNorms folded, attention split), one traced pass, and
+  the estimate's per-layer host choice taken as it is: its rules are sparsify's (depthwise
+  and grouped convs and layers below ``min_sparsity`` stay dense; otherwise the smallest
+  format, unless the host prices it slower than dense). So the estimate and sparsify make
+  the same choice. The host is the calibrated preset when ``sparsekit calibrate`` wrote one
+  (on ``HWMODEL_PRESET_PATH``, else at its default path), for the thread count it was
+  calibrated at; else the shipped preset, with a warning (once per process) that the machine
+  is not calibrated. Without ``example_input`` only Linears are priced, each at batch 1.
 - **time**: per layer, the dense module and each candidate format timed on the layer's real
-  input shape (one pass of ``example_input`` records them); the fastest is kept.
+  input shape (one pass of ``example_input`` records them) at the current thread count; the
+  fastest is kept.
 """
 from __future__ import annotations
 
