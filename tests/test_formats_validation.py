@@ -482,3 +482,20 @@ def mutated(draw):
 def test_fuzz_mutated(case):
     cls, parts, shape = case
     _construct(cls, *parts, shape)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.dtype("float32"), "float64",
+                                   torch.float32, torch.float64])
+def test_float_dtype_check_answers_the_same_from_its_cache(dtype):
+    from sparsekit.formats.arrays import check_float_dtype
+    first = check_float_dtype(dtype, "x")
+    assert check_float_dtype(dtype, "x") == first == np.dtype(str(first))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.int32, torch.float16, torch.bfloat16,
+                                   torch.int64, None, "float32x"])
+def test_float_dtype_check_refuses_others_every_time(dtype):
+    from sparsekit.formats.arrays import check_float_dtype
+    for _ in range(2):
+        with pytest.raises(TypeError, match="float32 or float64"):
+            check_float_dtype(dtype, "x")
