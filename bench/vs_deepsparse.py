@@ -321,8 +321,9 @@ def sparsekit_runner(model, x, choose=None):
     fast, report = sk.sparsify(model, "auto", example_input=x, progress=False,
                                return_report=True, **kw)
     counts = {}
-    for layer in report:
-        counts[layer["format"]] = counts.get(layer["format"], 0) + 1
+    for layer in report:  # rows without a format ("-", e.g. a MaxPool2d) go by their type
+        kind = layer["type"] if layer["format"] == "-" else layer["format"]
+        counts[kind] = counts.get(kind, 0) + 1
     run = torch_runner(fast, x)
     run.formats = ", ".join(f"{n} {f}" for f, n in sorted(counts.items()))
     return run
