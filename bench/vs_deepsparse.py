@@ -22,7 +22,9 @@ Speedups are medians of per-round ratios (``timing.paired_ratio``). Threads are 
 With more than one thread it first checks that no other process competes for the CPU
 (bench_models' check), waits up to ``--wait`` seconds, and says so when the machine stays busy;
 at batch >= 16 it also times sparsekit and DeepSparse on one thread in the same rounds, for the
-issue's two-thread scaling target (≥ 1.7×).
+issue's two-thread scaling target (≥ 1.7×). Caveat: at 2 threads on 2 cores the engines
+interleaved here slow each other (idle pools spin after a call); sparsekit loses most (MLP
+batch 1: 0.91 ms alone, 2.29 ms interleaved), so 2-thread rows understate it.
 
 DeepSparse 1.8 needs its own environment (bench/results/README-deepsparse.md); without it the
 script says so in one line and reports the other engines.
