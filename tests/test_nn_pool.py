@@ -75,3 +75,23 @@ def test_sparsify_runs_max_pools_on_the_kernel_with_the_same_results():
     with torch.no_grad():
         torch.testing.assert_close(fast(x), kept(x), rtol=1e-4, atol=1e-4)
         torch.testing.assert_close(fast(x), model(x), rtol=1e-3, atol=1e-3)
+
+
+def test_the_kernel_pool_is_traced_like_torchs():
+    """sk.analyze / sk.estimate see the Numba max-pool as they see torch's: one op with the
+    same bytes and FLOPs (the kind names the kernel's op, without torch's indices)."""
+    from sparsekit.model.tracing import trace_forward
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(3, 2, 1)).eval()
+    x = torch.randn(1, 3, 12, 12)
+    fast = nn.Sequential(model[0], MaxPool2d.from_dense(model[1]))
+    ops = {}
+    for m in (model, fast):
+        pools = [o for o in trace_forward(m, x).ops if "pool" in o.kind]
+        assert len(pools) == 1
+        ops[m] = pools[0]
+    torch_op, kernel_op = ops[model], ops[fast]
+    assert kernel_op.kind == "max_pool2d"
+    assert kernel_op.bytes_read == torch_op.bytes_read
+    assert kernel_op.flops == torch_op.flops
+    out_bytes = 4 * 4 * 5 * 5   # the pooled output; torch also writes int64 indices
+    assert kernel_op.bytes_written == out_bytes

@@ -424,6 +424,20 @@ def record_sparse_product(module, op, weight, M, K, N, input_shape, output_shape
                                     weight_shape=tuple(weight.shape), seq=tracer._seq))
 
 
+def record_op(kind, inputs, outputs, window=None):
+    """Called by sparsekit.nn's other Numba-backed modules (``MaxPool2d``), which no dispatch
+    mode sees: records the op, as ``ProductTracer._op`` would record torch's, with the tracer
+    in force (if any)."""
+    if not _ACTIVE:
+        return
+    tracer = _ACTIVE[-1]
+    largest = max((*inputs, *outputs), key=lambda t: t.numel())
+    tracer.ops.append(OpCall(kind, sum(_nbytes(t) for t in inputs),
+                             sum(_nbytes(t) for t in outputs),
+                             op_flops(kind, inputs, outputs, window), largest.numel(),
+                             tuple(tracer.module_stack), tracer._seq, largest.element_size()))
+
+
 def matmul_names(matmuls) -> list:
     """The row name of each activation product: its innermost module (or "(model)") and op,
     "layers.0.self_attn/sdpa.qk"; "#2", "#3"... for later ones of the same module and op."""

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sparsekit.kernels.pool import max_pool2d
+from sparsekit.model import tracing
 
 
 def _pair(v):
@@ -61,5 +62,8 @@ class MaxPool2d(nn.MaxPool2d):
         if ho < 1 or wo < 1:
             return super().forward(x)   # torch's own error for a window larger than the input
         out = torch.empty(b, c, ho, wo, dtype=x.dtype)
-        max_pool2d(batch.contiguous().numpy(), kh, kw, sh, sw, ph, pw, out.numpy())
+        batch = batch.contiguous()
+        max_pool2d(batch.numpy(), kh, kw, sh, sw, ph, pw, out.numpy())
+        if tracing._ACTIVE:
+            tracing.record_op("max_pool2d", [batch], [out], window=kh * kw)
         return out if x.dim() == 4 else out[0]
