@@ -333,3 +333,16 @@ def test_progress_bar_on_stderr_only_when_asked_or_on_a_terminal(capsys):
     assert capsys.readouterr().err == ""
     with pytest.raises(TypeError, match="progress must be True, False or None, got 'yes'"):
         analyze(m, x, progress="yes")
+
+
+def test_views_the_schema_does_not_mark_move_no_bytes():
+    """torch.matmul of a 4-D by a 2-D tensor reshapes its result with _unsafe_view, which the
+    schema does not mark as a view: it shares the product's storage, so it is no op."""
+    from sparsekit.model.tracing import trace_forward
+
+    class Product(torch.nn.Module):
+        def forward(self, x):
+            return torch.matmul(x, torch.ones(4, 5))
+
+    kinds = [o.kind for o in trace_forward(Product(), torch.randn(2, 3, 4, 4)).ops]
+    assert "unsafe_view" not in kinds

@@ -274,6 +274,8 @@ class ProductTracer(TorchDispatchMode):
         outputs = _distinct(o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor))
         if not outputs:
             return
+        if not writes and all(_shares_storage(o, inputs) for o in outputs):
+            return  # a view the schema does not mark as one (_unsafe_view): no data moves
         kind = schema.name.split("::")[-1].strip("_")  # relu_ (in place) is a relu too
         window = None
         if "pool" in kind and not kind.startswith("adaptive") and len(args) > 1 \
@@ -448,6 +450,15 @@ def matmul_names(matmuls) -> list:
         seen[name] = seen.get(name, 0) + 1
         names.append(f"{name}#{seen[name]}" if seen[name] > 1 else name)
     return names
+
+
+def _shares_storage(t: torch.Tensor, others) -> bool:
+    """Whether ``t`` lies in the storage of one of ``others``."""
+    try:
+        ptr = t.untyped_storage().data_ptr()
+        return any(o.untyped_storage().data_ptr() == ptr for o in others)
+    except (RuntimeError, NotImplementedError):   # tensors without storage (meta, sparse)
+        return False
 
 
 def _distinct(tensors) -> list:
