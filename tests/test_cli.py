@@ -87,7 +87,7 @@ def test_demo_writes_the_report_folder_by_default(capsys, tmp_path, monkeypatch)
         assert (folder / name).read_bytes()[:4] == b"\x89PNG"
         assert f"]({name})" in report
     for heading in ("whole model", "speedup against sparsity", "Latency per layer",
-                    "Per-layer analysis"):
+                    "Per-layer analysis", "## Whole model: host-cpu estimate against measured"):
         assert heading.lower() in report.lower()
     # the report measures several sparsities, the demo's own included, and every layer
     assert report.count("| 0.5 ") + report.count("| 0.50 ") >= 1

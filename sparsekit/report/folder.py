@@ -24,6 +24,10 @@ SECTIONS = {
     "measured": ("Measured speedup against sparsity",
                  "The dense model pruned by magnitude to each sparsity, converted with "
                  "`sk.sparsify(format='auto')` and timed on this machine."),
+    "host_vs_measured": ("Whole model: host-cpu estimate against measured",
+                         "The dense and the sparsified model as they run, estimated on the "
+                         "host-cpu preset and timed on this machine, with the error (and why "
+                         "where it is above 50 %)."),
     "layer_latency": ("Latency per layer: estimated against measured",
                       "Each layer of the sparsified model timed alone on the input it "
                       "receives in the model, against its estimate on the host-cpu preset "
@@ -36,7 +40,8 @@ SECTIONS = {
 def write(directory, *, title, meta, tables, comparisons, hardware, layer_hw="host-cpu"):
     """Draw the pictures and write ``report.md`` into ``directory`` (which exists).
 
-    tables: {"summary", "estimates", "measured", "layer_latency"} and any per-hardware
+    tables: {"summary", "estimates", "measured", "host_vs_measured", "layer_latency"} and any
+        per-hardware
         comparison tables (written after them); comparisons: {hardware name: sk.compare
         table}; hardware: {name: hwmodel.Hardware}. Returns the paths written."""
     out = Path(directory)
