@@ -3,7 +3,7 @@ import numba
 import numpy as np
 
 from .axpy import FASTMATH, FASTMATH_FUSE, axpy, axpy4
-from .simd import (lanes, row_count, row_start, store_pair, vfma, vload_first, vzero,
+from .simd import (lanes, row_count, row_start, store_pair, vfma_pair, vload_first, vzero,
                    x_row)
 from .threads import num_parts, split_point
 
@@ -137,18 +137,10 @@ def _spmm_rows_4x4(blocks, indices, indptr, X, starts, Y, br0, br1):
                 o = b * 16
                 for j in range(4):
                     xa, xb = _x_row(X, starts, kdim, n, col0 + j, c, t0, t1, step)
-                    s = flat[o + j]
-                    a0 = vfma(a0, s, xa)
-                    b0 = vfma(b0, s, xb)
-                    s = flat[o + 4 + j]
-                    a1 = vfma(a1, s, xa)
-                    b1 = vfma(b1, s, xb)
-                    s = flat[o + 8 + j]
-                    a2 = vfma(a2, s, xa)
-                    b2 = vfma(b2, s, xb)
-                    s = flat[o + 12 + j]
-                    a3 = vfma(a3, s, xa)
-                    b3 = vfma(b3, s, xb)
+                    a0, b0 = vfma_pair(a0, b0, flat[o + j], xa, xb)
+                    a1, b1 = vfma_pair(a1, b1, flat[o + 4 + j], xa, xb)
+                    a2, b2 = vfma_pair(a2, b2, flat[o + 8 + j], xa, xb)
+                    a3, b3 = vfma_pair(a3, b3, flat[o + 12 + j], xa, xb)
             row0 = br * 4
             o = row0 * n + c
             store_pair(Y, o, a0, b0, t0, t1)

@@ -206,6 +206,12 @@ def vstore_first(typingctx, array, offset, value, count):
 
 
 @numba.njit(cache=True, inline="always")
+def vfma_pair(a, b, s, xa, xb):
+    """(a + s·xa, b + s·xb): one weight times both vectors of an X row's two-vector panel."""
+    return vfma(a, s, xa), vfma(b, s, xb)
+
+
+@numba.njit(cache=True, inline="always")
 def store_pair(a, off, v0, v1, count0, count1):
     """a[off : off + count0] = v0[:count0], then the next ``count1`` elements from v1: the
     two-vector panel of one output row, its last columns possibly partial."""

@@ -5,7 +5,7 @@ import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .axpy import FASTMATH, FASTMATH_FUSE, axpy, axpy4
-from .simd import lanes, row_start, store_pair, vfma, vload_first, vzero, x_row
+from .simd import lanes, row_start, store_pair, vfma_pair, vload_first, vzero, x_row
 from .threads import num_parts, split_point
 
 
@@ -137,30 +137,14 @@ def _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1):
                     o = row_start(starts, base + np.int64(trailing_zeros(bits)), n) + c
                     xa = vload_first(X, o, t0)
                     xb = vload_first(X, o + step, t1)
-                    s = vectors[q, 0]
-                    a0 = vfma(a0, s, xa)
-                    b0 = vfma(b0, s, xb)
-                    s = vectors[q, 1]
-                    a1 = vfma(a1, s, xa)
-                    b1 = vfma(b1, s, xb)
-                    s = vectors[q, 2]
-                    a2 = vfma(a2, s, xa)
-                    b2 = vfma(b2, s, xb)
-                    s = vectors[q, 3]
-                    a3 = vfma(a3, s, xa)
-                    b3 = vfma(b3, s, xb)
-                    s = vectors[q, 4]
-                    a4 = vfma(a4, s, xa)
-                    b4 = vfma(b4, s, xb)
-                    s = vectors[q, 5]
-                    a5 = vfma(a5, s, xa)
-                    b5 = vfma(b5, s, xb)
-                    s = vectors[q, 6]
-                    a6 = vfma(a6, s, xa)
-                    b6 = vfma(b6, s, xb)
-                    s = vectors[q, 7]
-                    a7 = vfma(a7, s, xa)
-                    b7 = vfma(b7, s, xb)
+                    a0, b0 = vfma_pair(a0, b0, vectors[q, 0], xa, xb)
+                    a1, b1 = vfma_pair(a1, b1, vectors[q, 1], xa, xb)
+                    a2, b2 = vfma_pair(a2, b2, vectors[q, 2], xa, xb)
+                    a3, b3 = vfma_pair(a3, b3, vectors[q, 3], xa, xb)
+                    a4, b4 = vfma_pair(a4, b4, vectors[q, 4], xa, xb)
+                    a5, b5 = vfma_pair(a5, b5, vectors[q, 5], xa, xb)
+                    a6, b6 = vfma_pair(a6, b6, vectors[q, 6], xa, xb)
+                    a7, b7 = vfma_pair(a7, b7, vectors[q, 7], xa, xb)
                     q += 1
                     bits &= bits - one
             row0 = p * 8
