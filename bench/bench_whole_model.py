@@ -10,7 +10,7 @@ only add time, as in ``sparsekit calibrate``) and estimated on the host-cpu pres
 converted model as it runs (each sparse layer in the format it holds, BatchNorms folded).
 
 Models: the MLP (4096-4096-4096-1024), small_cnn (3×32×32), resnet18- and resnet50-shaped CNNs
-and a mobilenet_v2-like CNN (inverted residuals with depthwise convs, ``mobilenet_v2`` below),
+and a mobilenet_v2-like CNN (inverted residuals with depthwise convs, ``sparsekit.models.mobilenet_v2``),
 all three at 3×112×112 (a quarter of the 224×224 positions, so that a run stays within a few
 minutes; the layer shapes are torchvision's), and ``transformer_encoder`` (nn.TransformerEncoder,
 6 layers, d=384, sequence 128).
@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import hwmodel
 import sparsekit as sk
@@ -45,48 +44,13 @@ SPARSITY = 0.9
 OUT = Path(__file__).with_name("results") / "whole_model.md"
 
 
-# -- a mobilenet_v2-like CNN (torchvision's layer shapes, without torchvision) ---------------
-def _conv_bn(cin, cout, kernel=3, stride=1, groups=1, relu=True):
-    layers = [nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups,
-                        bias=False), nn.BatchNorm2d(cout)]
-    return nn.Sequential(*layers, nn.ReLU6(inplace=True)) if relu else nn.Sequential(*layers)
-
-
-class InvertedResidual(nn.Module):
-    def __init__(self, cin, cout, stride, expand):
-        super().__init__()
-        hidden = cin * expand
-        layers = [_conv_bn(cin, hidden, 1)] if expand != 1 else []
-        layers += [_conv_bn(hidden, hidden, 3, stride, groups=hidden),
-                   _conv_bn(hidden, cout, 1, relu=False)]
-        self.conv = nn.Sequential(*layers)
-        self.residual = stride == 1 and cin == cout
-
-    def forward(self, x):
-        return x + self.conv(x) if self.residual else self.conv(x)
-
-
-def mobilenet_v2(num_classes=1000):
-    """MobileNetV2 (width 1.0): torchvision's inverted-residual settings."""
-    settings = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-                (6, 160, 3, 2), (6, 320, 1, 1)]
-    layers, cin = [_conv_bn(3, 32, 3, 2)], 32
-    for t, c, n, s in settings:
-        for i in range(n):
-            layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
-            cin = c
-    layers.append(_conv_bn(cin, 1280, 1))
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(1280, num_classes)).eval()
-
-
 # name -> (constructor, input shape without the batch)
 MODELS = {
     "mlp": (models.mlp, (4096,)),
     "small_cnn": (models.small_cnn, (3, 32, 32)),
     "resnet18@112": (models.resnet18, (3, 112, 112)),
     "resnet50@112": (models.resnet50, (3, 112, 112)),
-    "mobilenet_v2@112": (mobilenet_v2, (3, 112, 112)),
+    "mobilenet_v2@112": (models.mobilenet_v2, (3, 112, 112)),
     "transformer_encoder": (models.transformer_encoder, (128, 384)),
 }
 BATCHES = (1, 16)

@@ -18,9 +18,7 @@ a process that has already run a sparse product. Numba takes the first layer tha
   process when two threads launch parallel code at once (a threaded server, Dask's threaded
   scheduler), and the switch would reach every other Numba user in the process.
 """
-import ctypes
 import os
-import sys
 import warnings
 
 import numba

@@ -5,6 +5,9 @@ bottleneck) with the same layer shapes, module names and initialisation, so thei
 load into torchvision's models and back, and their MACs at 1×3×224×224 are torchvision's
 (1,814,073,344 and 4,089,184,256). ``transformer_encoder`` is torch's nn.TransformerEncoder
 (6 layers, d=384, sequence 128): the attention workload of the whole-model benchmark.
+``mobilenet_v2`` has torchvision's MobileNetV2 layout (width 1.0: 17 inverted residual
+blocks, each with a depthwise conv; module names ``features.N...`` and ``classifier``), at
+300,774,272 MACs on 1×3×224×224 (torchvision counts 300.8 M).
 
 ``load_model(name)`` takes one of the names in ``MODELS`` or a ``package.module:callable``
 spec (``"torchvision.models:resnet50"``) when that package is installed. ``input_shape(name)``
@@ -18,7 +21,7 @@ import torch
 from torch import nn
 
 __all__ = ["MLP", "SmallCNN", "ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet50",
-           "mlp", "small_cnn", "transformer_encoder", "load_model", "example_input", "input_shape", "catalogue", "MODELS"]
+           "mlp", "small_cnn", "transformer_encoder", "mobilenet_v2", "MobileNetV2", "load_model", "example_input", "input_shape", "catalogue", "MODELS"]
 
 
 class MLP(nn.Sequential):
@@ -187,6 +190,56 @@ def transformer_encoder(layers=6, d_model=384, nhead=6, dim_feedforward=1536) ->
     return nn.TransformerEncoder(layer, int(layers), enable_nested_tensor=False)
 
 
+def _conv_bn_relu6(cin, cout, kernel=3, stride=1, groups=1, relu=True):
+    layers = [nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups,
+                        bias=False), nn.BatchNorm2d(cout)]
+    return nn.Sequential(*layers, nn.ReLU6(inplace=True)) if relu else nn.Sequential(*layers)
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block: 1×1 expansion, 3×3 depthwise, 1×1 projection (residual when the
+    shape allows)."""
+
+    def __init__(self, cin, cout, stride, expand):
+        super().__init__()
+        hidden = cin * expand
+        layers = [_conv_bn_relu6(cin, hidden, 1)] if expand != 1 else []
+        layers += [_conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden),
+                   _conv_bn_relu6(hidden, cout, 1, relu=False)]
+        self.conv = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        return x + self.conv(x) if self.residual else self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    """torchvision's MobileNetV2 (width 1.0), without torchvision."""
+
+    # (expansion, output channels, blocks, first stride): torchvision's settings
+    SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+                (6, 160, 3, 2), (6, 320, 1, 1))
+
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        features, cin = [_conv_bn_relu6(3, 32, 3, 2)], 32
+        for expand, cout, blocks, stride in self.SETTINGS:
+            for i in range(blocks):
+                features.append(InvertedResidual(cin, cout, stride if i == 0 else 1, expand))
+                cin = cout
+        features.append(_conv_bn_relu6(cin, 1280, 1))
+        self.features = nn.Sequential(*features)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, num_classes))
+
+    def forward(self, x):
+        return self.classifier(self.features(x).mean((2, 3)))
+
+
+def mobilenet_v2(num_classes=1000) -> MobileNetV2:
+    """torchvision's MobileNetV2 layout (depthwise convs: sparsify keeps them dense)."""
+    return MobileNetV2(num_classes)
+
+
 # name -> (constructor, shape of one example input without the batch dimension)
 MODELS = {
     "mlp": (mlp, (4096,)),
@@ -194,6 +247,7 @@ MODELS = {
     "resnet18": (resnet18, (3, 224, 224)),
     "resnet50": (resnet50, (3, 224, 224)),
     "transformer_encoder": (transformer_encoder, (128, 384)),
+    "mobilenet_v2": (mobilenet_v2, (3, 224, 224)),
 }
 _ALIASES = {"cnn": "small_cnn", "smallcnn": "small_cnn", "transformer": "transformer_encoder"}
 

@@ -172,42 +172,6 @@ def test_a_copied_table_keeps_its_priority_and_legend():
 
 
 # -- sparsekit's summary and estimate on real model shapes ----------------------------------
-def _cbr(cin, cout, k=3, s=1, g=1):
-    return nn.Sequential(nn.Conv2d(cin, cout, k, s, k // 2, groups=g, bias=False),
-                         nn.BatchNorm2d(cout), nn.ReLU6())
-
-
-class _Inverted(nn.Module):
-    def __init__(self, cin, cout, stride, t):
-        super().__init__()
-        h = cin * t
-        layers = ([_cbr(cin, h, 1)] if t != 1 else []) + [
-            _cbr(h, h, 3, stride, h), nn.Conv2d(h, cout, 1, bias=False), nn.BatchNorm2d(cout)]
-        self.conv = nn.Sequential(*layers)
-        self.residual = stride == 1 and cin == cout
-
-    def forward(self, x):
-        return x + self.conv(x) if self.residual else self.conv(x)
-
-
-def mobilenet_v2_like(num_classes=1000):
-    """torchvision's mobilenet_v2 layout: 17 inverted residual blocks, each with a depthwise
-    conv, under the same module names (features.N.conv...)."""
-    cfg = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-           (6, 160, 3, 2), (6, 320, 1, 1)]
-    features, cin = [_cbr(3, 32, 3, 2)], 32
-    for t, c, n, s in cfg:
-        for i in range(n):
-            features.append(_Inverted(cin, c, s if i == 0 else 1, t))
-            cin = c
-    features.append(_cbr(cin, 1280, 1))
-    model = nn.Module()
-    model.features = nn.Sequential(*features)
-    model.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, num_classes))
-    model.forward = lambda x: model.classifier(model.features(x).mean((2, 3)))
-    return model
-
-
 def _zero_at_random(model, sparsity, seed=0):
     """Zero a random share ``sparsity`` of every conv/linear weight (fast, unlike a global
     magnitude sort of 25 M weights)."""
@@ -230,7 +194,7 @@ def resnet50_summary():
 @pytest.fixture(scope="module")
 def mobilenet():
     torch.manual_seed(0)
-    m = _zero_at_random(mobilenet_v2_like(), 0.9)
+    m = _zero_at_random(models.mobilenet_v2(), 0.9)
     x = torch.randn(1, 3, 32, 32)
     return m, x, sk.analyze(m, x, progress=False)
 

@@ -8,7 +8,6 @@ dtypes other than float32/float64, other devices, inputs that are not 3-D or 4-D
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from sparsekit.kernels.pool import max_pool2d
