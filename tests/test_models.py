@@ -9,7 +9,8 @@ from sparsekit.models import MODELS, example_input, load_model, mlp, resnet18, r
 
 # torchvision's published figures (weights docs: "GFLOPS" = MACs at 1×3×224×224, "params").
 TORCHVISION = {"resnet18": (1_814_073_344, 11_689_512),
-               "resnet50": (4_089_184_256, 25_557_032)}
+               "resnet50": (4_089_184_256, 25_557_032),
+               "mobilenet_v2": (300_774_272, 3_504_872)}
 
 
 def _meta(ctor):
@@ -17,7 +18,7 @@ def _meta(ctor):
         return ctor()
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "mobilenet_v2"])
 def test_resnet_macs_and_params_are_torchvisions(name):
     macs, params = TORCHVISION[name]
     model = _meta(MODELS[name][0])  # shapes only: no weights to initialise, no real compute
@@ -26,8 +27,8 @@ def test_resnet_macs_and_params_are_torchvisions(name):
     assert sum(p.numel() for p in model.parameters()) == params
     summary = analyze(model, x, formats=())
     assert summary.total["macs"] == macs == sum(r["macs"] for r in summary.layers)
-    # 20 convs + fc for resnet18, 53 convs + fc for resnet50
-    assert len(summary) == {"resnet18": 21, "resnet50": 54}[name]
+    # 20 convs + fc for resnet18, 53 convs + fc for resnet50, 52 convs + fc for mobilenet_v2
+    assert len(summary) == {"resnet18": 21, "resnet50": 54, "mobilenet_v2": 53}[name]
 
 
 def test_resnet18_macs_on_cpu_with_real_weights():
