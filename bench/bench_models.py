@@ -33,6 +33,8 @@ import time
 
 import pytest
 
+from sparsekit.benchmarking.quiet import wait_until_quiet
+
 MODELS_GRID = {
     "smoke": dict(models=["mlp", "resnet18"], points=[("element", 0.9)], batches=[1],
                   threads=[1]),
@@ -156,32 +158,6 @@ def keep_freed_memory():
     libc.mallopt(m_trim_threshold, 128 * 1024)
 
 
-def _others_runnable() -> float | None:
-    """Median over ~1 s of the runnable tasks on the machine besides this one (from
-    /proc/loadavg), or None where there is no /proc."""
-    samples = []
-    for _ in range(10):
-        try:
-            with open("/proc/loadavg") as fh:
-                samples.append(int(fh.read().split()[3].split("/")[0]) - 1)
-        except (OSError, ValueError, IndexError):
-            return None
-        time.sleep(0.1)
-    return sorted(samples)[len(samples) // 2]
-
-
-def _wait_until_quiet(max_wait_s=900.0) -> float:
-    """Wait (at most ``max_wait_s``) until no other process competes for the CPU: on a shared
-    2-core machine one busy neighbour halves a 2-thread run. Returns the seconds waited."""
-    start = time.perf_counter()
-    while time.perf_counter() - start < max_wait_s:
-        busy = _others_runnable()
-        if not busy:
-            break
-        time.sleep(5)
-    return time.perf_counter() - start
-
-
 def _rounds(fn, budget_s=2.0, lo=3, hi=50):
     """How many rounds fit the budget, from one timed call (which also warms up)."""
     t0 = time.perf_counter()
@@ -226,7 +202,7 @@ def test_model(benchmark, model_case, tmp_path_factory):
     # Other processes on a 2-core machine distort timings (2-thread runs most): wait for
     # quiet, record the load average before and after, and flag rows measured under load.
     # A smoke run (--benchmark-disable) times nothing, so it does not wait.
-    info["waited_s"] = 0.0 if benchmark.disabled else round(_wait_until_quiet(), 1)
+    info["waited_s"] = 0.0 if benchmark.disabled else round(wait_until_quiet(), 1)
     info["load_before"] = round(os.getloadavg()[0], 2)
     benchmark.extra_info.update(info)
     benchmark.pedantic(run, rounds=rounds, iterations=1, warmup_rounds=0)

@@ -27,7 +27,7 @@ import os
 import numpy as np
 
 import sparsekit as sk
-from sparsekit.benchmarking.timing import Timing, interleaved
+from sparsekit.benchmarking.timing import Timing, balanced
 from sparsekit.benchmarking.workloads import random_weight
 from sparsekit.hw._calibrate import cache_sizes
 from sparsekit.kernels.probe import read_bandwidth
@@ -49,16 +49,6 @@ def packed(size, sparsity, seed=0):
         ("VectorSkip(8)", sk.VectorSkip.from_dense(random_weight(shape, sparsity, "vector",
                                                                  vector=8, seed=seed), vector=8)),
     ]
-
-
-def balanced(fns, budget_s):
-    """``interleaved`` over half the budget in the given order and half in reverse, pooled:
-    a call right after another format's pass over its ~10 MB runs with part of its own
-    matrix evicted from L3, so a fixed order would favour whichever format comes first."""
-    half = dict(budget_s=budget_s / 2, max_rounds=100_000)
-    forward = interleaved(fns, **half)
-    backward = interleaved(fns[::-1], **half)[::-1]
-    return [Timing.of(f.times + b.times) for f, b in zip(forward, backward)]
 
 
 def main(argv=None):

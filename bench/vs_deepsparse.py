@@ -22,9 +22,10 @@ Speedups are medians of per-round ratios (``timing.paired_ratio``). Threads are 
 With more than one thread it first checks that no other process competes for the CPU
 (bench_models' check), waits up to ``--wait`` seconds, and says so when the machine stays busy;
 at batch >= 16 it also times sparsekit and DeepSparse on one thread in the same rounds, for the
-issue's two-thread scaling target (≥ 1.7×). Caveat: at 2 threads on 2 cores the engines
-interleaved here slow each other (idle pools spin after a call); sparsekit loses most (MLP
-batch 1: 0.91 ms alone, 2.29 ms interleaved), so 2-thread rows understate it.
+issue's two-thread scaling target (≥ 1.7×). With more than one thread the engines are not
+interleaved but timed one after another (``timing.blocked``: each alone in two blocks, a
+pause before each): interleaved at 2 threads on 2 cores they slowed each other, their idle
+pools spinning after a call (sparsekit's MLP batch 1: 0.91 ms alone, 2.29 ms interleaved).
 
 DeepSparse 1.8 needs its own environment (bench/results/README-deepsparse.md); without it the
 script says so in one line and reports the other engines.
@@ -214,9 +215,10 @@ def markdown(rows, header: str, threads: int = 1, cpus: int = 2) -> str:
                    + " | ".join(cells)
                    + f" | {_fmt_ratio(r.sk_over_ds)} | {target} | "
                    f"{verdict(r.sk_over_ds, r.workload.target)} |")
+    how = ("the median of the per-round ratios of the same interleaved rounds" if threads == 1
+           else "the ratio of the medians, each engine timed alone in its own blocks")
     out += ["", "Speedups are over dense torch and sparsekit / DeepSparse is DeepSparse's time "
-            "over sparsekit's: each the median of the per-round ratios of the same interleaved "
-            "rounds. In the V=8 row sparsekit, torch and onnxruntime run the vector-pruned "
+            f"over sparsekit's: each {how}. In the V=8 row sparsekit, torch and onnxruntime run the vector-pruned "
             "model and DeepSparse the unstructured one. Others' cores: CPU time other "
             f"processes used while the row was timed, over its wall time; † more than the "
             f"{max(cpus - threads, 0)} core(s) this {threads}-thread run left free "
@@ -386,8 +388,7 @@ def run_workload(w, threads, tmpdir, budget_s, rtol, have, choose=None) -> Row:
     model it runs, then time those that agree in the same rounds. With more than one thread
     and a batch >= 16 (issue 9's scaling target), sparsekit and DeepSparse also run on one
     thread in those rounds."""
-    from spmv_structured import balanced
-    from sparsekit.benchmarking.timing import paired_ratio
+    from sparsekit.benchmarking.timing import balanced, blocked, paired_ratio
 
     row = Row(w)
     x = example(w)
@@ -441,12 +442,16 @@ def run_workload(w, threads, tmpdir, budget_s, rtol, have, choose=None) -> Row:
         log(f"  {engine}: built in {row.setup_s[engine]:.1f} s, {row.notes[engine]}")
 
     start = cpu_sample()
-    row.timings = dict(zip(fns, balanced(list(fns.values()), budget_s)))
+    # One thread: the same rounds, ratios per round. More threads: each engine alone in its
+    # blocks (idle pools spin after a call and slow whoever runs next), ratios of medians.
+    timer = balanced if threads == 1 else blocked
+    row.timings = dict(zip(fns, timer(list(fns.values()), budget_s)))
     row.others = others_cores(start, cpu_sample())
-    row.speedup = {n: paired_ratio(row.timings["torch"], t) for n, t in row.timings.items()}
+    ratio = paired_ratio if threads == 1 else (lambda a, b: a.p50 / b.p50)
+    row.speedup = {n: ratio(row.timings["torch"], t) for n, t in row.timings.items()}
     if "sparsekit" in row.timings and "deepsparse" in row.timings:
-        row.sk_over_ds = paired_ratio(row.timings["deepsparse"], row.timings["sparsekit"])
-    row.scaling = {base: paired_ratio(row.timings[f"{base}, 1 thread"], row.timings[base])
+        row.sk_over_ds = ratio(row.timings["deepsparse"], row.timings["sparsekit"])
+    row.scaling = {base: ratio(row.timings[f"{base}, 1 thread"], row.timings[base])
                    for base in ("deepsparse", "sparsekit") if f"{base}, 1 thread" in row.timings}
     return row
 
@@ -454,9 +459,9 @@ def run_workload(w, threads, tmpdir, budget_s, rtol, have, choose=None) -> Row:
 def quiet_check(threads, wait_s) -> str:
     """One line on how busy the machine is. With more than one thread, wait (at most
     ``wait_s``) for no other runnable process first, as bench_models does."""
-    from bench_models import _others_runnable, _wait_until_quiet
-    waited = _wait_until_quiet(wait_s) if threads > 1 else 0.0
-    others = _others_runnable()
+    from sparsekit.benchmarking.quiet import others_runnable, wait_until_quiet
+    waited = wait_until_quiet(wait_s) if threads > 1 else 0.0
+    others = others_runnable()
     load = os.getloadavg()[0]
     line = (f"other runnable tasks (median over 1 s): {others}; 1-min load average {load:.2f}"
             + (f"; waited {waited:.0f} s for quiet" if waited >= 1 else ""))
@@ -542,8 +547,9 @@ def main(argv=None):
                                                              else sys.argv[1:])
     header = "\n".join([
         TITLE.format(threads=args.threads), "",
-        f"`{command.strip()}` ({started}; {budget:g} s of interleaved rounds per workload, "
-        "half in reverse order)", "",
+        f"`{command.strip()}` ({started}; {budget:g} s per workload, "
+        + ("interleaved rounds, half in reverse order)" if args.threads == 1 else
+           "each engine alone in two blocks, the second pass in reverse order)"), "",
         f"- Machine: {environment(args.threads, have)}",
         f"- sparsify(format='auto'): {source}",
         f"- Before: {before}", f"- After: {after}"])

@@ -283,3 +283,23 @@ def test_markdown_adds_the_scaling_table_only_for_rows_that_measured_it():
     assert "| MLP, batch 64 | – | 1.60× | ≥ 1.7× | missed |" in text
     assert "Two threads against one" not in vs_deepsparse.markdown(
         [vs_deepsparse.Row(w, timings=timings)], "")
+
+
+def test_blocked_times_each_callable_alone_in_two_blocks_after_a_pause():
+    from sparsekit.benchmarking.timing import blocked
+    calls, pauses = [], []
+    fns = [lambda: calls.append("a"), lambda: calls.append("b")]
+    timings = blocked(fns, budget_s=0.0, settle_s=0.25, sleep=pauses.append)
+    assert pauses == [0.25] * 4
+    # a's block, b's block, then the reverse: b, a (each block: warm-up + >= 3 rounds)
+    runs = [k for i, k in enumerate(calls) if i == 0 or calls[i - 1] != k]
+    assert runs == ["a", "b", "a"] and calls[-1] == "a"
+    assert all(t.rounds >= 6 for t in timings)
+
+
+def test_balanced_pools_both_orders():
+    from sparsekit.benchmarking.timing import balanced
+    order = []
+    timings = balanced([lambda: order.append("a"), lambda: order.append("b")], budget_s=0.0)
+    assert "ab" in "".join(order) and "ba" in "".join(order)
+    assert [t.rounds for t in timings] == [10, 10]

@@ -3,7 +3,10 @@ benchmarks under bench/): rounds within a time budget, reported with their sprea
 
 ``measure(fn)`` times one callable; ``interleaved(fns)`` times several in the same rounds
 (a, b, a, b, ...), so that a change of machine load during the measurement hits every one of
-them alike and their ratio stays fair. Both return ``Timing``s (seconds): p50, p90, min and the
+them alike and their ratio stays fair; ``balanced(fns)`` does so over half the budget in each
+order. ``blocked(fns)`` times them one after another instead, each in blocks of its own with a
+pause between: for multi-threaded engines, whose idle pools keep spinning for a while after a
+call and would slow the next engine of an interleaved round. Both return ``Timing``s (seconds): p50, p90, min and the
 number of rounds. Plain ``time.perf_counter``: no torch import here.
 """
 from __future__ import annotations
@@ -84,6 +87,32 @@ def measure(fn, *, budget_s: float = 0.3, min_rounds: int = 5, max_rounds: int =
     """The Timing of ``fn()`` (see ``interleaved``, here with one callable)."""
     return interleaved([fn], budget_s=budget_s, min_rounds=min_rounds, max_rounds=max_rounds,
                        warmup=warmup, clock=clock)[0]
+
+
+def balanced(fns, budget_s: float) -> list[Timing]:
+    """``interleaved`` over half the budget in the given order and half in reverse, pooled: a
+    call right after another one that evicted part of its data from the caches runs slower,
+    so a fixed order would favour whichever comes first."""
+    half = dict(budget_s=budget_s / 2, max_rounds=100_000)
+    forward = interleaved(fns, **half)
+    backward = interleaved(fns[::-1], **half)[::-1]
+    return [Timing.of(f.times + b.times) for f, b in zip(forward, backward)]
+
+
+def blocked(fns, budget_s: float, settle_s: float = 0.3, sleep=time.sleep) -> list[Timing]:
+    """Each callable timed alone, in two blocks of ``budget_s / (2 · len(fns))`` seconds (the
+    order, then its reverse, so a drift of machine load hits all alike), after ``settle_s``
+    seconds of pause that let the previous one's idle threads stop spinning. Ratios of its
+    Timings are ratios of medians (``paired_ratio`` needs the same rounds)."""
+    fns = list(fns)
+    _check(fns, budget_s, 1, 1)
+    share = budget_s / (2 * len(fns))
+    times = [[] for _ in fns]
+    for order in (range(len(fns)), reversed(range(len(fns)))):
+        for i in order:
+            sleep(settle_s)
+            times[i] += measure(fns[i], budget_s=share, min_rounds=3, max_rounds=100_000).times
+    return [Timing.of(t) for t in times]
 
 
 def paired_ratio(a: Timing, b: Timing) -> float:
