@@ -237,8 +237,8 @@ def markdown(rows, header: str, threads: int = 1, cpus: int = 2) -> str:
                        f"{'–' if setup is None else f'{setup:.1f}'} | {r.notes.get(e, '')} |")
     scaled = [r for r in rows if r.scaling]
     if scaled:
-        out += ["", "Two threads against one (1-thread time / 2-thread time, each timed alone, as above; "
-                f"issue 9's target ≥ {SCALING_TARGET:g}× at batch ≥ 16):", "",
+        out += ["", "Two threads against one (1-thread time / 2-thread time, each timed "
+                f"alone, as above; issue 9's target ≥ {SCALING_TARGET:g}× at batch ≥ 16):", "",
                 "| workload | DeepSparse 1.8 | sparsekit auto | target | sparsekit |",
                 "|---|---|---|---|---|"]
         for r in scaled:
