@@ -10,7 +10,8 @@ only add time, as in ``sparsekit calibrate``) and estimated on the host-cpu pres
 converted model as it runs (each sparse layer in the format it holds, BatchNorms folded).
 
 Models: the MLP (4096-4096-4096-1024), small_cnn (3×32×32), resnet18- and resnet50-shaped CNNs
-and a mobilenet_v2-like CNN (inverted residuals with depthwise convs, ``sparsekit.models.mobilenet_v2``),
+and a mobilenet_v2-like CNN (inverted residuals with depthwise convs,
+``sparsekit.models.mobilenet_v2``),
 all three at 3×112×112 (a quarter of the 224×224 positions, so that a run stays within a few
 minutes; the layer shapes are torchvision's), and ``transformer_encoder`` (nn.TransformerEncoder,
 6 layers, d=384, sequence 128).

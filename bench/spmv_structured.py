@@ -2,9 +2,10 @@
 
 Builds a 4096×4096 weight at 90 % sparsity three ways (unstructured, 4×4-block and V=8-vector
 magnitude pruning, ``workloads.random_weight``), packs it as CSR, BSR 4×4 and VectorSkip(8),
-and times ``A @ x`` of every format in the same rounds (``timing.interleaved``, half the rounds
-in reverse order), so a change of machine load hits all of them alike. Prints p50/p90 and the GB/s of the bytes each format reads
-(``storage().total`` + x + y), and each format's ratio to CSR (time of CSR / time of format).
+and times ``A @ x`` of every format in the same rounds (``timing.balanced``: interleaved, half
+the rounds in reverse order), so a change of machine load hits all of them alike. Prints p50/p90
+and the GB/s of the bytes each format reads (``storage().total`` + x + y), and each format's
+ratio to CSR (time of CSR / time of format).
 
     python bench/spmv_structured.py [--size 4096] [--sparsity 0.9] [--batch 1] [--budget 2]
                                     [--repeat 1]
@@ -82,7 +83,8 @@ def main(argv=None):
 
     kind = "SpMV" if args.batch == 1 else f"SpMM batch {args.batch}"
     print(f"{kind}, {args.size}x{args.size} at {args.sparsity:.0%}, 1 thread, "
-          f"{timings[0].rounds} interleaved rounds (both orders), {args.repeat} product(s) per call")
+          f"{timings[0].rounds} interleaved rounds (both orders), {args.repeat} product(s) "
+          "per call")
     print("read bandwidth, same run (best of before/after): "
           + ", ".join(f"{k} {v / 1e9:.1f} GB/s" for k, v in read_bw.items()))
     print(f"{'format':<14} {'bytes':>12} {'p50 us':>9} {'p90 us':>9} {'GB/s':>7} "

@@ -27,8 +27,8 @@ interleaved but timed one after another (``timing.blocked``: each alone in two b
 pause before each): interleaved at 2 threads on 2 cores they slowed each other, their idle
 pools spinning after a call (sparsekit's MLP batch 1: 0.91 ms alone, 2.29 ms interleaved).
 
-DeepSparse 1.8 needs its own environment (bench/results/README-deepsparse.md); without it the
-script says so in one line and reports the other engines.
+DeepSparse 1.8 needs its own environment (README.md, "Side by side with DeepSparse 1.8");
+without it the script says so in one line and reports the other engines.
 
     flock /work/bench.lock /work/venvs/ds/bin/python bench/vs_deepsparse.py [--threads 1|2]
     python bench/vs_deepsparse.py --quick          # tiny models, seconds (no results file)
@@ -218,8 +218,9 @@ def markdown(rows, header: str, threads: int = 1, cpus: int = 2) -> str:
     how = ("the median of the per-round ratios of the same interleaved rounds" if threads == 1
            else "the ratio of the medians, each engine timed alone in its own blocks")
     out += ["", "Speedups are over dense torch and sparsekit / DeepSparse is DeepSparse's time "
-            f"over sparsekit's: each {how}. In the V=8 row sparsekit, torch and onnxruntime run the vector-pruned "
-            "model and DeepSparse the unstructured one. Others' cores: CPU time other "
+            f"over sparsekit's: each {how}. In the V=8 row sparsekit, torch and onnxruntime "
+            "run the vector-pruned model and DeepSparse the unstructured one. Others' cores: "
+            "CPU time other "
             f"processes used while the row was timed, over its wall time; † more than the "
             f"{max(cpus - threads, 0)} core(s) this {threads}-thread run left free "
             "(figures disturbed).", "",

@@ -316,7 +316,8 @@ def _quantity(value, parts, low=0.0, *, open_low=False, high=MAX_QUANTITY, minim
            + (" (larger values overflow the cost model)" if high == MAX_QUANTITY else "")
            + f", got {shown(value)}")
     if minimum is not None:
-        _check(number >= minimum, parts, f"{number:g} {unit} is below the minimum {minimum:g} {unit}: {why}")
+        _check(number >= minimum, parts,
+               f"{number:g} {unit} is below the minimum {minimum:g} {unit}: {why}")
 
 
 def _mapping(value, parts):
@@ -338,7 +339,8 @@ def _validate(hw):
         _check(isinstance(level, MemoryLevel), parts, "expected a MemoryLevel")
         _check(isinstance(level.name, str) and level.name, (*parts, "name"),
                "must be a non-empty string")
-        _check(level.name not in names, (*parts, "name"), f"duplicate level name {shown(level.name)}")
+        _check(level.name not in names, (*parts, "name"),
+               f"duplicate level name {shown(level.name)}")
         names.add(level.name)
         _check(isinstance(level.holds, tuple) and level.holds
                and all(isinstance(o, str) and o in HOLDABLE for o in level.holds)

@@ -148,10 +148,10 @@ _StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_y
 
 
 def _walk(root, paths):
-    """Fill ``paths`` with the field path of every node (the first path reaching it); raise ``_Problem`` on a key
-    given twice in a mapping, an alias inside itself, nesting over 100 levels, or more than
-    MAX_NODES nodes once aliases are expanded (each node is sized once, so this is linear in
-    the text even for an alias bomb)."""
+    """Fill ``paths`` with the field path of every node (the first path reaching it); raise
+    ``_Problem`` on a key given twice in a mapping, an alias inside itself, nesting over 100
+    levels, or more than MAX_NODES nodes once aliases are expanded (each node is sized once, so
+    this is linear in the text even for an alias bomb)."""
     sizes, active = {}, set()
 
     def size(node, parts, depth):

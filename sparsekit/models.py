@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 __all__ = ["MLP", "SmallCNN", "ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet50",
-           "mlp", "small_cnn", "transformer_encoder", "mobilenet_v2", "MobileNetV2", "load_model", "example_input", "input_shape", "catalogue", "MODELS"]
+           "mlp", "small_cnn", "transformer_encoder", "mobilenet_v2", "MobileNetV2",
+           "load_model", "example_input", "input_shape", "catalogue", "MODELS"]
 
 
 class MLP(nn.Sequential):

@@ -78,7 +78,8 @@ assert status == 0, f"child exit status {status}"
     # fork_child.py small: a product below the parallel threshold
     "child-small": """
 Ws, Xs = W[:8, :8], X[:8, :2]
-status = fork_and_wait(lambda: 0 if correct(sk.CSR.from_dense(Ws) @ Xs, Ws.astype(float) @ Xs) else 3)
+status = fork_and_wait(
+    lambda: 0 if correct(sk.CSR.from_dense(Ws) @ Xs, Ws.astype(float) @ Xs) else 3)
 assert status == 0, f"child exit status {status}"
 """,
     # fork_child.py parallel, with every format

@@ -466,7 +466,7 @@ def test_from_dense_stores_nan_and_inf_entries(spec):
     assert np.isnan(y[1]) and np.isposinf(y[3]) and np.isneginf(y[4])
 
 
-# -- errors -----------------------------------------------------------------------------------------
+# -- errors ---------------------------------------------------------------------------------
 def _a32():
     return sk.CSR.from_dense(_mixed(6, 5, np.float32))
 

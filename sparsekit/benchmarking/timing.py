@@ -6,8 +6,9 @@ benchmarks under bench/): rounds within a time budget, reported with their sprea
 them alike and their ratio stays fair; ``balanced(fns)`` does so over half the budget in each
 order. ``blocked(fns)`` times them one after another instead, each in blocks of its own with a
 pause between: for multi-threaded engines, whose idle pools keep spinning for a while after a
-call and would slow the next engine of an interleaved round. Both return ``Timing``s (seconds): p50, p90, min and the
-number of rounds. Plain ``time.perf_counter``: no torch import here.
+call and would slow the next engine of an interleaved round. All return ``Timing``s
+(seconds): p50, p90, min and the number of rounds. Plain ``time.perf_counter``: no torch
+import here.
 """
 from __future__ import annotations
 

@@ -331,7 +331,8 @@ def measure(threads: int = 1, budget_s: float = 20.0, progress=None) -> dict:
         say(f"{fmt}: efficiency {efficiency[structure]:.3f} of the dense peak, "
             f"{decode[structure]:.2f} decode cycles per stored value")
     return dict(threads=threads, clock_hz=clock, lanes=simd_lanes(), points=points,
-                caches=caches, bandwidth=bandwidth, peak_macs_per_s=peak_macs, efficiency=efficiency,
+                caches=caches, bandwidth=bandwidth, peak_macs_per_s=peak_macs,
+                efficiency=efficiency,
                 decode_cycles=decode, samples=samples, **software,
                 cpu=cpu_model(), date=datetime.datetime.now().isoformat(timespec="seconds"))
 

@@ -436,8 +436,8 @@ def estimate(model, example_input, hw, format="auto", value_bits=None, activatio
     min_sparsity: on "host-cpu" with format="auto", layers less sparse stay dense (as
         ``sk.sparsify``'s option of that name).
     Returns a ``ModelEstimate`` (an ``hwmodel.Estimate`` whose table has the format and a
-    note per layer, and whose headline says what is included) (``.layers``, ``.latency_s``, ``.energy_j``,
-    ``.inferences_per_sec``, ``.inferences_per_sec_per_watt``, ``.table()``...).
+    note per layer, and whose headline says what is included) (``.layers``, ``.latency_s``,
+    ``.energy_j``, ``.inferences_per_sec``, ``.inferences_per_sec_per_watt``, ``.table()``...).
     """
     many = isinstance(hw, (list, tuple))
     hws = [hwmodel.load(h) for h in (hw if many else [hw])]
