@@ -18,7 +18,9 @@ onnxruntime run the vector-pruned model and DeepSparse the unstructured one.
 Every engine's output is checked against dense torch on the model it runs before timing
 (max |difference| ≤ rtol · max |reference|); an engine that disagrees is reported, not timed.
 Speedups are medians of per-round ratios (``timing.paired_ratio``). Threads are pinned:
-``sk.set_num_threads`` (Numba and torch), onnxruntime's intra-op count, DeepSparse's cores.
+``sk.set_num_threads`` (Numba and torch; torch on one thread inside sparsekit's runs, where it
+only runs the small ops between sparse layers and its spinning workers would slow the kernels),
+onnxruntime's intra-op count, DeepSparse's cores.
 With more than one thread it first checks that no other process competes for the CPU
 (bench_models' check), waits up to ``--wait`` seconds, and says so when the machine stays busy;
 at batch >= 16 it also times sparsekit and DeepSparse on one thread in the same rounds, for the
@@ -318,9 +320,10 @@ def deepsparse_runner(path, x, threads):
     return run
 
 
-def sparsekit_runner(model, x, choose=None):
+def sparsekit_runner(model, x, threads, choose=None):
     """``sk.sparsify(model, "auto", example_input=x)`` (``choose``: how "auto" picks, None
-    for sparsify's default) as a runner; ``run.formats`` says what it chose per layer."""
+    for sparsify's default) as a runner on ``threads`` (``pinned``); ``run.formats`` says
+    what it chose per layer, ``run.raw`` is the unpinned forward."""
     import sparsekit as sk
     kw = {} if choose is None else {"choose": choose}
     fast, report = sk.sparsify(model, "auto", example_input=x, progress=False,
@@ -329,7 +332,9 @@ def sparsekit_runner(model, x, choose=None):
     for layer in report:  # rows without a format ("-", e.g. a MaxPool2d) go by their type
         kind = layer["type"] if layer["format"] == "-" else layer["format"]
         counts[kind] = counts.get(kind, 0) + 1
-    run = torch_runner(fast, x)
+    raw = torch_runner(fast, x)
+    run = pinned(raw, threads, threads)
+    run.raw = raw
     run.formats = ", ".join(f"{n} {f}" for f, n in sorted(counts.items()))
     return run
 
@@ -370,17 +375,20 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def one_thread(fn, threads):
-    """``fn`` run with sparsekit (and torch) pinned to one thread, then back to ``threads``:
-    the 1-thread side of a scaling ratio timed in the same rounds as the multi-thread one."""
+def pinned(fn, threads, restore):
+    """``fn`` run with sparsekit's kernels on ``threads`` threads and torch's ops on one, then
+    both back to ``restore``: torch's OpenMP workers spin after each of its ops between the
+    sparse layers and would take the cores the kernels need (``sk.set_num_threads``)."""
     import sparsekit as sk
+    if threads == 1 and restore == 1:
+        return fn
 
     def run():
-        sk.set_num_threads(1)
+        sk.set_num_threads(threads, torch_threads=1)
         try:
             return fn()
         finally:
-            sk.set_num_threads(threads)
+            sk.set_num_threads(restore)
     return run
 
 
@@ -408,12 +416,12 @@ def run_workload(w, threads, tmpdir, budget_s, rtol, have, choose=None) -> Row:
     builders = [  # (engine, what builds its callable, the pruning of the model it runs)
         ("onnxruntime", lambda: ort_runner(path, x, threads), w.structure),
         ("deepsparse", lambda: deepsparse_runner(ds_path(), x, threads), "element"),
-        ("sparsekit", lambda: sparsekit_runner(model, x, choose), w.structure),
+        ("sparsekit", lambda: sparsekit_runner(model, x, threads, choose), w.structure),
     ]
     if threads > 1 and w.batch >= 16:
         builders += [
             ("deepsparse, 1 thread", lambda: deepsparse_runner(ds_path(), x, 1), "element"),
-            ("sparsekit, 1 thread", lambda: one_thread(fns["sparsekit"], threads),
+            ("sparsekit, 1 thread", lambda: pinned(fns["sparsekit"].raw, 1, threads),
              w.structure)]
     for engine, build, structure in builders:
         base = engine.partition(",")[0]

@@ -363,3 +363,14 @@ def test_small_products_leave_the_thread_setting_alone(restore_threads):
         sk.CSR.from_dense(np.eye(4)) @ np.ones(4)   # serial: never touches Numba's setting
         return numba.get_num_threads()
     assert _in_thread(small) == numba.config.NUMBA_NUM_THREADS
+
+
+def test_set_num_threads_can_give_torch_its_own_count(restore_threads):
+    import torch
+    sk.set_num_threads(2, torch_threads=1)
+    assert sk.get_num_threads() == 2 and torch.get_num_threads() == 1
+    sk.set_num_threads(1)
+    assert sk.get_num_threads() == 1 and torch.get_num_threads() == 1
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="torch_threads"):
+            sk.set_num_threads(1, torch_threads=bad)
