@@ -53,15 +53,6 @@ def _spmv_rows_4x4(blocks, indices, indptr, x, y, br0, br1):
             y[row0 + 3] = a3
 
 
-@numba.njit(cache=True)
-def _spmv_rows(blocks, indices, indptr, x, y, br0, br1):
-    """SpMV of block rows [br0, br1): the unrolled path for 4×4 blocks, else the generic one."""
-    if blocks.shape[1] == 4 and blocks.shape[2] == 4:
-        _spmv_rows_4x4(blocks, indices, indptr, x, y, br0, br1)
-    else:
-        _spmv_rows_any(blocks, indices, indptr, x, y, br0, br1)
-
-
 @numba.njit(cache=True, fastmath=FASTMATH)
 def _spmv_rows_any(blocks, indices, indptr, x, y, br0, br1):
     r = blocks.shape[1]
@@ -97,11 +88,20 @@ def _spmv_rows_any(blocks, indices, indptr, x, y, br0, br1):
             y[row0 + ii] = acc[ii]
 
 
+# One parallel launcher per path (4×4 or any block), so that a first call compiles only the
+# path it runs: a launcher holding both took twice as long to compile.
 @numba.njit(cache=True, parallel=True)
-def _spmv_parallel(blocks, indices, indptr, x, y, nparts):
+def _spmv_parallel_4x4(blocks, indices, indptr, x, y, nparts):
     for part in numba.prange(nparts):
-        _spmv_rows(blocks, indices, indptr, x, y,
-                   split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts))
+        _spmv_rows_4x4(blocks, indices, indptr, x, y,
+                       split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts))
+
+
+@numba.njit(cache=True, parallel=True)
+def _spmv_parallel_any(blocks, indices, indptr, x, y, nparts):
+    for part in numba.prange(nparts):
+        _spmv_rows_any(blocks, indices, indptr, x, y,
+                       split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts))
 
 
 @numba.njit(cache=True, inline="always")
@@ -153,15 +153,6 @@ def _spmm_rows_4x4(blocks, indices, indptr, X, starts, Y, br0, br1):
         c += 2 * step
 
 
-@numba.njit(cache=True)
-def _spmm_rows(blocks, indices, indptr, X, starts, Y, br0, br1):
-    """SpMM of block rows [br0, br1): the SIMD path for 4×4 blocks, else the generic one."""
-    if blocks.shape[1] == 4 and blocks.shape[2] == 4:
-        _spmm_rows_4x4(blocks, indices, indptr, X, starts, Y, br0, br1)
-    else:
-        _spmm_rows_any(blocks, indices, indptr, X, starts, Y, br0, br1)
-
-
 @numba.njit(cache=True, fastmath=FASTMATH)
 def _spmm_rows_any(blocks, indices, indptr, X, starts, Y, br0, br1):
     r = blocks.shape[1]
@@ -205,20 +196,29 @@ def _spmm_rows_any(blocks, indices, indptr, X, starts, Y, br0, br1):
 
 
 @numba.njit(cache=True, parallel=True)
-def _spmm_parallel(blocks, indices, indptr, X, starts, Y, nparts):
+def _spmm_parallel_4x4(blocks, indices, indptr, X, starts, Y, nparts):
     for part in numba.prange(nparts):
-        _spmm_rows(blocks, indices, indptr, X, starts, Y,
-                   split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts))
+        _spmm_rows_4x4(blocks, indices, indptr, X, starts, Y,
+                       split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts))
+
+
+@numba.njit(cache=True, parallel=True)
+def _spmm_parallel_any(blocks, indices, indptr, X, starts, Y, nparts):
+    for part in numba.prange(nparts):
+        _spmm_rows_any(blocks, indices, indptr, X, starts, Y,
+                       split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts))
 
 
 def bsr_spmv(blocks, indices, indptr, x, y):
     """y[:] = A @ x for a validated BSR matrix; blocks (nblocks, r, c) C-contiguous."""
     nparts = num_parts(blocks.size)
+    square4 = blocks.shape[1:] == (4, 4)
     if nparts == 1:
-        rows = _spmv_rows_4x4 if blocks.shape[1:] == (4, 4) else _spmv_rows_any
+        rows = _spmv_rows_4x4 if square4 else _spmv_rows_any
         rows(blocks, indices, indptr, x, y, 0, indptr.shape[0] - 1)
     else:
-        _spmv_parallel(blocks, indices, indptr, x, y, nparts)
+        launch = _spmv_parallel_4x4 if square4 else _spmv_parallel_any
+        launch(blocks, indices, indptr, x, y, nparts)
     return y
 
 
@@ -226,9 +226,11 @@ def bsr_spmm(blocks, indices, indptr, X, Y, starts=None):
     """Y[:] = A @ X for a validated BSR matrix; X (K, N) and Y (M, N) C-contiguous.
     ``starts``: X's rows read in place, as ``csr_spmm`` takes them."""
     nparts = num_parts(blocks.size * Y.shape[1])
+    square4 = blocks.shape[1:] == (4, 4)
     if nparts == 1:
-        rows = _spmm_rows_4x4 if blocks.shape[1:] == (4, 4) else _spmm_rows_any
+        rows = _spmm_rows_4x4 if square4 else _spmm_rows_any
         rows(blocks, indices, indptr, X, starts, Y, 0, indptr.shape[0] - 1)
     else:
-        _spmm_parallel(blocks, indices, indptr, X, starts, Y, nparts)
+        launch = _spmm_parallel_4x4 if square4 else _spmm_parallel_any
+        launch(blocks, indices, indptr, X, starts, Y, nparts)
     return Y

@@ -74,15 +74,6 @@ def _spmv_panels_v8(vectors, bitmap, panel_ptr, x, y, p0, p1):
             y[row0 + 7] = a7
 
 
-@numba.njit(cache=True)
-def _spmv_panels(vectors, bitmap, panel_ptr, x, y, p0, p1):
-    """SpMV of panels [p0, p1): the unrolled path for V = 8, else the generic one."""
-    if vectors.shape[1] == 8:
-        _spmv_panels_v8(vectors, bitmap, panel_ptr, x, y, p0, p1)
-    else:
-        _spmv_panels_any(vectors, bitmap, panel_ptr, x, y, p0, p1)
-
-
 @numba.njit(cache=True, fastmath=FASTMATH)
 def _spmv_panels_any(vectors, bitmap, panel_ptr, x, y, p0, p1):
     v_len = vectors.shape[1]
@@ -103,11 +94,20 @@ def _spmv_panels_any(vectors, bitmap, panel_ptr, x, y, p0, p1):
             y[row0 + v] = acc[v]
 
 
+# One parallel launcher per path (V = 8 or any V), so that a first call compiles only the
+# path it runs: a launcher holding both took twice as long to compile.
 @numba.njit(cache=True, parallel=True)
-def _spmv_parallel(vectors, bitmap, panel_ptr, x, y, nparts):
+def _spmv_parallel_v8(vectors, bitmap, panel_ptr, x, y, nparts):
     for part in numba.prange(nparts):
-        _spmv_panels(vectors, bitmap, panel_ptr, x, y,
-                     split_point(panel_ptr, part, nparts), split_point(panel_ptr, part + 1, nparts))
+        _spmv_panels_v8(vectors, bitmap, panel_ptr, x, y, split_point(panel_ptr, part, nparts),
+                        split_point(panel_ptr, part + 1, nparts))
+
+
+@numba.njit(cache=True, parallel=True)
+def _spmv_parallel_any(vectors, bitmap, panel_ptr, x, y, nparts):
+    for part in numba.prange(nparts):
+        _spmv_panels_any(vectors, bitmap, panel_ptr, x, y, split_point(panel_ptr, part, nparts),
+                         split_point(panel_ptr, part + 1, nparts))
 
 
 @numba.njit(cache=True)
@@ -168,15 +168,6 @@ def _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1):
         c += 2 * step
 
 
-@numba.njit(cache=True)
-def _spmm_panels(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1):
-    """SpMM of panels [p0, p1): the SIMD path for V = 8, else the generic one."""
-    if vectors.shape[1] == 8:
-        _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1)
-    else:
-        _spmm_panels_any(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1)
-
-
 @numba.njit(cache=True, fastmath=FASTMATH)
 def _spmm_panels_any(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1):
     v_len = vectors.shape[1]
@@ -217,20 +208,31 @@ def _spmm_panels_any(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1):
 
 
 @numba.njit(cache=True, parallel=True)
-def _spmm_parallel(vectors, bitmap, panel_ptr, X, starts, Y, nparts):
+def _spmm_parallel_v8(vectors, bitmap, panel_ptr, X, starts, Y, nparts):
     for part in numba.prange(nparts):
-        _spmm_panels(vectors, bitmap, panel_ptr, X, starts, Y,
-                     split_point(panel_ptr, part, nparts), split_point(panel_ptr, part + 1, nparts))
+        _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y,
+                        split_point(panel_ptr, part, nparts),
+                        split_point(panel_ptr, part + 1, nparts))
+
+
+@numba.njit(cache=True, parallel=True)
+def _spmm_parallel_any(vectors, bitmap, panel_ptr, X, starts, Y, nparts):
+    for part in numba.prange(nparts):
+        _spmm_panels_any(vectors, bitmap, panel_ptr, X, starts, Y,
+                         split_point(panel_ptr, part, nparts),
+                         split_point(panel_ptr, part + 1, nparts))
 
 
 def vectorskip_spmv(vectors, bitmap, panel_ptr, x, y):
     """y[:] = A @ x; vectors (nvec, V), bitmap (npanels, ceil(K/64)) uint64."""
     nparts = num_parts(vectors.size)
+    v8 = vectors.shape[1] == 8
     if nparts == 1:
-        panels = _spmv_panels_v8 if vectors.shape[1] == 8 else _spmv_panels_any
+        panels = _spmv_panels_v8 if v8 else _spmv_panels_any
         panels(vectors, bitmap, panel_ptr, x, y, 0, bitmap.shape[0])
     else:
-        _spmv_parallel(vectors, bitmap, panel_ptr, x, y, nparts)
+        launch = _spmv_parallel_v8 if v8 else _spmv_parallel_any
+        launch(vectors, bitmap, panel_ptr, x, y, nparts)
     return y
 
 
@@ -238,9 +240,11 @@ def vectorskip_spmm(vectors, bitmap, panel_ptr, X, Y, starts=None):
     """Y[:] = A @ X; X (K, N) and Y (M, N) C-contiguous. ``starts``: X's rows read in
     place, as ``csr_spmm`` takes them."""
     nparts = num_parts(vectors.size * Y.shape[1])
+    v8 = vectors.shape[1] == 8
     if nparts == 1:
-        panels = _spmm_panels_v8 if vectors.shape[1] == 8 else _spmm_panels_any
+        panels = _spmm_panels_v8 if v8 else _spmm_panels_any
         panels(vectors, bitmap, panel_ptr, X, starts, Y, 0, bitmap.shape[0])
     else:
-        _spmm_parallel(vectors, bitmap, panel_ptr, X, starts, Y, nparts)
+        launch = _spmm_parallel_v8 if v8 else _spmm_parallel_any
+        launch(vectors, bitmap, panel_ptr, X, starts, Y, nparts)
     return Y
