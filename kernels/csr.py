@@ -30,8 +30,9 @@ def _spmm_rows(data, indices, indptr, X, starts, Y, r0, r1):
     """Rows [r0, r1) of Y = A @ X, one column panel at a time. A row's panel sums stay in SIMD
     registers across its nonzeros (see ``simd``): each nonzero costs one load of X per vector
     and no load or store of Y. Panels are four vectors wide (``_spmm_panel``); columns left
-    over that fit two vectors take four-chain passes of one vector (``_spmm_rows_narrow``). A panel of X (K × 4 vectors) stays in L2 across
-    the rows. Row k of X is at ``simd.row_start(starts, k, n)`` of X's buffer, n = Y's columns."""
+    over that fit two vectors take four-chain passes of one vector (``_spmm_rows_narrow``).
+    A panel of X (K × 4 vectors) stays in L2 across the rows. Row k of X is at
+    ``simd.row_start(starts, k, n)`` of X's buffer, n = Y's columns."""
     n = Y.shape[1]
     step = lanes(X)
     c = 0

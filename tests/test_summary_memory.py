@@ -73,3 +73,16 @@ def test_lazy_names_are_listed_and_unknown_ones_raise():
         assert getattr(sparsekit, name) is not None
     with pytest.raises(AttributeError, match="no_such_thing"):
         sparsekit.no_such_thing  # noqa: B018
+
+
+def test_estimate_never_loads_numba():
+    """sk.estimate prices a model without running a kernel: no Numba (0.2 s, 60 MB)."""
+    got = _run("""
+        import json, sys
+        import torch
+        import sparsekit as sk
+        model = sk.models.load_model("small_cnn").eval()
+        sk.estimate(model, sk.models.example_input("small_cnn"), "host-cpu")
+        print(json.dumps({"numba": "numba" in sys.modules}))
+        """)
+    assert got == {"numba": False}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sparsekit.kernels.pool import max_pool2d
 from sparsekit.model import tracing
 
 
@@ -60,6 +59,7 @@ class MaxPool2d(nn.MaxPool2d):
         ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
         if ho < 1 or wo < 1:
             return super().forward(x)   # torch's own error for a window larger than the input
+        from sparsekit.kernels.pool import max_pool2d   # Numba: loaded at the first pool
         out = torch.empty(b, c, ho, wo, dtype=x.dtype)
         batch = batch.contiguous()
         max_pool2d(batch.numpy(), kh, kw, sh, sw, ph, pw, out.numpy())
