@@ -1,4 +1,4 @@
-"""Stride-1 convolutions read the padded image in place (``matmul_rows_at``: the SpMM kernels
+"""Convolutions read the padded image in place (split into its stride phases) (``matmul_rows_at``: the SpMM kernels
 with row starts, every format) instead of building im2col: against torch's
 conv2d, and the checks."""
 import numpy as np
@@ -22,23 +22,24 @@ PACKS = [sk.CSR.from_dense, lambda w: sk.BSR.from_dense(w, (4, 4)),
 @given(c=st.integers(1, 4), m=st.integers(1, 9), h=st.integers(1, 12),
        w=st.sampled_from([1, 5, 15, 16, 17, 31, 33, 48, 63, 64, 65, 70]),
        kh=st.integers(1, 3), kw=st.integers(2, 3), dh=st.integers(1, 2), dw=st.integers(1, 2),
+       sh=st.integers(1, 3), sw=st.integers(1, 3),
        pad=st.tuples(*[st.integers(0, 2)] * 4), batch=st.sampled_from([1, 3]),
        dtype=st.sampled_from([torch.float32, torch.float64]),
        sparsity=st.sampled_from([0.0, 0.5, 0.9, 1.0]), seed=st.integers(0, 99),
        pack=st.sampled_from(PACKS))
-def test_stride1_conv_matches_torch(c, m, h, w, kh, kw, dh, dw, pad, batch, dtype, sparsity,
-                                    seed, pack):
+def test_strided_conv_matches_torch(c, m, h, w, kh, kw, dh, dw, sh, sw, pad, batch, dtype,
+                                    sparsity, seed, pack):
     left, right, top, bottom = pad
     if h + top + bottom < dh * (kh - 1) + 1 or w + left + right < dw * (kw - 1) + 1:
         return
     g = torch.Generator().manual_seed(seed)
     weight = torch.randn(m, c, kh, kw, generator=g, dtype=dtype)
     weight[torch.rand(weight.shape, generator=g) < sparsity] = 0
-    conv = nn.Conv2d(c, m, (kh, kw), dilation=(dh, dw), bias=False, dtype=dtype)
+    conv = nn.Conv2d(c, m, (kh, kw), (sh, sw), dilation=(dh, dw), bias=False, dtype=dtype)
     with torch.no_grad():
         conv.weight.copy_(weight)
     matrix = pack(weight.reshape(m, -1))
-    layer = SparseConv2d(matrix, c, (kh, kw), padding=pad, dilation=(dh, dw))
+    layer = SparseConv2d(matrix, c, (kh, kw), (sh, sw), padding=pad, dilation=(dh, dw))
     layer.FOLD_BELOW = 0            # every image through the in-place path
     x = torch.randn(batch, c, h, w, generator=g, dtype=dtype)
     with torch.no_grad():

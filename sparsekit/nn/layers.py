@@ -264,18 +264,22 @@ class SparseConv2d(SparseModule):
             fmt.matmul(xk.numpy() if xk.is_contiguous() else xk.contiguous().numpy(),
                        out=y.numpy())
             out = y.view(m, b, ho, wo).transpose(0, 1).contiguous()
-        elif (sh, sw) == (1, 1) and kh * kw > 1:
-            # Stride 1: the padded image is read in place as its im2col matrix (no copy).
-            # Output row oh spans Wp columns of which the first Wo are kept, so that the
-            # im2col row of column (c, i, j) is one contiguous run of the image.
+        elif kh * kw > 1:
+            # The padded image is read in place as its im2col matrix: split into its sh × sw
+            # stride phases (one pass; none at stride 1), the im2col row of column (c, i, j)
+            # is one contiguous run of a phase when output row oh spans a phase's Wq columns,
+            # of which the first Wo are kept.
+            hq, wq = -(-h // sh), -(-w // sw)
+            phases = F.pad(x, (0, wq * sw - w, 0, hq * sh - h)) if (hq * sh, wq * sw) != (h, w) \
+                else x
+            phases = phases.reshape(b, c, hq, sh, wq, sw).permute(0, 3, 5, 1, 2, 4).contiguous()
             out = torch.empty(b, m, ho, wo, dtype=x.dtype)
-            span = (ho - 1) * w + wo
+            span = (ho - 1) * wq + wo
             wide = torch.empty(m, span, dtype=x.dtype)
-            starts = self._starts(h, w)
-            x = x.contiguous()
+            starts = self._starts(hq, wq)
             for i in range(b):
-                fmt.matmul_rows_at(x[i].numpy().reshape(-1), starts, wide.numpy())
-                out[i].copy_(wide.as_strided((m, ho, wo), (span, w, 1)))
+                fmt.matmul_rows_at(phases[i].numpy().reshape(-1), starts, wide.numpy())
+                out[i].copy_(wide.as_strided((m, ho, wo), (span, wq, 1)))
         else:
             out = torch.empty(b, m, ho, wo, dtype=x.dtype)
             for i in range(b):
@@ -296,17 +300,22 @@ class SparseConv2d(SparseModule):
         state.pop("_im2col_starts", None)   # a cache (numpy), rebuilt by the next forward
         return state
 
-    def _starts(self, hp, wp):
-        """Where im2col row (c, i, j) starts in the flat padded image (Hp × Wp), for output
-        position 0: c·Hp·Wp + i·dh·Wp + j·dw. Kept for the last input size (a model calls a
-        layer on one size)."""
+    def _starts(self, hq, wq):
+        """Where im2col row (c, i, j) starts, for output position 0, in the flat stride phases
+        of the padded image (sh · sw phases of C × Hq × Wq, phase (p, q) holding the rows
+        p, p + sh, ... and columns q, q + sw, ...): tap (i, j) reads phase ((i·dh) mod sh,
+        (j·dw) mod sw) from row (i·dh) div sh and column (j·dw) div sw. Kept for the last
+        input size (a model calls a layer on one size)."""
         cached = self.__dict__.get("_im2col_starts")
-        if cached is None or cached[0] != (hp, wp):
-            (kh, kw), (dh, dw) = self.kernel_size, self.dilation
-            c = np.arange(self.in_channels, dtype=np.int64)[:, None, None] * (hp * wp)
-            i = np.arange(kh, dtype=np.int64)[None, :, None] * (dh * wp)
-            j = np.arange(kw, dtype=np.int64)[None, None, :] * dw
-            cached = self.__dict__["_im2col_starts"] = ((hp, wp), (c + i + j).reshape(-1))
+        if cached is None or cached[0] != (hq, wq):
+            (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
+            channels = self.in_channels
+            di, dj = np.arange(kh, dtype=np.int64) * dh, np.arange(kw, dtype=np.int64) * dw
+            phase = (di % sh)[:, None] * sw + (dj % sw)[None, :]            # (kh, kw)
+            within = (di // sh)[:, None] * wq + (dj // sw)[None, :]
+            c = np.arange(channels, dtype=np.int64)[:, None, None]
+            starts = (phase[None] * channels + c) * (hq * wq) + within[None]
+            cached = self.__dict__["_im2col_starts"] = ((hq, wq), starts.reshape(-1))
         return cached[1]
 
     def to_dense(self) -> nn.Conv2d:
