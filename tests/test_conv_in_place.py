@@ -1,6 +1,6 @@
-"""Convolutions read the padded image in place (split into its stride phases) (``matmul_rows_at``: the SpMM kernels
-with row starts, every format) instead of building im2col: against torch's
-conv2d, and the checks."""
+"""Convolutions read the padded image in place, split into its stride phases
+(``matmul_rows_at``: the SpMM kernels with row starts, every format), instead of building
+im2col: against torch's conv2d, and the checks."""
 import numpy as np
 import pytest
 import torch
