@@ -9,6 +9,8 @@ kh · kw, and the column pass runs over contiguous rows, which LLVM vectorises.
 import numba
 import numpy as np
 
+from .threads import num_parts
+
 
 @numba.njit(cache=True, inline="always")
 def _max(m, v):
@@ -17,33 +19,52 @@ def _max(m, v):
 
 
 @numba.njit(cache=True)
-def max_pool2d(x, kh, kw, sh, sw, top, left, out):
-    """out[b, c, oh, ow] = max of x[b, c, oh·sh − top + i, ow·sw − left + j] over the
-    0 <= i < kh, 0 <= j < kw that fall inside the image (padding never wins); -inf for a
-    window wholly in the padding. x (B, C, H, W) and out (B, C, Ho, Wo) C-contiguous."""
-    nb, nc, h, w = x.shape
+def _pool_planes(x, kh, kw, sh, sw, top, left, out, p0, p1):
+    """Planes [p0, p1) of the B·C image planes (see ``max_pool2d``)."""
+    nc, h, w = x.shape[1], x.shape[2], x.shape[3]
     ho, wo = out.shape[2], out.shape[3]
     rows = np.empty((h, wo), x.dtype)
     lowest = x.dtype.type(-np.inf)
-    for b in range(nb):
-        for c in range(nc):
-            image = x[b, c]
-            for i in range(h):
-                src = image[i]
-                dst = rows[i]
+    for plane in range(p0, p1):
+        b, c = plane // nc, plane % nc
+        image = x[b, c]
+        for i in range(h):
+            src = image[i]
+            dst = rows[i]
+            for ow in range(wo):
+                w0 = ow * sw - left
+                m = lowest
+                for j in range(max(w0, 0), min(w0 + kw, w)):
+                    m = _max(m, src[j])
+                dst[ow] = m
+        pooled = out[b, c]
+        for oh in range(ho):
+            h0 = oh * sh - top
+            dst = pooled[oh]
+            dst[:] = lowest
+            for i in range(max(h0, 0), min(h0 + kh, h)):
+                row = rows[i]
                 for ow in range(wo):
-                    w0 = ow * sw - left
-                    m = lowest
-                    for j in range(max(w0, 0), min(w0 + kw, w)):
-                        m = _max(m, src[j])
-                    dst[ow] = m
-            pooled = out[b, c]
-            for oh in range(ho):
-                h0 = oh * sh - top
-                dst = pooled[oh]
-                dst[:] = lowest
-                for i in range(max(h0, 0), min(h0 + kh, h)):
-                    row = rows[i]
-                    for ow in range(wo):
-                        dst[ow] = _max(dst[ow], row[ow])
+                    dst[ow] = _max(dst[ow], row[ow])
+
+
+@numba.njit(cache=True, parallel=True)
+def _pool_parallel(x, kh, kw, sh, sw, top, left, out, nparts):
+    planes = x.shape[0] * x.shape[1]
+    for part in numba.prange(nparts):
+        _pool_planes(x, kh, kw, sh, sw, top, left, out, part * planes // nparts,
+                     (part + 1) * planes // nparts)
+
+
+def max_pool2d(x, kh, kw, sh, sw, top, left, out):
+    """out[b, c, oh, ow] = max of x[b, c, oh·sh − top + i, ow·sw − left + j] over the
+    0 <= i < kh, 0 <= j < kw that fall inside the image (padding never wins); -inf for a
+    window wholly in the padding. x (B, C, H, W) and out (B, C, Ho, Wo) C-contiguous. The
+    image planes are split across threads (``threads.num_parts``)."""
+    planes = x.shape[0] * x.shape[1]
+    nparts = min(num_parts(x.size * kw + out.size * kh), planes)
+    if nparts <= 1:
+        _pool_planes(x, kh, kw, sh, sw, top, left, out, 0, planes)
+    else:
+        _pool_parallel(x, kh, kw, sh, sw, top, left, out, nparts)
     return out

@@ -95,3 +95,15 @@ def test_the_kernel_pool_is_traced_like_torchs():
     assert kernel_op.flops == torch_op.flops
     out_bytes = 4 * 4 * 5 * 5   # the pooled output; torch also writes int64 indices
     assert kernel_op.bytes_written == out_bytes
+
+
+def test_max_pool_split_across_threads_matches_torch(restore_threads):
+    import sparsekit as sk
+    from sparsekit.kernels.threads import num_parts
+    sk.set_num_threads(2)
+    x = torch.randn(2, 5, 64, 64)
+    x[0, 3, 10, 10] = float("nan")
+    assert num_parts(x.numel() * 3) == 2                  # big enough to run in parallel
+    with torch.no_grad():
+        np.testing.assert_array_equal(MaxPool2d(3, 2, 1)(x).numpy(),
+                                      F.max_pool2d(x, 3, 2, 1).numpy())
