@@ -26,9 +26,9 @@ PACKS = [sk.CSR.from_dense, lambda w: sk.BSR.from_dense(w, (4, 4)),
        pad=st.tuples(*[st.integers(0, 2)] * 4), batch=st.sampled_from([1, 3]),
        dtype=st.sampled_from([torch.float32, torch.float64]),
        sparsity=st.sampled_from([0.0, 0.5, 0.9, 1.0]), seed=st.integers(0, 99),
-       pack=st.sampled_from(PACKS))
+       pack=st.sampled_from(PACKS), in_place=st.booleans())
 def test_strided_conv_matches_torch(c, m, h, w, kh, kw, dh, dw, sh, sw, pad, batch, dtype,
-                                    sparsity, seed, pack):
+                                    sparsity, seed, pack, in_place):
     left, right, top, bottom = pad
     if h + top + bottom < dh * (kh - 1) + 1 or w + left + right < dw * (kw - 1) + 1:
         return
@@ -40,6 +40,7 @@ def test_strided_conv_matches_torch(c, m, h, w, kh, kw, dh, dw, sh, sw, pad, bat
         conv.weight.copy_(weight)
     matrix = pack(weight.reshape(m, -1))
     layer = SparseConv2d(matrix, c, (kh, kw), (sh, sw), padding=pad, dilation=(dh, dw))
+    layer._in_place_pays = lambda *shape: in_place   # both paths, whatever the shapes
     layer.FOLD_BELOW = 0            # every image through the in-place path
     x = torch.randn(batch, c, h, w, generator=g, dtype=dtype)
     with torch.no_grad():
@@ -64,3 +65,12 @@ def test_matmul_rows_at_reads_overlapping_rows_and_refuses_rows_outside_x():
         with pytest.raises(ValueError, match="matmul_rows_at"):
             a.matmul_rows_at(**args)
 
+
+
+def test_in_place_only_where_it_does_not_add_vector_passes():
+    pays = SparseConv2d._in_place_pays
+    # resnet at 224 (float32, 16 lanes): 56², 28², 14², 7² outputs read in place
+    assert all(pays(n, n, n + 2, 4) for n in (56, 28, 14, 7))
+    assert not pays(4, 4, 6, 4)          # 16 columns would become 22: two vectors, not one
+    # float64 (8 lanes): 8×8 -> 78 columns is 10 vectors for 8, 16×16 -> 286 is 36 for 32
+    assert not pays(8, 8, 10, 8) and pays(16, 16, 18, 8)
