@@ -10,10 +10,10 @@ register, so a row's nonzeros accumulate without touching memory.
 The intrinsics index an array by element offset into its C-contiguous buffer and trust it
 (no bounds checks, as every kernel here: the format classes validate before calling):
 - ``vzero(a)``: a zero vector of ``a``'s dtype;
-- ``vload(a, off)``: a[off : off + lanes];  ``vstore(a, off, v)``: a[off : off + lanes] = v;
-- ``vload_first(a, off, count)`` and ``vstore_first(a, off, v, count)``: the same on the first
-  ``count`` lanes only (masked: nothing past them is read or written; the other lanes load as
-  0), for the columns left over when a row's length is not a multiple of the lane count;
+- ``vload_first(a, off, count)``: a[off : off + count] in the first ``count`` lanes (0 in the
+  others), and ``vstore_first(a, off, v, count)``: a[off : off + count] = v[:count]; masked:
+  nothing past the first ``count`` elements is read or written (a full vector when count is
+  the lane count; on AVX-512 a masked load costs what a plain one does);
 - ``vfma(acc, s, v)``: acc + s · v, one fused multiply-add per lane (s broadcast);
 - ``vadd(u, v)``: u + v;
 - ``lanes(a)``: the lane count for ``a``'s dtype (a compile-time constant).
@@ -123,20 +123,6 @@ def _int64(context, builder, value, typ):
 
 
 @intrinsic
-def vload(typingctx, array, offset):
-    vec = _vec_of(array)
-    if not isinstance(offset, types.Integer):
-        return None
-
-    def codegen(context, builder, sig, args):
-        arr, off = args
-        pointer = _pointer(context, builder, sig.args[0], arr,
-                           _int64(context, builder, off, sig.args[1]), vec)
-        return builder.load(pointer, align=4)
-    return vec(array, offset), codegen
-
-
-@intrinsic
 def vload_first(typingctx, array, offset, count):
     vec = _vec_of(array)
     if not isinstance(offset, types.Integer) or not isinstance(count, types.Integer):
@@ -171,21 +157,6 @@ def vadd(typingctx, u, v):
     def codegen(context, builder, sig, args):
         return builder.fadd(args[0], args[1])
     return u(u, v), codegen
-
-
-@intrinsic
-def vstore(typingctx, array, offset, value):
-    vec = _vec_of(array)
-    if value != vec or not isinstance(offset, types.Integer):
-        return None
-
-    def codegen(context, builder, sig, args):
-        arr, off, v = args
-        pointer = _pointer(context, builder, sig.args[0], arr,
-                           _int64(context, builder, off, sig.args[1]), vec)
-        builder.store(v, pointer, align=4)
-        return context.get_dummy_value()
-    return types.none(array, offset, value), codegen
 
 
 @intrinsic

@@ -7,7 +7,10 @@
   (N, K) is fed as its transpose, and its output is returned as the transpose of Y: a view,
   so a chain of sparse Linears (with elementwise ops between them) never copies.
 - A conv with groups=1 is lowered to one SpMM per image: W (C_out × C_in·kh·kw) times the
-  image's im2col matrix, written straight into the NCHW output. A 1×1 conv needs no im2col
+  image's im2col matrix. That matrix is not built: the kernels read its rows in place from
+  the padded image split into its stride phases (``matmul_rows_at``), except for small
+  outputs where the wider rows would cost more SIMD passes (``_in_place_pays``) and for
+  batches of small images, which are folded into one product. A 1×1 conv needs no im2col
   (a strided 1×1 conv subsamples first). Grouped and depthwise convs are not converted
   (``sk.sparsify`` keeps them dense, and says so).
 - The format's arrays are mirrored in buffers (``values``, ``indices``, ``pointers``,
@@ -249,6 +252,7 @@ class SparseConv2d(SparseModule):
             raise ValueError(f"input {h}×{w} (padded) is smaller than the kernel")
         m, k = self.shape
         positions = ho * wo
+        hq, wq = -(-h // sh), -(-w // sw)   # rows and columns of one stride phase
         if kh == kw == 1:
             cols = x[:, :, ::sh, ::sw][:, :, :ho, :wo]  # (B, C, Ho, Wo): K = C
         else:
@@ -264,15 +268,14 @@ class SparseConv2d(SparseModule):
             fmt.matmul(xk.numpy() if xk.is_contiguous() else xk.contiguous().numpy(),
                        out=y.numpy())
             out = y.view(m, b, ho, wo).transpose(0, 1).contiguous()
-        elif kh * kw > 1 and self._in_place_pays(ho, wo, -(-w // sw), x.element_size()):
+        elif kh * kw > 1 and self._in_place_pays(ho, wo, wq, x.element_size()):
             # The padded image is read in place as its im2col matrix: split into its sh × sw
             # stride phases (one pass; none at stride 1), the im2col row of column (c, i, j)
             # is one contiguous run of a phase when output row oh spans a phase's Wq columns,
             # of which the first Wo are kept.
-            hq, wq = -(-h // sh), -(-w // sw)
-            phases = F.pad(x, (0, wq * sw - w, 0, hq * sh - h)) if (hq * sh, wq * sw) != (h, w) \
-                else x
-            phases = phases.reshape(b, c, hq, sh, wq, sw).permute(0, 3, 5, 1, 2, 4).contiguous()
+            image = x if (hq * sh, wq * sw) == (h, w) else \
+                F.pad(x, (0, wq * sw - w, 0, hq * sh - h))   # whole phases
+            phases = image.reshape(b, c, hq, sh, wq, sw).permute(0, 3, 5, 1, 2, 4).contiguous()
             out = torch.empty(b, m, ho, wo, dtype=x.dtype)
             span = (ho - 1) * wq + wo
             wide = torch.empty(m, span, dtype=x.dtype)
