@@ -1,24 +1,19 @@
-"""How fast ``sk.estimate`` and ``sparsekit summary`` are on a resnet50-shaped model (issue 8).
+"""How fast ``sk.estimate`` is on a resnet50-shaped model (issue 8); ``sparsekit summary`` is
+measured by bench_summary.py.
 
 Targets (on a quiet machine):
 - ``sk.estimate`` of a 90 %-pruned resnet50 (``sparsekit.models.resnet50``, 1×3×224×224):
   ≤ 0.3 s per preset once the process is warm, ≤ 1 s for the first call in a fresh
   interpreter (imports and the model's construction not counted);
-- three presets at once (one trace reused): ≤ 0.5 s in all;
-- ``sparsekit summary resnet50``: ≤ 3 s wall time and ≤ 300 MB peak RSS (the whole command,
-  interpreter start included).
+- three presets at once (one trace reused): ≤ 0.5 s in all.
 
 Each benchmark records its figure and target in ``extra_info`` and prints it; none asserts a
-time (the machine may be busy). The first-call and summary figures come from subprocesses:
-a fresh interpreter each, timed inside (first call) or by a small wrapper that waits for the
-command and reads ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` (its only child).
+time (the machine may be busy). The first-call figure comes from a fresh interpreter, timed
+inside.
 
     python -m pytest bench/bench_estimate.py -s              # timed (a quiet machine)
     python -m pytest -q bench --sk-grid smoke --benchmark-disable   # a smoke run
 """
-import json
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -28,8 +23,9 @@ import hwmodel
 import sparsekit as sk
 from sparsekit.models import resnet50
 
+from bench_summary import json_of   # a fresh interpreter's JSON line
+
 TARGET_WARM_S, TARGET_FIRST_S, TARGET_THREE_S = 0.3, 1.0, 0.5
-TARGET_SUMMARY_S, TARGET_SUMMARY_MB = 3.0, 300.0
 THREE = ("host-cpu", "eyeriss-like", "edge-npu")
 SPARSITY = 0.9
 
@@ -75,13 +71,6 @@ def bench_estimate_three_presets(benchmark, pruned):
     benchmark.extra_info["target_s"] = TARGET_THREE_S
 
 
-def _json_of(code: str) -> dict:
-    """Run ``code`` in a fresh interpreter; the JSON object on its last line of output."""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def _first_call_s() -> dict:
     """A fresh interpreter: build and prune the model, then time its first ``sk.estimate``."""
     code = _BUILD.format(sparsity=SPARSITY) + textwrap.dedent("""
@@ -91,31 +80,10 @@ def _first_call_s() -> dict:
         first = time.perf_counter() - t
         print(json.dumps({"first_s": first, "dynamo": "torch._dynamo" in sys.modules}))
         """)
-    return _json_of(code)
+    return json_of(code)
 
 
 def bench_estimate_first_call(benchmark):
     result = benchmark.pedantic(_first_call_s, rounds=1, iterations=1)
     _report(benchmark, "first_call_s", result["first_s"], TARGET_FIRST_S)
     benchmark.extra_info["imports_torch_dynamo"] = result["dynamo"]
-
-
-def _summary_run() -> dict:
-    """``sparsekit summary resnet50`` under a wrapper that reports its wall time and peak
-    RSS (the wrapper's only child)."""
-    code = textwrap.dedent("""
-        import json, resource, subprocess, sys, time
-        t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "sparsekit.cli", "summary", "resnet50"],
-                       check=True, stdout=subprocess.DEVNULL)
-        wall = time.perf_counter() - t
-        rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss   # KiB on Linux
-        print(json.dumps({"wall_s": wall, "peak_rss_mb": rss_kib * 1024 / 1e6}))
-        """)
-    return _json_of(code)
-
-
-def bench_summary_resnet50(benchmark):
-    result = benchmark.pedantic(_summary_run, rounds=1, iterations=1)
-    _report(benchmark, "summary_wall_s", result["wall_s"], TARGET_SUMMARY_S)
-    _report(benchmark, "summary_peak_rss_mb", result["peak_rss_mb"], TARGET_SUMMARY_MB, "MB")

@@ -62,7 +62,7 @@ print(json.dumps({{"steps": steps, "numba": "numba" in sys.modules}}))
 """
 
 
-def _json_of(code: str) -> dict:
+def json_of(code: str) -> dict:
     """Run ``code`` in a fresh interpreter; the JSON object on its last line of output."""
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
                          text=True, check=True)
@@ -71,12 +71,12 @@ def _json_of(code: str) -> dict:
 
 def summary_run(model: str) -> dict:
     """``sparsekit summary MODEL`` once: {"wall_s", "peak_rss_mb"}."""
-    return _json_of(_WRAPPER.format(model=model))
+    return json_of(_WRAPPER.format(model=model))
 
 
 def summary_steps(model: str) -> dict:
     """The command's steps in one fresh interpreter: {"steps": [(name, s, peak MB)], "numba"}."""
-    return _json_of(_STEPS.format(model=model))
+    return json_of(_STEPS.format(model=model))
 
 
 def bench_summary(benchmark, request):
