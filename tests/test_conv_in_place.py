@@ -26,12 +26,17 @@ PACKS = [sk.CSR.from_dense, lambda w: sk.BSR.from_dense(w, (4, 4)),
        pad=st.tuples(*[st.integers(0, 2)] * 4), batch=st.sampled_from([1, 3]),
        dtype=st.sampled_from([torch.float32, torch.float64]),
        sparsity=st.sampled_from([0.0, 0.5, 0.9, 1.0]), seed=st.integers(0, 99),
-       pack=st.sampled_from(PACKS), in_place=st.booleans())
+       pack=st.sampled_from(PACKS), in_place=st.booleans(), gather=st.booleans(),
+       fold=st.booleans(), mode=st.sampled_from(["zeros", "zeros", "reflect", "circular"]))
 def test_strided_conv_matches_torch(c, m, h, w, kh, kw, dh, dw, sh, sw, pad, batch, dtype,
-                                    sparsity, seed, pack, in_place):
+                                    sparsity, seed, pack, in_place, gather, fold, mode):
+    """Every path: in place, im2col by the gather kernel or by torch's copy, per image or
+    folded over the batch, with each padding mode."""
     left, right, top, bottom = pad
     if h + top + bottom < dh * (kh - 1) + 1 or w + left + right < dw * (kw - 1) + 1:
         return
+    if mode != "zeros" and (max(left, right) >= w or max(top, bottom) >= h):
+        return                       # reflect/circular padding must be narrower than the image
     g = torch.Generator().manual_seed(seed)
     weight = torch.randn(m, c, kh, kw, generator=g, dtype=dtype)
     weight[torch.rand(weight.shape, generator=g) < sparsity] = 0
@@ -39,12 +44,15 @@ def test_strided_conv_matches_torch(c, m, h, w, kh, kw, dh, dw, sh, sw, pad, bat
     with torch.no_grad():
         conv.weight.copy_(weight)
     matrix = pack(weight.reshape(m, -1))
-    layer = SparseConv2d(matrix, c, (kh, kw), (sh, sw), padding=pad, dilation=(dh, dw))
-    layer._in_place_pays = lambda *shape: in_place   # both paths, whatever the shapes
-    layer.FOLD_BELOW = 0            # every image through the in-place path
+    layer = SparseConv2d(matrix, c, (kh, kw), (sh, sw), padding=pad, dilation=(dh, dw),
+                         padding_mode=mode)
+    layer._in_place_pays = lambda *shape: in_place   # every path, whatever the shapes
+    layer.GATHER_BELOW = 1 << 30 if gather else 0
+    layer.FOLD_BELOW = 1 << 30 if fold else 0
     x = torch.randn(batch, c, h, w, generator=g, dtype=dtype)
+    padded = F.pad(x, pad, mode="constant" if mode == "zeros" else mode)
     with torch.no_grad():
-        torch.testing.assert_close(layer(x), conv(F.pad(x, pad)), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(layer(x), conv(padded), rtol=1e-4, atol=1e-4)
 
 
 def test_matmul_rows_at_reads_overlapping_rows_and_refuses_rows_outside_x():
