@@ -50,7 +50,8 @@ Sweeps
 
 from .cost import evaluate
 from .estimate import estimate
-from .hardware import Compute, Hardware, HardwareError, MemoryLevel, PEArray, Sparsity
+from .hardware import Compute, Hardware, HardwareError, MemoryLevel, OtherOp, PEArray, \
+    Sparsity
 from .mapping import LevelMapping, Mapping
 from .presets import load, presets
 from .result import Estimate, LayerCost
@@ -60,5 +61,5 @@ from .table import Table
 from .workload import Layer
 
 __all__ = ["Compute", "Estimate", "Hardware", "HardwareError", "Layer", "LayerCost",
-           "LevelMapping", "Mapping", "MemoryLevel", "PEArray", "Sparsity", "Table",
+           "LevelMapping", "Mapping", "MemoryLevel", "OtherOp", "PEArray", "Sparsity", "Table",
            "best_mapping", "estimate", "evaluate", "load", "presets", "sweep"]

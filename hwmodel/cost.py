@@ -163,20 +163,28 @@ def library_product(hw, layer):
 
 
 def stream_cycles(hw, layer):
-    """Per group: an "other" op's bytes (read + written) over the rate such ops stream at
-    (``Compute.other_bytes_per_cycle``); 0 for the products or without that rate."""
-    rate = hw.compute.other_bytes_per_cycle
-    if layer.op != "other" or rate is None:
+    """Per group: an "other" op's bytes (read + written) over the rate its kind streams at
+    (``Compute.other_ops``), else the rate such ops stream at (``other_bytes_per_cycle``); 0
+    for the products or without a rate."""
+    if layer.op != "other":
+        return 0.0
+    measured = hw.compute.other_ops.get(layer.other_op)
+    rate = hw.compute.other_bytes_per_cycle if measured is None else measured.bytes_per_cycle
+    if rate is None:
         return 0.0
     return (layer.input_bytes + layer.output_bytes) / layer.groups / rate
 
 
 def call_cycles(hw, layer):
     """The layer's fixed cost: ``calls`` times the cycles of one call of its kind
-    (``Layer.call_kind``, ``Compute.call_cycles``), whatever the mapping."""
+    (``Layer.call_kind``, ``Compute.call_cycles``; an "other" op of a kind listed in
+    ``Compute.other_ops``: that kind's), whatever the mapping."""
     kind = layer.call_kind
     if kind is None:
         return 0.0
+    measured = hw.compute.other_ops.get(layer.other_op) if kind == "other" else None
+    if measured is not None:
+        return layer.calls * measured.call_cycles
     return layer.calls * hw.compute.call_cycles.get(kind, 0.0)
 
 

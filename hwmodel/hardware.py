@@ -103,6 +103,15 @@ class PEArray:
 
 
 @dataclass(frozen=True)
+class OtherOp:
+    """The measured costs of one kind of non-GEMM op on a host (``Compute.other_ops``):
+    cycles of fixed cost per call, and the bytes (read + written) it streams per cycle."""
+
+    call_cycles: float
+    bytes_per_cycle: float
+
+
+@dataclass(frozen=True)
 class Compute:
     """The MAC array: peak rate, clock, energy per MAC by type ("int8", "fp32", ...).
 
@@ -127,6 +136,11 @@ class Compute:
     other_bytes_per_cycle: how fast an "other" op streams its operands (bytes read + written
     per cycle, as measured); such an op takes at least its bytes over this rate. None: only
     the memory levels' bandwidths bound it.
+    other_ops: {op kind: OtherOp} measured per kind of "other" op (``Layer.other_op``, named
+    as the trace names it: "native_batch_norm", "max_pool2d"...): its own fixed cost per call
+    and streaming rate, in place of ``call_cycles["other"]`` and ``other_bytes_per_cycle``.
+    A batch norm's fixed cost is ten times a ReLU's, and a max-pool streams at 1–3 GB/s
+    where an add streams at 100: one figure for every op kind is far off for most.
     """
 
     macs_per_cycle: float
@@ -140,6 +154,7 @@ class Compute:
     weight_cycles: dict = field(default_factory=dict)
     call_cycles: dict = field(default_factory=dict)
     other_bytes_per_cycle: float | None = None
+    other_ops: dict = field(default_factory=dict)
 
     @property
     def native_type(self):
@@ -448,6 +463,14 @@ def _validate_host(c, parts):
         _check(key in CALL_KINDS, (*parts, "call_cycles", key),
                f"unknown call kind (expected one of {', '.join(CALL_KINDS)})")
         _quantity(value, (*parts, "call_cycles", key))
+    for key, value in _mapping(c.other_ops, (*parts, "other_ops")):
+        where = (*parts, "other_ops", key)
+        _check(isinstance(key, str) and key, where, "an op kind is a non-empty name")
+        _check(isinstance(value, OtherOp), where, f"expected an OtherOp, got {shown(value)}")
+        _quantity(value.call_cycles, (*where, "call_cycles"))
+        _quantity(value.bytes_per_cycle, (*where, "bandwidth"), open_low=True,
+                  minimum=MIN_BANDWIDTH, unit="B/cycle",
+                  why="an op's bytes are divided by it (a missing unit?)")
     if c.other_bytes_per_cycle is not None:
         _quantity(c.other_bytes_per_cycle, (*parts, "other_bandwidth"), open_low=True,
                   minimum=MIN_BANDWIDTH, unit="B/cycle",

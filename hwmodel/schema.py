@@ -5,10 +5,10 @@ sparsity {support, gated_energy_fraction, efficiency, decode_cycles, decode_ener
 metadata bit, by rank representation), decode_bits_per_cycle}, spatial_fanout,
 accumulator_bits, array {rows, cols, row_dims, col_dims}, dense_efficiency {op: share},
 weight_cycles {op: cycles per weight element}, call_cycles {kind: cycles per call},
-other_bandwidth (bytes/s or B/cycle)}, memory [{name, capacity,
-bandwidth, read_bandwidth, write_bandwidth, word_bits, read_energy, write_energy, link_energy,
-holds}] (``bandwidth`` may be left out when both read_ and write_bandwidth are given: separate
-ports). Optional keys left at their defaults are not written back. Quantities may carry the
+other_bandwidth (bytes/s or B/cycle), other_ops {op kind: {call_cycles, bandwidth}}},
+memory [{name, capacity, bandwidth, read_bandwidth, write_bandwidth, word_bits, read_energy,
+write_energy, link_energy, holds}] (``bandwidth`` may be left out when both read_ and
+write_bandwidth are given: separate ports). Optional keys left at their defaults are not written back. Quantities may carry the
 units of their source ("34 GB/s", "1.3 nJ/64b", "108 KiB"; see ``hwmodel.units``). A missing
 or unknown key is an error naming its path; ``load_yaml`` adds the file and line.
 """
@@ -16,7 +16,7 @@ or unknown key is an error naming its path; ``load_yaml`` adds the file and line
 from . import units
 from .formats.spec import REPRESENTATIONS
 from .hardware import CALL_KINDS, DENSE_OPS, HOLDABLE, OPERANDS, SPARSE_STRUCTURES, Compute, \
-    Hardware, HardwareError, MemoryLevel, PEArray, Sparsity, validate_compute
+    Hardware, HardwareError, MemoryLevel, OtherOp, PEArray, Sparsity, validate_compute
 from .yamlsource import read_document, shown
 
 
@@ -66,6 +66,11 @@ def unparse(hw):
         out["compute"]["call_cycles"] = dict(c.call_cycles)
     if c.other_bytes_per_cycle is not None:
         out["compute"]["other_bandwidth"] = units.show(c.other_bytes_per_cycle, "B/cycle")
+    if c.other_ops:
+        out["compute"]["other_ops"] = {
+            kind: {"call_cycles": op.call_cycles,
+                   "bandwidth": units.show(op.bytes_per_cycle, "B/cycle")}
+            for kind, op in c.other_ops.items()}
     out["memory"] = [_unparse_level(m) for m in hw.memory]
     return out
 
@@ -136,7 +141,7 @@ def _parse_compute(data, parts):
     data = _fields(data, parts, ("macs_per_cycle", "clock", "mac_energy"),
                    ("sparsity", "spatial_fanout", "accumulator_bits", "array",
                     "dense_efficiency", "weight_cycles", "call_cycles",
-                    "other_bandwidth"))
+                    "other_bandwidth", "other_ops"))
     energies = data["mac_energy"]
     if not isinstance(energies, dict) or not energies:
         raise HardwareError((*parts, "mac_energy"), "expected a mapping such as {int8: 0.23 pJ}")
@@ -170,7 +175,24 @@ def _parse_compute(data, parts):
                    dense_efficiency=_numbers(data, "dense_efficiency", DENSE_OPS, parts),
                    weight_cycles=_numbers(data, "weight_cycles", DENSE_OPS, parts),
                    call_cycles=_numbers(data, "call_cycles", CALL_KINDS, parts),
-                   other_bytes_per_cycle=other)
+                   other_bytes_per_cycle=other,
+                   other_ops=_other_ops(data.get("other_ops", {}), (*parts, "other_ops"),
+                                        clock))
+
+
+def _other_ops(data, parts, clock):
+    """{op kind: OtherOp} from {kind: {call_cycles, bandwidth}}."""
+    if not isinstance(data, dict):
+        raise HardwareError(parts, f"expected a mapping of op kinds, got {shown(data)}")
+    out = {}
+    for kind, value in data.items():
+        where = (*parts, str(kind))
+        value = _fields(value, where, ("call_cycles", "bandwidth"))
+        out[kind] = OtherOp(
+            call_cycles=_number(value["call_cycles"], (*where, "call_cycles")),
+            bytes_per_cycle=_read(units.bandwidth_bytes_per_cycle, value["bandwidth"],
+                                  (*where, "bandwidth"), clock))
+    return out
 
 
 def _numbers(data, key, allowed, parts):

@@ -75,6 +75,9 @@ class Layer:
         "matmul": a product of two activations, "other": any non-GEMM op): picks the
         hardware's ``dense_efficiency`` and ``call_cycles`` (a compressed weight pays the
         "sparse" call cost). Default None: a plain GEMM, neither applies.
+    other_op: with op "other", which kind of op it is, as the trace names it
+        ("native_batch_norm", "max_pool2d", "add"...): picks its measured costs in the
+        hardware's ``compute.other_ops`` when listed there. Default None.
     calls: separate calls (op dispatches, kernel calls) the layer stands for; each pays the
         fixed cost once. Default 1.
     resident: operands ("weights", "inputs", "outputs") held by the outermost on-chip level
@@ -111,6 +114,7 @@ class Layer:
     compute: str | None = None
     row_nnz: tuple | None = field(default=None, repr=False)
     op: str | None = None
+    other_op: str | None = None
     calls: int = 1
     resident: tuple = ()
     streamed: tuple = ()
@@ -185,6 +189,9 @@ class Layer:
             bad("compute", f"must be one of {COMPUTE_MODES} (or None: the hardware's support)")
         if self.op is not None and self.op not in OPS:
             bad("op", f"must be one of {OPS} (or None: a plain GEMM)")
+        if self.other_op is not None and (self.op != "other" or not isinstance(
+                self.other_op, str) or not self.other_op):
+            bad("other_op", "names the kind of an op=\"other\" layer: a non-empty string")
         if isinstance(self.calls, bool) or not isinstance(self.calls, int) or self.calls < 0:
             bad("calls", "must be an int >= 0")
         for key in ("resident", "streamed"):

@@ -54,6 +54,10 @@ SOFTWARE = dict(call_cycles={"linear": 14000.0, "conv": 21000.0, "depthwise": 14
                                   "matmul": 0.82},
                 weight_cycles={"linear": 0.4, "conv": 0.1, "depthwise": 0.0, "matmul": 0.0},
                 other_bandwidth=72e9,
+                other_ops={"max_pool2d": dict(call_cycles=26000.0, bytes_per_cycle=0.9,
+                                              what="sparsekit.nn.MaxPool2d(3, 2, 1): ..."),
+                           "add": dict(call_cycles=5500.0, bytes_per_cycle=46.0,
+                                       what="in-place add: ...")},
                 dense_points=[dict(op="conv", shape="Conv2d 64->64", seconds=1e-3, macs=1e6)])
 
 
@@ -79,11 +83,41 @@ def test_the_preset_carries_the_software_figures_with_their_sources():
         line = next(t for t in text.splitlines() if t.strip().startswith(key))
         assert "measured" in line, line
     assert "Conv2d 64->64" in text                       # the shapes the efficiency came from
+    assert c.other_ops["max_pool2d"].call_cycles == 26000.0
+    assert c.other_ops["max_pool2d"].bytes_per_cycle == pytest.approx(0.9, rel=1e-3)
+    assert c.other_ops["add"].bytes_per_cycle == pytest.approx(46.0, rel=1e-3)
+    for kind, op in SOFTWARE["other_ops"].items():
+        line = next(t for t in text.splitlines() if t.strip().startswith(f"{kind}:"))
+        assert "measured" in line and op["what"] in line, line
     quantities = {r["quantity"] for r in summary_rows(m)}
     assert {"sparse call", "dense conv efficiency", "other ops stream",
-            "dense linear per weight"} <= quantities
+            "dense linear per weight", "max_pool2d call", "add stream"} <= quantities
 
 
 def test_a_preset_without_software_figures_still_reads():
     hw = hwmodel.Hardware.from_yaml(preset_yaml(_measurements()))
     assert hw.compute.call_cycles == {} and hw.compute.dense_efficiency == {}
+
+
+def test_each_op_probe_runs_one_op_kind_the_estimate_prices_by_name():
+    from sparsekit.hw._other_ops import _probes, _traced_op
+    kinds = {}
+    for what, build in _probes().items():
+        for size in ("tiny", "typical"):
+            probe, x = build(size)
+            kinds.setdefault(what, set()).add(_traced_op(probe, x)[0])
+    assert all(len(k) == 1 for k in kinds.values()), kinds
+    assert {k.pop() for k in kinds.values()} == {
+        "native_batch_norm", "relu", "hardtanh", "add", "max_pool2d_with_indices",
+        "max_pool2d", "mean", "constant_pad_nd", "copy", "clone", "im2col",
+        "native_layer_norm"}
+
+
+def test_an_op_kind_gets_the_tiny_calls_time_and_the_rate_above_it():
+    from sparsekit.hw._other_ops import _probes, _traced_op, measure_other_ops
+    probe, x = _probes()["in-place add"]("typical")
+    nbytes = _traced_op(probe, x)[1]
+    times = iter([2e-6, 12e-6] * 100)      # tiny, then typical, for every probe in turn
+    out = measure_other_ops(1e9, lambda fn: next(times))
+    assert out["add"]["call_cycles"] == pytest.approx(2000)
+    assert out["add"]["bytes_per_cycle"] == pytest.approx(nbytes / 10e3)

@@ -378,6 +378,23 @@ def test_non_gemm_work_is_priced_and_said():
     assert "includes 5 weight layers" in text and "other op kinds" in text
 
 
+def test_an_op_kind_the_preset_measured_is_priced_by_its_own_figures():
+    import dataclasses
+    torch.manual_seed(0)
+    model, x = SmallCNN().eval(), torch.randn(1, 3, 32, 32)
+    hw = hwmodel.load("host-cpu")
+    relu = hwmodel.OtherOp(call_cycles=1e6, bytes_per_cycle=1e-3)
+    slow = dataclasses.replace(hw, compute=dataclasses.replace(
+        hw.compute, other_ops={**hw.compute.other_ops, "relu": relu}))
+    rows = {c.name: c for c in sk.estimate(model, x, slow).layers}
+    before = {c.name: c for c in sk.estimate(model, x, hw).layers}
+    name = next(n for n in rows if n.startswith("ops: relu"))
+    calls = int(name.split("×")[1])
+    assert rows[name].call_cycles == calls * 1e6
+    assert rows[name].seconds > 100 * before[name].seconds
+    assert all(rows[n].seconds == pytest.approx(before[n].seconds) for n in rows if n != name)
+
+
 def test_attention_products_are_priced():
     """A transformer's q·kᵀ and attn·v are layers with no weight: 2·seq²·d MACs per layer."""
     torch.manual_seed(0)
@@ -485,6 +502,13 @@ def test_activations_stay_cached_between_layers_and_small_weights_between_infere
     assert "weights" not in a.resident and "inputs" in a.resident
     _, c = as_on_host(hw, [small, huge_acts])
     assert "inputs" not in c.resident
+    # each activation fits, but all that one pass writes evicts the weights before the next
+    many = [hwmodel.Layer(f"o{i}", 8, 8, 8, op="other", output_bytes=cache / 8,
+                          input_bytes=cache / 8, weight_value_bytes=0.0) for i in range(9)]
+    a, *rest = as_on_host(hw, [small, *many])
+    assert "weights" not in a.resident and all("inputs" in r.resident for r in rest)
+    a, *_ = as_on_host(hw, [small, *many[:7]])
+    assert "weights" in a.resident
     sparse = hwmodel.Layer("s", 64, 64, 8, op="linear", structure="unstructured",
                            stored_macs=64 * 8, effective_macs=64 * 8)
     s, = as_on_host(hw, [sparse])

@@ -32,6 +32,7 @@ import numpy as np
 import hwmodel
 
 from sparsekit.formats import registry
+from sparsekit.hw._other_ops import measure_other_ops
 
 DEFAULT_OUT = Path("~/.config/sparsekit/presets/host-cpu.yaml")
 # format -> pruning structure, from the format registry (one calibrated pair per structure)
@@ -242,6 +243,7 @@ def measure_software(hw, budget_s, small=False, say=lambda msg: None) -> dict:
                       for fn, _ in streams)
         other_bw = sum(b for _, b in streams) / seconds
         say(f"other ops stream {other_bw / 1e9:.1f} GB/s")
+        other_ops = measure_other_ops(clock, lambda fn: _budget_timer(fn, per_call), say)
         points = _dense_points(small)
         per_point = max(0.01, budget_s / (2 * sum(len(v) for v in points.values())))
         efficiency, weight, rows = {}, {}, []
@@ -260,7 +262,7 @@ def measure_software(hw, budget_s, small=False, say=lambda msg: None) -> dict:
             say(f"dense {op}: {efficiency[op]:.3f} of the peak, {weight[op]:.3g} cycles per "
                 "weight element")
     return dict(call_cycles=calls, dense_efficiency=efficiency, weight_cycles=weight,
-                other_bandwidth=other_bw, dense_points=rows)
+                other_bandwidth=other_bw, other_ops=other_ops, dense_points=rows)
 
 
 def _budget_timer(fn, budget_s):
@@ -464,6 +466,13 @@ def _software_yaml(m: dict) -> list:
               for kind, c in m["call_cycles"].items()]
     lines.append(f"  other_bandwidth: {_gbps(m['other_bandwidth'])}   # measured: torch relu, "
                  "add, BatchNorm1d on 4 MiB tensors (bytes read + written per second)")
+    if m.get("other_ops"):
+        lines += ["  other_ops:                  # measured per op kind (named as the trace "
+                  "names it): the fastest", "                              # call on a tiny "
+                  "input (its fixed cost), and bytes over the time above it on a typical one"]
+        lines += [f"    {kind}: {{call_cycles: {op['call_cycles']:.5g}, bandwidth: "
+                  f"{_gbps(op['bytes_per_cycle'] * clock)}}}   # measured: {op['what']}"
+                  for kind, op in m["other_ops"].items()]
     return lines
 
 
@@ -503,6 +512,11 @@ def summary_rows(m: dict) -> list:
     if "other_bandwidth" in m:
         rows.append({"quantity": "other ops stream", "value": m["other_bandwidth"] / 1e9,
                      "unit": "GB/s"})
+    for kind, op in m.get("other_ops", {}).items():
+        rows.append({"quantity": f"{kind} call", "value": op["call_cycles"] / m["clock_hz"]
+                     * 1e6, "unit": "µs"})
+        rows.append({"quantity": f"{kind} stream", "value": op["bytes_per_cycle"]
+                     * m["clock_hz"] / 1e9, "unit": "GB/s"})
     return rows
 
 

@@ -25,6 +25,9 @@ HOST_YAML = textwrap.dedent("""\
       weight_cycles: {matmul: 2}
       call_cycles: {linear: 1000, conv: 2000, other: 300, sparse: 5000}
       other_bandwidth: 8 GB/s
+      other_ops:
+        max_pool2d: {call_cycles: 900, bandwidth: 1 GB/s}
+        native_batch_norm: {call_cycles: 2500, bandwidth: 4 B/cycle}
       sparsity: {support: skip}
     memory:
       - {name: dram, capacity: null, bandwidth: 16 B/cycle, read_energy: 160 pJ/B,
@@ -51,6 +54,8 @@ def test_host_fields_parse_and_round_trip(host):
     assert c.weight_cycles == {"matmul": 2}
     assert c.call_cycles == {"linear": 1000, "conv": 2000, "other": 300, "sparse": 5000}
     assert c.other_bytes_per_cycle == pytest.approx(8.0)
+    assert c.other_ops == {"max_pool2d": hwmodel.OtherOp(900, pytest.approx(1.0)),
+                           "native_batch_norm": hwmodel.OtherOp(2500, 4.0)}
     assert hwmodel.Hardware.from_dict(host.to_dict()) == host
     assert hwmodel.Hardware.from_yaml(host.to_yaml()) == host
 
@@ -74,6 +79,17 @@ def test_host_fields_parse_and_round_trip(host):
      "unit"),
     ("other_bandwidth: 8 GB/s", "other_bandwidth: 0 GB/s", "compute.other_bandwidth",
      "positive"),
+    ("max_pool2d: {call_cycles: 900, bandwidth: 1 GB/s}",
+     "max_pool2d: {call_cycles: 900, bandwidth: 0 GB/s}", "compute.other_ops.max_pool2d.bandwidth",
+     "positive"),
+    ("max_pool2d: {call_cycles: 900, bandwidth: 1 GB/s}",
+     "max_pool2d: {call_cycles: -9, bandwidth: 1 GB/s}",
+     "compute.other_ops.max_pool2d.call_cycles", "zero or more"),
+    ("max_pool2d: {call_cycles: 900, bandwidth: 1 GB/s}", "max_pool2d: {call_cycles: 900}",
+     "compute.other_ops.max_pool2d", "bandwidth"),
+    ("max_pool2d: {call_cycles: 900, bandwidth: 1 GB/s}",
+     "max_pool2d: {call_cycles: 900, bandwidth: 1 GB/s, energy: 2}",
+     "compute.other_ops.max_pool2d", "energy"),
 ])
 def test_bad_host_fields_name_the_field_and_line(old, new, field, words):
     text = HOST_YAML.replace(old, new)
@@ -135,6 +151,30 @@ def test_other_ops_take_their_bytes_over_the_streaming_rate(host):
     no_rate = dataclasses.replace(host, compute=dataclasses.replace(
         host.compute, other_bytes_per_cycle=None))
     assert cost(no_rate, op).compute_cycles < c.compute_cycles
+
+
+def _op(kind, calls=3):
+    return Layer(f"ops: {kind} ×{calls}", 1, 1, 1 << 16, op="other", other_op=kind, calls=calls,
+                 weight_value_bytes=0.0, input_bytes=4 * 2 ** 16, output_bytes=4 * 2 ** 16,
+                 compute="skip", dense_macs=1.0, effective_macs=0.0, stored_macs=0.0)
+
+
+def test_an_op_kind_measured_on_its_own_takes_its_own_call_cost_and_rate(host):
+    pool, bn = cost(host, _op("max_pool2d")), cost(host, _op("native_batch_norm"))
+    assert pool.compute_cycles == pytest.approx(8 * 2 ** 16 / 1.0)     # 1 GB/s at 1 GHz
+    assert pool.call_cycles == 3 * 900
+    assert bn.compute_cycles == pytest.approx(8 * 2 ** 16 / 4.0)
+    assert bn.call_cycles == 3 * 2500
+    relu = cost(host, _op("relu"))                   # not listed: the figures for every op
+    assert relu.compute_cycles == pytest.approx(8 * 2 ** 16 / 8.0)
+    assert relu.call_cycles == 3 * 300
+
+
+@pytest.mark.parametrize("kw", [dict(other_op="relu"), dict(op="other", other_op=""),
+                                dict(op="other", other_op=3)])
+def test_other_op_names_the_kind_of_an_other_layer_only(kw):
+    with pytest.raises(ValueError, match="other_op"):
+        Layer("x", 8, 8, 8, **kw)
 
 
 def test_totals_add_up_across_layers(host):
