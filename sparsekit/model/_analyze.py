@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -74,31 +75,56 @@ def analyze(model, example_input, *, block=(4, 4), vector: int = 8, value_bits: 
     weights pruned with ``torch.nn.utils.prune`` or ``torch.ao.pruning`` are read as the
     model uses them (masks applied).
     """
+    settings = check_settings(model, progress, formats, block, vector, value_bits, index_bits)
+    with _progress_bar(model, progress) as bar:
+        return summarise(model, trace_forward(model, example_input), settings, bar=bar)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What ``analyze`` counts with: the formats sized, their specs, the block and vector of
+    the structure sparsities, and the value and index widths."""
+
+    formats: tuple
+    specs: dict
+    block: tuple
+    vector: int
+    value_bits: int
+    index_bits: int | None
+
+
+def check_settings(model, progress, formats, block, vector, value_bits,
+                   index_bits) -> Settings:
+    """``analyze``'s arguments checked (TypeError/ValueError naming the bad one)."""
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if progress is not None and not isinstance(progress, (bool, np.bool_)):
         raise TypeError(f"progress must be True, False or None, got {progress!r}")
     formats = _check_formats(formats)
-    block, vector = check_block(block), check_vector(vector)
+    block, vector = check_block(block), int(check_vector(vector))
     specs = {f: registry.spec(f, value_bits, index_bits, block, vector) for f in formats}
-    modules = dict(model.named_modules(remove_duplicate=False))
+    return Settings(formats, specs, block, vector, value_bits, index_bits)
 
+
+def summarise(model, forward, s: Settings, counts=None, keys=None, bar=None) -> Summary:
+    """The Summary of a traced pass. ``counts``: each call's ``weight_counts``, measured
+    while the pass ran (None: measured now, from each call's matrix); ``keys``: for each call
+    a key equal between two calls exactly when they used the same weight (None: compare the
+    matrices themselves)."""
+    modules = dict(model.named_modules(remove_duplicate=False))
+    calls = forward.calls
+    if bar is not None:
+        bar.reset(total=len(calls))
+        bar.set_description("analyze: layers")
+        bar.unit = "layer"
     rows = []
-    with _progress_bar(model, progress) as bar:
-        forward = trace_forward(model, example_input)
-        calls = forward.calls
+    for i, (call, name) in enumerate(zip(calls, layer_names(calls))):
+        rows.append(_row(name, call, modules, s, None if counts is None else counts[i]))
         if bar is not None:
-            bar.reset(total=len(calls))
-            bar.set_description("analyze: layers")
-            bar.unit = "layer"
-        for call, name in zip(calls, layer_names(calls)):
-            rows.append(_row(name, call, modules, specs, block, int(vector), value_bits,
-                             index_bits))
-            if bar is not None:
-                bar.update()
+            bar.update()
     products = [_product_row(name, m, modules)
                 for m, name in zip(forward.matmuls, matmul_names(forward.matmuls))]
-    total = _total(rows, calls, formats)
+    total = _total(rows, calls, s.formats, keys)
     if products:
         total["macs"] += sum(r["macs"] for r in products)
         if total["effective_macs"] is not None:
@@ -106,8 +132,8 @@ def analyze(model, example_input, *, block=(4, 4), vector: int = 8, value_bits: 
     order = [c.seq for c in calls] + [m.seq for m in forward.matmuls]
     merged = [r for _, _, r in sorted(zip(order, range(len(order)), rows + products))]
     return Summary(merged, columns=COLUMNS, total=total,
-                   meta={"block": block, "vector": int(vector), "value_bits": value_bits,
-                         "index_bits": index_bits, "formats": formats,
+                   meta={"block": s.block, "vector": s.vector, "value_bits": s.value_bits,
+                         "index_bits": s.index_bits, "formats": s.formats,
                          "model_params": sum(p.numel() for p in model.parameters())},
                    ops=op_summary(forward.ops))
 
@@ -178,47 +204,54 @@ def _progress_bar(model, progress):
         bar.close()
 
 
-def _row(name, call, modules, specs, block, vector, value_bits, index_bits) -> dict:
+_COUNTED = ("nnz", "sparsity", "effective_macs", "rows", "channels", "kernels", "blocks",
+            "vectors", *(f"bytes_{f}" for f in FORMAT_NAMES), "best_format", "best_bytes")
+
+
+def _row(name, call, modules, s: Settings, counts=None) -> dict:
+    """A weight product's row: its shapes and MACs, and ``counts`` (``weight_counts``; None:
+    counted now from ``call.matrix``, or left empty when that is on the meta device)."""
     module = modules.get(call.source.module)
-    matrix = call.matrix
-    meta = matrix.device.type == "meta"
     row = {"name": name, "type": _type_name(module),
            "op": call.op, "weight_shape": call.weight_shape, "groups": call.groups,
            "M": call.M, "K": call.K, "N": call.N, "input_shape": call.input_shape,
            "output_shape": call.output_shape, "weight_params": call.M * call.K,
            "macs": call.macs, "note": ""}
-    row["bytes_dense"] = row["weight_params"] * value_bits // 8
-    if meta:  # shapes only: nothing to count
-        row.update(nnz=None, sparsity=None, effective_macs=None, best_format=None,
-                   best_bytes=None, rows=None, channels=None, kernels=None, blocks=None,
-                   vectors=None)
-        row.update({f"bytes_{f}": None for f in FORMAT_NAMES})
-        return row
-    # The zero pattern, computed once: nnz, the structure and every format's bytes read it.
-    mask = structure.nonzero(matrix)
-    nnz = int(np.count_nonzero(mask))
-    row["nnz"] = nnz
-    row["sparsity"] = 1.0 - nnz / mask.size if mask.size else 0.0
-    row["effective_macs"] = nnz * call.N
-    weight_mask = mask if call.weight is matrix else structure.nonzero(call.weight)
-    row.update(structure.structure_sparsities(weight_mask, mask, block, vector))
-    sizes = {"dense": row["bytes_dense"]}
-    for f in FORMAT_NAMES:
-        row[f"bytes_{f}"] = None
-        if f in specs:
-            try:
-                total = footprint(specs[f], mask).total_bytes
-            except ValueError as e:
-                raise ValueError(f"layer {name!r}: {f} at index_bits={index_bits}: "
-                                 f"{e}") from None
-            row[f"bytes_{f}"] = sizes[f] = total
-    best = min(sizes, key=lambda k: (sizes[k], k != "dense"))
-    row["best_format"], row["best_bytes"] = best, sizes[best]
+    row["bytes_dense"] = row["weight_params"] * s.value_bits // 8
+    if counts is None and call.matrix.device.type != "meta":
+        counts = weight_counts(name, call, s)
+    row.update(counts if counts is not None else dict.fromkeys(_COUNTED))
     if call.groups > 1:
         kind = "depthwise" if call.weight.shape[1] == 1 and call.op.startswith("conv") \
             else "grouped"
         row["note"] = f"{kind} conv: sparsify keeps it dense"  # groups: in its own column
     return row
+
+
+def weight_counts(name, call, s: Settings) -> dict:
+    """The columns of a row that read the weight's values: nnz, sparsity, effective MACs,
+    the structure sparsities, the bytes of each format and the smallest."""
+    matrix = call.matrix
+    # The zero pattern, computed once: nnz, the structure and every format's bytes read it.
+    mask = structure.nonzero(matrix)
+    nnz = int(np.count_nonzero(mask))
+    out = {"nnz": nnz, "sparsity": 1.0 - nnz / mask.size if mask.size else 0.0,
+           "effective_macs": nnz * call.N}
+    weight_mask = mask if call.weight is matrix else structure.nonzero(call.weight)
+    out.update(structure.structure_sparsities(weight_mask, mask, s.block, s.vector))
+    sizes = {"dense": call.M * call.K * s.value_bits // 8}
+    for f in FORMAT_NAMES:
+        out[f"bytes_{f}"] = None
+        if f in s.specs:
+            try:
+                total = footprint(s.specs[f], mask).total_bytes
+            except ValueError as e:
+                raise ValueError(f"layer {name!r}: {f} at index_bits={s.index_bits}: "
+                                 f"{e}") from None
+            out[f"bytes_{f}"] = sizes[f] = total
+    best = min(sizes, key=lambda k: (sizes[k], k != "dense"))
+    out["best_format"], out["best_bytes"] = best, sizes[best]
+    return out
 
 
 def _type_name(module) -> str:
@@ -233,22 +266,22 @@ def _type_name(module) -> str:
     return cls.__name__
 
 
-def _total(rows, calls, formats) -> dict:
+def _total(rows, calls, formats, keys=None) -> dict:
     """Sums: MACs over every call; weight_params, nnz and bytes once per distinct weight (a
-    weight used twice is stored once)."""
+    weight used twice is stored once). ``keys``: one per call, equal for calls of the same
+    weight (None: calls of the same source and shape whose matrices are equal)."""
     total = {c: None for c in COLUMNS}
     total.update(name="total", type="", op="", note="", macs=sum(r["macs"] for r in rows))
     if any(r["nnz"] is None for r in rows):
         return total
     total["effective_macs"] = sum(r["effective_macs"] for r in rows)
-    distinct, seen = [], {}
-    for r, c in zip(rows, calls):
-        # The same weight used again (a module called twice) is stored once; a slice of a
-        # parameter (MultiheadAttention's q/k/v thirds of in_proj_weight) is its own weight.
-        key = (c.source.module, c.source.attr, tuple(c.matrix.shape))
-        if not any(torch.equal(c.matrix, other) for other in seen.get(key, ())):
-            seen.setdefault(key, []).append(c.matrix)
-            distinct.append(r)
+    if keys is None:
+        distinct = _distinct_weights(rows, calls)
+    else:
+        first = {}
+        for k, r in zip(keys, rows):
+            first.setdefault(k, r)
+        distinct = list(first.values())
     for key in ("weight_params", "nnz", "bytes_dense", "best_bytes"):
         total[key] = sum(r[key] for r in distinct)
     for f in formats:
@@ -258,6 +291,19 @@ def _total(rows, calls, formats) -> dict:
     bests = {r["best_format"] for r in distinct}
     total["best_format"] = bests.pop() if len(bests) == 1 else "per layer"
     return total
+
+
+def _distinct_weights(rows, calls) -> list:
+    """The rows of the first call of each distinct weight. The same weight used again (a
+    module called twice) is stored once; a slice of a parameter (MultiheadAttention's q/k/v
+    thirds of in_proj_weight) is its own weight."""
+    distinct, seen = [], {}
+    for r, c in zip(rows, calls):
+        key = (c.source.module, c.source.attr, tuple(c.matrix.shape))
+        if not any(torch.equal(c.matrix, other) for other in seen.get(key, ())):
+            seen.setdefault(key, []).append(c.matrix)
+            distinct.append(r)
+    return distinct
 
 
 def total_macs(model, example_input) -> int:

@@ -40,6 +40,7 @@ import re
 from dataclasses import dataclass, field
 
 import torch
+from torch.nn.utils.prune import BasePruningMethod
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
@@ -184,8 +185,9 @@ def owner_of(param_name: str) -> tuple[str, str]:
 class ProductTracer(TorchDispatchMode):
     """Records every matrix product whose operand derives from a model parameter/buffer."""
 
-    def __init__(self, model: torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, on_call=None):
         super().__init__()
+        self.on_call = on_call  # called with each ProductCall as soon as it is recorded
         self.calls: list[ProductCall] = []
         self.matmuls: list[MatmulCall] = []
         self.ops: list[OpCall] = []
@@ -196,12 +198,33 @@ class ProductTracer(TorchDispatchMode):
             self._register(p, name, True)
         for name, b in model.named_buffers(remove_duplicate=False):
             self._register(b, name, False)
+        for name, m in model.named_modules(remove_duplicate=False):
+            # torch.nn.utils.prune's effective weight (orig * mask), computed before the pass
+            # and again by a pre-hook only if the module itself is called: MultiheadAttention
+            # reads its out_proj's weight without calling out_proj.
+            for hook in m._forward_pre_hooks.values():
+                attr = getattr(hook, "_tensor_name", None)
+                if isinstance(hook, BasePruningMethod) and \
+                        isinstance(getattr(m, attr, None), torch.Tensor):
+                    self._register(getattr(m, attr), f"{name}.{attr}" if name else attr, True)
 
     def _register(self, t, name, is_parameter):
         if id(t) in self._origin and self._origin[id(t)][1].is_parameter:
             return  # shared tensor: the first parameter name wins
         module, attr = owner_of(name)
         self._origin[id(t)] = (t, Source(module, attr, is_parameter))
+
+    def register(self, t: torch.Tensor, name: str, is_parameter: bool) -> None:
+        """Treat ``t`` as the model's parameter (or buffer) ``name`` from now on: for a
+        tensor created during the pass (a weight materialised just before its module runs)."""
+        self._register(t, name, is_parameter)
+
+    def forget(self, module: str) -> None:
+        """Drop the tracer's references to module ``module``'s tensors that hold data (those
+        registered and those derived from them, such as ``W.t()``), so that they can be freed
+        once the module has run; its meta tensors (no data) stay known."""
+        self._origin = {k: (t, src) for k, (t, src) in self._origin.items()
+                        if src.module != module or t.device.type == "meta"}
 
     def source(self, t) -> Source | None:
         entry = self._origin.get(id(t)) if isinstance(t, torch.Tensor) else None
@@ -291,7 +314,7 @@ class ProductTracer(TorchDispatchMode):
         """A fused attention kernel as its two products: q·kᵀ (L × E by E × S per batch and
         head) and attn·v (L × S by S × Ev); its softmax as an op."""
         q, k, v = args[0], args[1], args[2]
-        batch = math.prod(torch.broadcast_shapes(q.shape[:-2], k.shape[:-2]))
+        batch = math.prod(_broadcast(tuple(q.shape[:-2]), tuple(k.shape[:-2])))
         (L, E), S, Ev = q.shape[-2:], k.shape[-2], v.shape[-1]
         stack = tuple(self.module_stack)
         o = tree_flatten(out)[0][0]
@@ -312,9 +335,14 @@ class ProductTracer(TorchDispatchMode):
             call = self._matmul(kind, args, out)
         if call is not None:
             call.module_stack, call.seq = tuple(self.module_stack), self._seq
-            self.calls.append(call)
+            self._add(call)
         elif kind != "convolution":
             self._activation_product(kind, args, out)
+
+    def _add(self, call):
+        self.calls.append(call)
+        if self.on_call is not None:
+            self.on_call(call)
 
     def _activation_product(self, kind, args, out):
         """Record mm/bmm (and their add/mv forms) between two activations."""
@@ -420,10 +448,10 @@ def record_sparse_product(module, op, weight, M, K, N, input_shape, output_shape
     tracer = _ACTIVE[-1]
     name = tracer.module_stack[-1] if tracer.module_stack else ""
     matrix = weight.reshape(weight.shape[0], -1)
-    tracer.calls.append(ProductCall(Source(name, "weight", False), op, matrix, weight,
-                                    int(M), int(K), int(N), 1, tuple(input_shape),
-                                    tuple(output_shape), tuple(tracer.module_stack),
-                                    weight_shape=tuple(weight.shape), seq=tracer._seq))
+    tracer._add(ProductCall(Source(name, "weight", False), op, matrix, weight,
+                            int(M), int(K), int(N), 1, tuple(input_shape),
+                            tuple(output_shape), tuple(tracer.module_stack),
+                            weight_shape=tuple(weight.shape), seq=tracer._seq))
 
 
 def record_op(kind, inputs, outputs, window=None):
@@ -450,6 +478,14 @@ def matmul_names(matmuls) -> list:
         seen[name] = seen.get(name, 0) + 1
         names.append(f"{name}#{seen[name]}" if seen[name] > 1 else name)
     return names
+
+
+def _broadcast(a: tuple, b: tuple) -> tuple:
+    """The broadcast of two shapes (``torch.broadcast_shapes``, whose first call imports
+    sympy: 0.5 s and tens of MB)."""
+    n = max(len(a), len(b))
+    a, b = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
+    return tuple(y if x == 1 else x for x, y in zip(a, b))
 
 
 def _shares_storage(t: torch.Tensor, others) -> bool:
@@ -503,11 +539,13 @@ def trace_products(model: torch.nn.Module, example_input) -> tuple[list[ProductC
     return f.calls, f.output
 
 
-def trace_forward(model: torch.nn.Module, example_input) -> Forward:
-    """``trace_products``'s pass, returning everything it saw (``Forward``)."""
+def trace_forward(model: torch.nn.Module, example_input, tracer=None) -> Forward:
+    """``trace_products``'s pass, returning everything it saw (``Forward``). ``tracer``: a
+    ``ProductTracer`` of ``model`` built by the caller (one with ``on_call``, say); by default
+    a new one."""
     from torch.nn.modules.module import (register_module_forward_hook,
                                          register_module_forward_pre_hook)
-    tracer = ProductTracer(model)
+    tracer = ProductTracer(model) if tracer is None else tracer
     names = {id(m): n for n, m in model.named_modules(remove_duplicate=False)}
     modes = {m: m.training for m in model.modules()}
     shapes: dict[str, list] = {}
