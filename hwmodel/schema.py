@@ -8,9 +8,10 @@ weight_cycles {op: cycles per weight element}, call_cycles {kind: cycles per cal
 other_bandwidth (bytes/s or B/cycle), other_ops {op kind: {call_cycles, bandwidth}}},
 memory [{name, capacity, bandwidth, read_bandwidth, write_bandwidth, word_bits, read_energy,
 write_energy, link_energy, holds}] (``bandwidth`` may be left out when both read_ and
-write_bandwidth are given: separate ports). Optional keys left at their defaults are not written back. Quantities may carry the
-units of their source ("34 GB/s", "1.3 nJ/64b", "108 KiB"; see ``hwmodel.units``). A missing
-or unknown key is an error naming its path; ``load_yaml`` adds the file and line.
+write_bandwidth are given: separate ports). Optional keys left at their defaults are not
+written back. Quantities may carry the units of their source ("34 GB/s", "1.3 nJ/64b",
+"108 KiB"; see ``hwmodel.units``). A missing or unknown key is an error naming its path;
+``load_yaml`` adds the file and line.
 """
 
 from . import units
