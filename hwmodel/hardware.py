@@ -34,10 +34,11 @@ SPARSE_STRUCTURES = ("unstructured", "block", "vector")
 # What runs a layer's product on a host (``Layer.op``): a weight GEMM of a Linear, of a conv
 # with groups=1, of a depthwise/grouped conv, a product of two activations, or any other op
 # (pooling, elementwise, normalisation, copies). Each may have its own dense efficiency and
-# fixed cost per call; a layer whose weight is compressed pays the "sparse" call cost.
+# fixed cost per call; a layer whose weight is compressed pays the "sparse" call cost, a conv
+# the "sparse_conv" one where listed (its padding and stride phases cost more Python).
 DENSE_OPS = ("linear", "conv", "depthwise", "matmul")
 OPS = DENSE_OPS + ("other",)
-CALL_KINDS = OPS + ("sparse",)
+CALL_KINDS = OPS + ("sparse", "sparse_conv")
 _MAC_TYPE = re.compile(r"^(int|fp)([1-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$")     # 1 to 128 bits
 
 

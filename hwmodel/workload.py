@@ -74,7 +74,7 @@ class Layer:
     op: what runs the product on a host, one of OPS ("linear", "conv", "depthwise",
         "matmul": a product of two activations, "other": any non-GEMM op): picks the
         hardware's ``dense_efficiency`` and ``call_cycles`` (a compressed weight pays the
-        "sparse" call cost). Default None: a plain GEMM, neither applies.
+        "sparse" or "sparse_conv" call cost). Default None: a plain GEMM, neither applies.
     other_op: with op "other", which kind of op it is, as the trace names it
         ("native_batch_norm", "max_pool2d", "add"...): picks its measured costs in the
         hardware's ``compute.other_ops`` when listed there. Default None.
@@ -271,11 +271,13 @@ class Layer:
 
     @property
     def call_kind(self):
-        """The kind of fixed cost one call pays (``Compute.call_cycles``): "sparse" for a
-        compressed weight, else ``op`` (None: no fixed cost)."""
+        """The kind of fixed cost one call pays (``Compute.call_cycles``): "sparse_conv" for
+        a conv's compressed weight, "sparse" for another, else ``op`` (None: no fixed cost)."""
         if self.op is None:
             return None
-        return "sparse" if self.structure != "dense" else self.op
+        if self.structure == "dense":
+            return self.op
+        return "sparse_conv" if self.op == "conv" else "sparse"
 
     @property
     def weight_bytes(self):

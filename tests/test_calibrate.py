@@ -49,7 +49,8 @@ def test_kernel_layer_counts_the_format_bytes_and_macs():
 from sparsekit.hw._calibrate import preset_yaml, summary_rows  # noqa: E402
 
 SOFTWARE = dict(call_cycles={"linear": 14000.0, "conv": 21000.0, "depthwise": 140000.0,
-                             "matmul": 3500.0, "other": 10400.0, "sparse": 91000.0},
+                             "matmul": 3500.0, "other": 10400.0, "sparse": 91000.0,
+                             "sparse_conv": 120000.0},
                 dense_efficiency={"linear": 0.96, "conv": 1.0, "depthwise": 0.35,
                                   "matmul": 0.82},
                 weight_cycles={"linear": 0.4, "conv": 0.1, "depthwise": 0.0, "matmul": 0.0},

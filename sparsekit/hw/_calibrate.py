@@ -32,7 +32,6 @@ import numpy as np
 import hwmodel
 
 from sparsekit.formats import registry
-from sparsekit.hw._other_ops import measure_other_ops
 
 DEFAULT_OUT = Path("~/.config/sparsekit/presets/host-cpu.yaml")
 # format -> pruning structure, from the format registry (one calibrated pair per structure)
@@ -182,13 +181,16 @@ def _dense_points(small):
     return {op: builds[:1] if small else builds for op, builds in points.items()}
 
 
-def _tiny_calls():
+def _tiny_calls(sparse_conv):
     """{call kind: [callables]}: calls too small to do any work, whose time is the fixed cost
-    of a call of that kind ("other", "sparse": the mean over a few)."""
+    of a call of that kind ("other": the mean over a few). ``sparse_conv``: (layer, input) of
+    ``_tiny_sparse_conv``, whose time still includes the ops the layer runs besides its
+    product (``measure_software`` takes them off)."""
     import torch
     from torch import nn
 
-    from sparsekit.nn.layers import SparseConv2d, SparseLinear
+    from sparsekit.nn.layers import SparseLinear
+    conv_layer, conv_input = sparse_conv
     x, img = torch.randn(1, 16), torch.randn(1, 4, 4, 4)
     lin, conv = nn.Linear(16, 16).eval(), nn.Conv2d(4, 4, 1).eval()
     dw = nn.Conv2d(4, 4, 3, padding=1, groups=4).eval()
@@ -198,12 +200,25 @@ def _tiny_calls():
     with torch.no_grad():
         pruned.weight.mul_(pruned.weight.abs() > 0.1)
     sparse = SparseLinear.from_dense(pruned, "csr")
-    sparse_conv = SparseConv2d.from_dense(conv, "csr")      # 1×1: no padding, no im2col copy
     return {"linear": [lambda: lin(x)], "conv": [lambda: conv(img)],
             "depthwise": [lambda: dw(img)], "matmul": [lambda: torch.bmm(a, b)],
             "other": [lambda: relu(img), lambda: img + img, lambda: bn(img),
                       lambda: pool(img)],
-            "sparse": [lambda: sparse(x), lambda: sparse_conv(img)]}
+            "sparse": [lambda: sparse(x)],
+            "sparse_conv": [lambda: conv_layer(conv_input)]}
+
+
+def _tiny_sparse_conv():
+    """A 3×3 csr SparseConv2d (4 → 4 channels, padding 1) and its 1×4×16×16 input: the
+    padded image read in place, as resnet's 3×3 convs run."""
+    import torch
+    from torch import nn
+
+    from sparsekit.nn.layers import SparseConv2d
+    conv = nn.Conv2d(4, 4, 3, padding=1)
+    with torch.no_grad():
+        conv.weight.mul_(conv.weight.abs() > 0.1)
+    return SparseConv2d.from_dense(conv, "csr"), torch.randn(1, 4, 16, 16)
 
 
 RESIDENT = ("weights", "inputs", "outputs")     # a repeated call finds its operands cached
@@ -222,11 +237,15 @@ def measure_software(hw, budget_s, small=False, say=lambda msg: None) -> dict:
 
     import torch
     from hwmodel.hardware import DENSE_OPS
+
+    from sparsekit.hw._other_ops import measure_other_ops
+    from sparsekit.model.tracing import trace_forward
     clock = hw.clock_hz
     # priced as the library's products (their per-MAC reads in the efficiency being fitted)
     hw = dataclasses.replace(hw, compute=dataclasses.replace(
         hw.compute, dense_efficiency=dict.fromkeys(DENSE_OPS, 1.0)))
-    tiny = _tiny_calls()
+    sparse_conv = _tiny_sparse_conv()
+    tiny = _tiny_calls(sparse_conv)
     per_call = max(0.01, budget_s / (6 * sum(len(v) for v in tiny.values())))
     calls = {}
     with torch.no_grad():
@@ -244,6 +263,12 @@ def measure_software(hw, budget_s, small=False, say=lambda msg: None) -> dict:
         other_bw = sum(b for _, b in streams) / seconds
         say(f"other ops stream {other_bw / 1e9:.1f} GB/s")
         other_ops = measure_other_ops(clock, lambda fn: _budget_timer(fn, per_call), say)
+        # the sparse conv's own cost: its pad, copy and bias add are priced as ops of their own
+        for op in trace_forward(*sparse_conv).ops:
+            calls["sparse_conv"] -= other_ops[op.kind]["call_cycles"] if op.kind in other_ops \
+                else calls["other"]
+        calls["sparse_conv"] = max(calls["sparse_conv"], 0.0)
+        say(f"sparse_conv call without its ops: {calls['sparse_conv'] / clock * 1e6:.2f} µs")
         points = _dense_points(small)
         per_point = max(0.01, budget_s / (2 * sum(len(v) for v in points.values())))
         efficiency, weight, rows = {}, {}, []
@@ -460,8 +485,9 @@ def _software_yaml(m: dict) -> list:
             "depthwise": "nn.Conv2d(4, 4, 3, groups=4) on 1x4x4x4",
             "matmul": "torch.bmm of 2x4x4 tensors",
             "other": "fastest time of ReLU, add, BatchNorm2d, MaxPool2d on 1x4x4x4 (mean)",
-            "sparse": "fastest time of a 16x16 csr SparseLinear on 1x16 and a 1x1 csr "
-                      "SparseConv2d(4, 4) on 1x4x4x4 (mean)"}
+            "sparse": "fastest time of a 16x16 csr SparseLinear on 1x16",
+            "sparse_conv": "fastest time of a 3x3 csr SparseConv2d(4, 4, padding=1) on "
+                           "1x4x16x16, less its traced ops' own call costs"}
     lines += [f"    {kind}: {c:.5g}   # measured: {what[kind]}, {c / clock * 1e6:.3g} µs"
               for kind, c in m["call_cycles"].items()]
     lines.append(f"  other_bandwidth: {_gbps(m['other_bandwidth'])}   # measured: torch relu, "

@@ -126,6 +126,18 @@ def test_the_fixed_cost_adds_exactly_once_per_call(host, calls, op, sparse):
     assert b.compute_cycles == a.compute_cycles and b.level_cycles == a.level_cycles
 
 
+def test_a_sparse_conv_pays_the_sparse_conv_call_where_listed_else_the_sparse_one(host):
+    kw = dict(structure="unstructured", weight_value_bytes=64 * 64, stored_macs=64 * 64 * 8,
+              effective_macs=64 * 64 * 8, calls=2)
+    conv, linear = Layer("c", 64, 64, 8, op="conv", **kw), Layer("l", 64, 64, 8, op="linear", **kw)
+    assert conv.call_kind == "sparse_conv" and linear.call_kind == "sparse"
+    assert cost(host, conv).call_cycles == 2 * 5000            # not listed: the sparse call
+    listed = dataclasses.replace(host, compute=dataclasses.replace(
+        host.compute, call_cycles={**host.compute.call_cycles, "sparse_conv": 7000}))
+    assert cost(listed, conv).call_cycles == 2 * 7000
+    assert cost(listed, linear).call_cycles == 2 * 5000
+
+
 def test_no_op_no_fixed_cost_and_no_efficiency(host):
     plain, linear = Layer("x", 64, 64, 8), Layer("x", 64, 64, 8, op="linear", calls=0)
     assert cost(host, plain).call_cycles == 0
