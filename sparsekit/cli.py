@@ -225,11 +225,12 @@ def _fmt_shape(shape):
 
 def _probe(model, shape, name):
     """Run ``model`` once on one random input of ``shape``: UserError if the input does not
-    fit; returns the bytes of the largest output any submodule produced. A model on the meta
-    device runs on placeholder weights (one zero each: ``streamed.placeholders``)."""
+    fit. Returns the bytes of the largest output any submodule produced, and for a model on
+    the meta device (run on placeholder weights) which modules read whose tensors
+    (``streamed.find_readers``, for ``analyze_streamed``); None for any other."""
     import torch
-    from sparsekit.model.streamed import placeholders
-    largest = [0]
+    from sparsekit.model.streamed import find_readers
+    largest, readers = [0], None
 
     def hook(module, inputs, output):
         if isinstance(output, torch.Tensor):
@@ -237,8 +238,12 @@ def _probe(model, shape, name):
 
     handles = [m.register_forward_hook(hook) for m in model.modules()]
     try:
-        with torch.no_grad(), placeholders(model):
-            model(torch.randn((1,) + tuple(shape)))
+        x = torch.randn((1,) + tuple(shape))
+        with torch.no_grad():
+            if _on_meta(model):
+                readers = find_readers(model, x)
+            else:
+                model(x)
     except (RuntimeError, ValueError, IndexError, TypeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"input shape {_fmt_shape(shape)} does not fit model {name!r} "
@@ -246,7 +251,11 @@ def _probe(model, shape, name):
     finally:
         for h in handles:
             h.remove()
-    return largest[0]
+    return largest[0], readers
+
+
+def _on_meta(model):
+    return any(p.device.type == "meta" for p in model.parameters())
 
 
 @contextmanager
@@ -265,14 +274,18 @@ def _no_weight_init():
             setattr(init, n, fn)
 
 
-def load_model_and_input(args, meta=False):
+def load_model_and_input(args):
     """(model in eval mode, random input of --batch × the input shape). The input shape is
     checked on one example and the batch's memory against what the machine has available,
-    before the full input is allocated.
+    before the full input is allocated."""
+    return load_model_input_readers(args)[:2]
 
-    meta: a built-in model (a name of ``sparsekit.models.MODELS``) stays on the meta device,
-    without values, for ``analyze_streamed`` (``streamed.streamable``); any other model is
-    built with its weights."""
+
+def load_model_input_readers(args, meta=False):
+    """``load_model_and_input``, and the probe's ``find_readers`` (None for a model with
+    weights). meta: a built-in model (a name of ``sparsekit.models.MODELS``) stays on the meta
+    device, without values, for ``analyze_streamed`` (``streamed.streamable``); any other
+    model is built with its weights."""
     import math
     import torch
     from sparsekit import models
@@ -304,7 +317,7 @@ def load_model_and_input(args, meta=False):
         raise UserError(f"one input of shape {_fmt_shape(shape)} needs "
                         f"{human(4 * math.prod(shape), 'B')}, more than the "
                         f"{human(free, 'B')} of memory available")
-    largest = _probe(model, shape, args.model)
+    largest, readers = _probe(model, shape, args.model)
     per_input = 4 * math.prod(shape) + 3 * largest   # the input, an output, im2col scratch
     need = args.batch * per_input
     if free is not None and need > free:
@@ -312,7 +325,7 @@ def load_model_and_input(args, meta=False):
                         f"the input and activations ({human(per_input, 'B')} per input), more than "
                         f"the {human(free, 'B')} available; use a smaller --batch")
     g = torch.Generator().manual_seed(0)
-    return model, torch.randn((args.batch,) + tuple(shape), generator=g)
+    return model, torch.randn((args.batch,) + tuple(shape), generator=g), readers
 
 
 def pruned_copy(model, args):
@@ -342,17 +355,19 @@ def _model_meta(args, x, **fields):
 
 
 # -- commands --------------------------------------------------------------------------------
-def summary_of(model, x, args):
+def summary_of(model, x, args, readers=None):
     """The summary command's analysis. A model on the meta device (a built-in one) is
-    analysed one module at a time, each layer pruned as it is built (``analyze_streamed``:
-    resnet50 in under 300 MB); any other is pruned as a whole copy and analysed whole."""
+    analysed one module at a time, each layer pruned as it is built (``analyze_streamed``,
+    with the probe's ``readers``: resnet50 in under 300 MB); any other is pruned as a whole
+    copy and analysed whole."""
     from sparsekit.model.streamed import analyze_streamed
-    if any(p.device.type == "meta" for p in model.parameters()):
+    if _on_meta(model):
         pruning = None if args.sparsity is None else dict(
             sparsity=args.sparsity, structure=args.structure, block=args.block,
             vector=args.vector)
         return analyze_streamed(model, x, pruning=pruning, block=args.block, vector=args.vector,
-                                value_bits=args.value_bits, progress=_progress())
+                                value_bits=args.value_bits, progress=_progress(),
+                                readers=readers)
     return _analyze(pruned_copy(model, args), x, args, value_bits=args.value_bits)
 
 
@@ -373,8 +388,8 @@ def _return_freed_memory():
 
 def cmd_summary(args):
     _return_freed_memory()
-    model, x = load_model_and_input(args, meta=True)
-    summary = summary_of(model, x, args)
+    model, x, readers = load_model_input_readers(args, meta=True)
+    summary = summary_of(model, x, args, readers)
     print(summary.to_text(wide=args.wide))
     return Outcome(_model_meta(args, x, hardware=None, format=None,
                                value_bits=args.value_bits),

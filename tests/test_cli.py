@@ -306,6 +306,7 @@ def test_output_paths_are_checked_before_the_work(capsys, tmp_path, unwritable_d
         raise AssertionError("the command ran before its output path was checked")
 
     monkeypatch.setattr(cli, "load_model_and_input", no_work)
+    monkeypatch.setattr(cli, "load_model_input_readers", no_work)
     monkeypatch.setattr("sparsekit.hw._calibrate.calibrate", no_work)
     monkeypatch.setattr("sparsekit.benchmarking.quick.run", no_work)
     monkeypatch.setattr("sparsekit.models.catalogue", no_work)

@@ -181,12 +181,17 @@ def test_summary_command_streams_a_built_in_model(tmp_path, capsys, extra):
         [{c: r[c] for c in ("name", "macs", "nnz", "weight_params")} for r in whole.layers]
 
 
-def test_load_model_and_input_keeps_a_built_in_model_on_meta():
+def test_the_command_keeps_a_built_in_model_on_meta():
     args = cli.build_parser().parse_args(["summary", "small_cnn"])
-    model, x = cli.load_model_and_input(args, meta=True)
+    model, x, readers = cli.load_model_input_readers(args, meta=True)
     assert all(p.is_meta for p in model.parameters()) and not x.is_meta
+    assert readers[model.fc] == [model.fc]
     model, _ = cli.load_model_and_input(args)
     assert not any(p.is_meta for p in model.parameters())
+    args = cli.build_parser().parse_args(["summary", "torch.nn:Linear", "--arg", "in_features=4",
+                                          "--arg", "out_features=2", "--input-shape", "4"])
+    model, _, readers = cli.load_model_input_readers(args, meta=True)   # not a built-in one
+    assert readers is None and not any(p.is_meta for p in model.parameters())
 
 
 @settings(max_examples=60, deadline=None)
@@ -199,3 +204,16 @@ def test_broadcast_is_torchs(shape, data):
     if data.draw(st.booleans()):
         a, b = b, a
     assert _broadcast(a, b) == tuple(torch.broadcast_shapes(a, b))
+
+
+def test_analyze_reads_a_pruned_out_proj_that_is_never_called():
+    """MultiheadAttention reads out_proj.weight without calling out_proj, so torch's pruning
+    hook never recomputes it during the pass: the tracer must still know it as a weight
+    (it came out as an activation × activation "mm", weightless)."""
+    torch.manual_seed(0)
+    model = models.transformer_encoder(1, 16, 2, 32).eval()
+    prune.magnitude(model, 0.5)
+    rows = {r["name"]: r for r in analyze(model, _input((1, 4, 16))).layers}
+    out = rows["layers.0.self_attn.out_proj"]
+    assert (out["op"], out["weight_params"], out["nnz"]) == ("linear", 256, 128)
+    assert not any(r["op"] == "mm" for r in rows.values())

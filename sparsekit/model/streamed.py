@@ -7,8 +7,9 @@ the meta device (shapes, no values), and each module's tensors exist only while 
 How:
 
 1. A pass on placeholder weights (a single zero each, ``placeholders``) finds, for each
-   module, the modules whose tensors its own forward reads: its own, mostly; MultiheadAttention also reads its ``out_proj``'s weight
-   without calling ``out_proj``.
+   module, the modules whose tensors its own forward reads (``find_readers``): its own,
+   mostly; MultiheadAttention also reads its ``out_proj``'s weight without calling
+   ``out_proj``.
 2. The traced pass (``tracing.trace_forward``) runs on the real input. Just before a module
    runs, the modules whose tensors it reads get real ones: empty on the CPU, then
    ``reset_parameters()`` (MultiheadAttention's ``_reset_parameters()``) under a seed made of
@@ -23,10 +24,12 @@ The values are random, as a freshly built model's are, but not the same draws: a
 build draws every weight from one generator in construction order, and a model's constructor
 may re-initialise (resnet's convs: kaiming normal) where ``reset_parameters`` does not. The
 columns that read only shapes (shapes, MACs, weight_params, bytes_dense, notes, the ops
-summary) are those of ``analyze`` on the whole model; so are the counts of a dense model (no
-weight is zero) and of unstructured per-layer magnitude pruning (each layer keeps the same
-number of weights, so nnz, sparsity, effective MACs and CSR bytes agree). The structure
-sparsities and the bytes of the block and vector formats follow the draw.
+summary) are those of ``analyze`` on the whole model; so are the counts (nnz, sparsity,
+effective MACs, CSR bytes) of unstructured or filter per-layer magnitude pruning (each layer
+keeps the same number of weights whatever their values), and those of a dense model but for
+the rare weight a draw makes exactly zero (a float32 draw is 0.0 about once in 2**24: 1 to 5
+of resnet50's 25.5 M weights, in either build). The structure sparsities and the bytes of the
+block and vector formats follow the draw.
 
 Which models: every module holding tensors must rebuild them with ``reset_parameters()``,
 and the constructor must set no value that ``reset_parameters()`` would not (a weight
@@ -57,7 +60,7 @@ from sparsekit.model.weights import is_torch_pruned
 
 def analyze_streamed(model, example_input, *, pruning=None, seed: int = 0, block=(4, 4),
                      vector: int = 8, value_bits: int = 32, index_bits: int | None = None,
-                     formats=FORMAT_NAMES, progress=None) -> Summary:
+                     formats=FORMAT_NAMES, progress=None, readers=None) -> Summary:
     """``analyze(model, example_input)`` of a model built on the meta device, holding one
     module's weights at a time (see the module docstring for how, and for which columns equal
     those of a whole-model analysis). The model is left on meta.
@@ -66,6 +69,8 @@ def analyze_streamed(model, example_input, *, pruning=None, seed: int = 0, block
         structure, block, vector, norm, n, m, include, exclude, types), applied to each layer
         as it is built.
     seed: the seed the weights are drawn from (the same seed, the same summary).
+    readers: ``find_readers(model, x)`` if at hand (from a pass on another input, such as a
+        probe with one example: it does not depend on the batch); None: found here.
     The other arguments are ``analyze``'s.
     """
     settings = check_settings(model, progress, formats, block, vector, value_bits, index_bits)
@@ -77,7 +82,8 @@ def analyze_streamed(model, example_input, *, pruning=None, seed: int = 0, block
     if reason is not None:
         raise ValueError(reason)
     pruning, pruned = _pruning_plan(model, pruning)
-    readers = _readers(model, example_input)
+    if readers is None:
+        readers = find_readers(model, example_input)
     counts, keys = [], []
 
     def on_call(call):
@@ -186,9 +192,10 @@ class _Reads(TorchDispatchMode):
         return func(*tree_map(read, args), **tree_map(read, kwargs or {}))
 
 
-def _readers(model, example_input) -> dict:
+def find_readers(model, example_input) -> dict:
     """{module: [modules whose tensors its forward reads]}, from a pass on placeholders with
-    the traced pass's settings (eval mode, no attention fast path)."""
+    the traced pass's settings (eval mode, no attention fast path). Errors are the model's
+    own on that input: a pass that fails here fails the same way with real weights."""
     from torch.nn.modules.module import (register_module_forward_hook,
                                          register_module_forward_pre_hook)
 

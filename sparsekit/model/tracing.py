@@ -223,8 +223,9 @@ class ProductTracer(TorchDispatchMode):
         """Drop the tracer's references to module ``module``'s tensors that hold data (those
         registered and those derived from them, such as ``W.t()``), so that they can be freed
         once the module has run; its meta tensors (no data) stay known."""
-        self._origin = {k: (t, src) for k, (t, src) in self._origin.items()
-                        if src.module != module or t.device.type == "meta"}
+        for k in [k for k, (t, src) in self._origin.items()
+                  if src.module == module and t.device.type != "meta"]:
+            del self._origin[k]
 
     def source(self, t) -> Source | None:
         entry = self._origin.get(id(t)) if isinstance(t, torch.Tensor) else None
