@@ -140,7 +140,7 @@ class Compute:
     other_ops: {op kind: OtherOp} measured per kind of "other" op (``Layer.other_op``, named
     as the trace names it: "native_batch_norm", "max_pool2d"...): its own fixed cost per call
     and streaming rate, in place of ``call_cycles["other"]`` and ``other_bytes_per_cycle``.
-    A batch norm's fixed cost is ten times a ReLU's, and a max-pool streams at 1–3 GB/s
+    A batch norm's fixed cost is three times a ReLU's, and a max-pool streams at 1–4 GB/s
     where an add streams at 100: one figure for every op kind is far off for most.
     """
 

@@ -1,7 +1,7 @@
 """The measured cost of each kind of non-GEMM op a model runs (``sparsekit calibrate``).
 
 One figure for every "other" op is far off for most of them: on one thread here a batch norm's
-fixed cost is about ten times a ReLU's, an add streams about 100 GB/s, a batch norm 45, a
+fixed cost is about three times a ReLU's, an add streams about 120 GB/s, a batch norm 50, a
 layer norm 20, and torch's max-pool 1 GB/s (it tests every window element with a branch).
 So each kind the library's models run is timed twice, as the model runs it: on a tensor too
 small to do work (its fixed cost per call) and on an activation of a typical size (its rate:
