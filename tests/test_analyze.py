@@ -346,3 +346,21 @@ def test_views_the_schema_does_not_mark_move_no_bytes():
 
     kinds = [o.kind for o in trace_forward(Product(), torch.randn(2, 3, 4, 4)).ops]
     assert "unsafe_view" not in kinds
+
+
+def test_tracing_restores_each_modules_own_mode_when_a_module_is_reached_twice():
+    """A module reachable through two parents (here a BatchNorm held directly and in a
+    ModuleList) keeps its eval mode after a trace of its train-mode parent: restoring the
+    parent with ``train(True)`` used to put the BatchNorm back in training mode."""
+    class Twice(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn = torch.nn.BatchNorm2d(3).eval()
+            self.again = torch.nn.ModuleList([self.bn])
+
+        def forward(self, x):
+            return self.bn(x)
+
+    model = Twice()                                  # the parent in train mode
+    sk.analyze(model, torch.randn(1, 3, 4, 4))
+    assert model.training and not model.bn.training

@@ -575,7 +575,7 @@ def trace_forward(model: torch.nn.Module, example_input, tracer=None) -> Forward
         for h in handles:
             h.remove()
         for m, training in modes.items():
-            m.train(training)
+            m.training = training   # not m.train(): it would reset the children it reaches
     _module_shapes(tracer.calls, shapes)
     return Forward(tracer.calls, tracer.matmuls, tracer.ops, output)
 
