@@ -217,3 +217,26 @@ def test_analyze_reads_a_pruned_out_proj_that_is_never_called():
     out = rows["layers.0.self_attn.out_proj"]
     assert (out["op"], out["weight_params"], out["nnz"]) == ("linear", 256, 128)
     assert not any(r["op"] == "mm" for r in rows.values())
+
+
+def test_find_readers_restores_every_train_flag():
+    """A module held twice keeps its own train/eval flag (``module.train()`` on a parent
+    would reset it)."""
+    from sparsekit.model.streamed import find_readers
+
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            drop = nn.Dropout(0.0)
+            self.a, self.fc, self.b = nn.Sequential(drop), nn.Linear(4, 4), nn.Sequential(drop)
+
+        def forward(self, x):
+            return self.b(self.fc(self.a(x)))
+
+    model = _on_meta(Shared)
+    model.a.train()
+    model.a[0].train()
+    flags = {name: m.training for name, m in model.named_modules(remove_duplicate=False)}
+    readers = find_readers(model, _input((2, 4)))
+    assert readers[model.fc] == [model.fc]
+    assert {name: m.training for name, m in model.named_modules(remove_duplicate=False)} == flags

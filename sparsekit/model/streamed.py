@@ -220,7 +220,7 @@ def find_readers(model, example_input) -> dict:
         for h in handles:
             h.remove()
         for m, training in modes.items():
-            m.train(training)
+            m.training = training   # not m.train(): it would reset the children it reaches
     return reads.reads
 
 
