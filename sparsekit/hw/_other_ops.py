@@ -102,16 +102,18 @@ def _traced_op(probe, x):
     return ops[0].kind, sum(op.bytes_read + op.bytes_written for op in ops)
 
 
-def measure_other_ops(clock_hz, timer, say=lambda msg: None) -> dict:
+def measure_other_ops(clock_hz, time_all, say=lambda msg: None) -> dict:
     """{kind: {"call_cycles", "bytes_per_cycle", "what"}} for every probe: the fixed cost is
     the tiny call's time, the rate the typical call's bytes over its time above that.
-    ``timer(fn) -> seconds`` (the fastest of a few rounds)."""
+    ``time_all(fns) -> [seconds]`` (each the fastest of a few rounds; all the calls in turn)."""
     out = {}
     with torch.no_grad():
-        for what, build in _probes().items():
-            (tiny, x_tiny), (typical, x) = build("tiny"), build("typical")
+        probes = {what: (build("tiny"), build("typical")) for what, build in _probes().items()}
+        times = iter(time_all([lambda p=p, x=x: p(x) for pair in probes.values()
+                               for p, x in pair]))
+        for what, ((tiny, x_tiny), (typical, x)) in probes.items():
             kind, nbytes = _traced_op(typical, x)
-            t_tiny, t = timer(lambda: tiny(x_tiny)), timer(lambda: typical(x))
+            t_tiny, t = next(times), next(times)
             rate = nbytes / (max(t - t_tiny, 1e-3 * t) * clock_hz)
             out[kind] = {"call_cycles": t_tiny * clock_hz, "bytes_per_cycle": rate,
                          "what": f"{what}: {t_tiny * 1e6:.3g} µs tiny, {t * 1e6:.3g} µs on "
