@@ -12,7 +12,9 @@ Measured here, with the thread count pinned (``sk.set_num_threads``):
   call of each kind (a torch Linear, conv, depthwise conv, activation product, other op, and
   a sparse layer's kernel call: a call too small to do any work), torch's dense efficiency
   per op (a few layer shapes each: its convs and small GEMMs are slower per MAC than the
-  large GEMM of the peak), and the rate at which torch's non-GEMM ops stream their bytes.
+  large GEMM of the peak), the rate at which torch's non-GEMM ops stream their bytes, and
+  each kind of non-GEMM op a model runs: its call and its rate (``_other_ops``; timed in
+  turn, as a model calls them).
 Energies cannot be measured (no power meter): they are cited per-byte and per-FLOP figures.
 
 The preset is YAML that ``hwmodel.load(path)`` reads, or ``hwmodel.load("host-cpu")`` with
