@@ -27,9 +27,10 @@ PACKS = [sk.CSR.from_dense, lambda w: sk.BSR.from_dense(w, (4, 4)),
        dtype=st.sampled_from([torch.float32, torch.float64]),
        sparsity=st.sampled_from([0.0, 0.5, 0.9, 1.0]), seed=st.integers(0, 99),
        pack=st.sampled_from(PACKS), in_place=st.booleans(), gather=st.booleans(),
-       fold=st.booleans(), mode=st.sampled_from(["zeros", "zeros", "reflect", "circular"]))
+       fold=st.booleans(), mode=st.sampled_from(["zeros", "zeros", "reflect", "circular"]),
+       bias=st.booleans())
 def test_strided_conv_matches_torch(c, m, h, w, kh, kw, dh, dw, sh, sw, pad, batch, dtype,
-                                    sparsity, seed, pack, in_place, gather, fold, mode):
+                                    sparsity, seed, pack, in_place, gather, fold, mode, bias):
     """Every path: in place, im2col by the gather kernel or by torch's copy, per image or
     folded over the batch, with each padding mode."""
     left, right, top, bottom = pad
@@ -40,12 +41,12 @@ def test_strided_conv_matches_torch(c, m, h, w, kh, kw, dh, dw, sh, sw, pad, bat
     g = torch.Generator().manual_seed(seed)
     weight = torch.randn(m, c, kh, kw, generator=g, dtype=dtype)
     weight[torch.rand(weight.shape, generator=g) < sparsity] = 0
-    conv = nn.Conv2d(c, m, (kh, kw), (sh, sw), dilation=(dh, dw), bias=False, dtype=dtype)
+    conv = nn.Conv2d(c, m, (kh, kw), (sh, sw), dilation=(dh, dw), bias=bias, dtype=dtype)
     with torch.no_grad():
         conv.weight.copy_(weight)
     matrix = pack(weight.reshape(m, -1))
     layer = SparseConv2d(matrix, c, (kh, kw), (sh, sw), padding=pad, dilation=(dh, dw),
-                         padding_mode=mode)
+                         padding_mode=mode, bias=conv.bias.detach() if bias else None)
     layer._in_place_pays = lambda *shape: in_place   # every path, whatever the shapes
     layer.GATHER_BELOW = 1 << 30 if gather else 0
     layer.FOLD_BELOW = 1 << 30 if fold else 0
