@@ -341,7 +341,7 @@ def test_host_keeps_dense_what_sparsify_keeps_dense():
     assert {"dw", "pw"} <= set(kept)
     # without fixed costs per call: at this toy size a sparse layer's call would outweigh
     # its work (test_fixed_costs_...), and this test is about sparsify's rules
-    host = _host(dense_efficiency={}, call_cycles={}, other_bytes_per_cycle=None)
+    host = _host(dense_efficiency={}, call_cycles={}, other_bytes_per_cycle=None, other_ops={})
     est = sk.estimate(model, x, host)
     by_name = {c.name: (f, n) for c, f, n in zip(est.layers, est.formats, est.notes)}
     assert by_name["dw"][0] == "dense" and "depthwise conv" in by_name["dw"][1]
@@ -417,7 +417,7 @@ HOST_SOFTWARE = dict(dense_efficiency={"linear": 0.5, "conv": 0.5, "depthwise": 
                                        "matmul": 0.5},
                      call_cycles={"linear": 1e4, "conv": 2e4, "depthwise": 1e5, "matmul": 3e3,
                                   "other": 1e4, "sparse": 7e4},
-                     other_bytes_per_cycle=16.0)
+                     other_bytes_per_cycle=16.0, other_ops={})  # whatever the preset measured
 
 
 def _host(**software):
@@ -471,7 +471,8 @@ def test_fixed_costs_are_paid_once_per_call_of_each_layer():
     assert est.total.call_cycles == pytest.approx(sum(c.call_cycles for c in est.layers))
     assert est.cycles == pytest.approx(sum(c.cycles for c in est.layers))
     without = sk.estimate(fast, x, _host(dense_efficiency={}, call_cycles={},
-                                         other_bytes_per_cycle=None), format="auto")
+                                         other_bytes_per_cycle=None, other_ops={}),
+                          format="auto")
     assert without.total.call_cycles == 0
     assert est.cycles - without.cycles >= est.total.call_cycles * (1 - 1e-9)
 
@@ -481,7 +482,8 @@ def test_dense_layers_take_their_op_kinds_efficiency():
     model, x = SmallCNN().eval(), torch.randn(2, 3, 32, 32)
     est = sk.estimate(model, x, _host(), format="dense")
     plain = sk.estimate(model, x, _host(dense_efficiency={}, call_cycles={},
-                                        other_bytes_per_cycle=None), format="dense")
+                                        other_bytes_per_cycle=None, other_ops={}),
+                          format="dense")
     by_name = {c.name: c for c in plain.layers}
     for c in est.layers:
         if c.name in ("conv1", "conv2", "pw"):
