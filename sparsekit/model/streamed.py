@@ -54,7 +54,7 @@ from torch.utils._pytree import tree_map
 from sparsekit.model._analyze import (FORMAT_NAMES, _progress_bar, check_settings, layer_names,
                                       summarise, weight_counts)
 from sparsekit.model.summary import Summary
-from sparsekit.model.tracing import ProductTracer, call_model, trace_forward
+from sparsekit.model.tracing import ProductTracer, call_model, inference_pass, trace_forward
 from sparsekit.model.weights import is_torch_pruned
 
 
@@ -196,8 +196,6 @@ def find_readers(model, example_input) -> dict:
     """{module: [modules whose tensors its forward reads]}, from a pass on placeholders with
     the traced pass's settings (eval mode, no attention fast path). Errors are the model's
     own on that input: a pass that fails here fails the same way with real weights."""
-    from torch.nn.modules.module import (register_module_forward_hook,
-                                         register_module_forward_pre_hook)
 
     def pre(module, inputs):
         reads.stack.append(module)
@@ -205,22 +203,10 @@ def find_readers(model, example_input) -> dict:
     def post(module, inputs, output):
         reads.stack.pop()
 
-    modes = {m: m.training for m in model.modules()}
-    fastpath = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(False)
-    handles = [register_module_forward_pre_hook(pre), register_module_forward_hook(post)]
-    try:
-        model.eval()
-        with placeholders(model), torch.no_grad():
-            reads = _Reads(model)
-            with reads:
-                call_model(model, example_input)
-    finally:
-        torch.backends.mha.set_fastpath_enabled(fastpath)
-        for h in handles:
-            h.remove()
-        for m, training in modes.items():
-            m.training = training   # not m.train(): it would reset the children it reaches
+    with inference_pass(model, pre, post), placeholders(model):
+        reads = _Reads(model)
+        with reads:
+            call_model(model, example_input)
     return reads.reads
 
 

@@ -35,6 +35,7 @@ sight; they report their products themselves (``record_sparse_product``).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -540,15 +541,38 @@ def trace_products(model: torch.nn.Module, example_input) -> tuple[list[ProductC
     return f.calls, f.output
 
 
+@contextlib.contextmanager
+def inference_pass(model: torch.nn.Module, pre, post):
+    """The settings of a traced pass, for its duration: ``model`` in eval mode (each module's
+    own flag restored afterwards, so BatchNorm statistics are not updated), the attention
+    fast path off, and ``pre(module, inputs)`` / ``post(module, inputs, output)`` called
+    around every module's forward."""
+    from torch.nn.modules.module import (register_module_forward_hook,
+                                         register_module_forward_pre_hook)
+    modes = {m: m.training for m in model.modules()}
+    # MultiheadAttention / TransformerEncoderLayer have eval-mode "fast paths": one fused aten
+    # op hiding their projections. Off while tracing, so each projection is its own product.
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    handles = [register_module_forward_pre_hook(pre), register_module_forward_hook(post)]
+    try:
+        model.eval()
+        with torch.no_grad():
+            yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+        for h in handles:
+            h.remove()
+        for m, training in modes.items():
+            m.training = training   # not m.train(): it would reset the children it reaches
+
+
 def trace_forward(model: torch.nn.Module, example_input, tracer=None) -> Forward:
     """``trace_products``'s pass, returning everything it saw (``Forward``). ``tracer``: a
     ``ProductTracer`` of ``model`` built by the caller (one with ``on_call``, say); by default
     a new one."""
-    from torch.nn.modules.module import (register_module_forward_hook,
-                                         register_module_forward_pre_hook)
     tracer = ProductTracer(model) if tracer is None else tracer
     names = {id(m): n for n, m in model.named_modules(remove_duplicate=False)}
-    modes = {m: m.training for m in model.modules()}
     shapes: dict[str, list] = {}
 
     def pre(mod, inputs):
@@ -561,21 +585,8 @@ def trace_forward(model: torch.nn.Module, example_input, tracer=None) -> Forward
         if name is not None:
             shapes.setdefault(name, []).append((_shape_of(inputs), _shape_of(output)))
 
-    handles = [register_module_forward_pre_hook(pre), register_module_forward_hook(post)]
-    model.eval()
-    # MultiheadAttention / TransformerEncoderLayer have eval-mode "fast paths": one fused aten
-    # op hiding their projections. Off while tracing, so each projection is its own product.
-    fastpath = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(False)
-    try:
-        with torch.no_grad(), tracer:
-            output = call_model(model, example_input)
-    finally:
-        torch.backends.mha.set_fastpath_enabled(fastpath)
-        for h in handles:
-            h.remove()
-        for m, training in modes.items():
-            m.training = training   # not m.train(): it would reset the children it reaches
+    with inference_pass(model, pre, post), tracer:
+        output = call_model(model, example_input)
     _module_shapes(tracer.calls, shapes)
     return Forward(tracer.calls, tracer.matmuls, tracer.ops, output)
 
