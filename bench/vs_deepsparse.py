@@ -492,13 +492,8 @@ def environment(threads, have) -> str:
                              capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         rev = "?"
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return (f"{cpu}, {os.cpu_count()} CPUs; Python {platform.python_version()}; "
+    from sparsekit.hw._calibrate import cpu_model
+    return (f"{cpu_model()}, {os.cpu_count()} CPUs; Python {platform.python_version()}; "
             + ", ".join(versions) + f"; sparsekit {rev or '?'}; {threads} thread(s)")
 
 
