@@ -3,8 +3,10 @@ import numba
 import numpy as np
 
 from . import layer
+from .blas_check import import_numba_arraymath
 
 layer.configure()   # before any parallel kernel can start Numba's thread pool
+import_numba_arraymath()   # before the first compile or cache load would import it
 
 # Below this many multiply-accumulates a kernel runs on the calling thread: waking the pool
 # costs more than it saves.
