@@ -11,7 +11,8 @@ command that never multiplies (``sparsekit summary``) never pays for them.
 from importlib import import_module
 
 # name -> the submodule that defines it
-_WHERE = {"csr_spmv": ".csr", "csr_spmm": ".csr", "bsr_spmv": ".bsr", "bsr_spmm": ".bsr",
+_WHERE = {"csr_spmv": ".csr", "csr_spmm": ".csr", "csr_k_tiles": ".csr",
+          "csr_tiling_pays": ".csr", "bsr_spmv": ".bsr", "bsr_spmm": ".bsr",
           "vectorskip_spmv": ".vectorskip", "vectorskip_spmm": ".vectorskip",
           "get_num_threads": ".threads", "set_num_threads": ".threads"}
 

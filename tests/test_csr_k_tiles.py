@@ -1,0 +1,131 @@
+"""CSR's K-tiled SpMM: wide enough products (K > TILE_K columns of A, X with a whole panel of
+columns) read a copy of A's entries ordered by K-tile. Its sums run in the same order as the
+plain kernel's, so the two agree bit for bit; and both agree with the dense product."""
+import copy
+import pickle
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sparsekit as sk
+from helpers import assert_matmul_close, random_sparse
+from sparsekit.kernels import csr as kcsr
+
+TILE_K = kcsr.TILE_K
+
+
+def _panel(dtype) -> int:
+    """X's columns in one whole panel (four SIMD vectors)."""
+    return kcsr.PANEL_BYTES // np.dtype(dtype).itemsize
+
+
+def _plain(A, X):
+    """A @ X by the untiled kernel."""
+    Y = np.empty((A.shape[0], X.shape[1]), A.dtype)
+    return sk.kernels.csr_spmm(A.data, A.indices, A.indptr, X, Y)
+
+
+def _matrix(rng, m, k, density, dtype):
+    """Random entries plus an empty row, a full row and entries on the tile borders."""
+    w = random_sparse(rng, m, k, density, dtype)
+    if m >= 3:
+        w[m // 3] = 0
+        w[m // 2] = rng.uniform(-2, 2, k)
+        for c in (TILE_K - 1, TILE_K, 2 * TILE_K - 1, 2 * TILE_K, k - 1):
+            if c < k:
+                w[-1, c] = 1.5
+    return w
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(0, 300), k=st.integers(TILE_K + 1, 5 * TILE_K + 3),
+       extra=st.sampled_from([0, 1, 5, 17, 64, 66]), density=st.floats(0.0, 0.4),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_tiled_matches_dense_and_the_plain_kernel(m, k, extra, density, dtype, seed):
+    rng = np.random.default_rng(seed)
+    W = _matrix(rng, m, k, density, dtype)
+    X = rng.uniform(-1, 1, (k, _panel(dtype) + extra)).astype(dtype)
+    A = sk.CSR.from_dense(W)
+    assert A._k_tiles(X.shape[1]) is not None      # this product takes the tiled kernel
+    Y = A @ X
+    assert_matmul_close(Y, W, X)
+    np.testing.assert_array_equal(Y, _plain(A, X))
+
+
+@pytest.mark.parametrize("k, n", [(TILE_K, 64), (4096, 63), (4096, 16), (100, 200)])
+def test_narrow_products_take_the_plain_kernel(k, n):
+    A = sk.CSR.from_dense(random_sparse(np.random.default_rng(0), 20, k, 0.2, np.float32))
+    assert A._k_tiles(n) is None
+    assert "_tiles" not in vars(A)
+
+
+def test_tiles_are_a_reordering_of_the_entries():
+    rng = np.random.default_rng(3)
+    m, k = 57, 3 * TILE_K + 10
+    A = sk.CSR.from_dense(_matrix(rng, m, k, 0.2, np.float32))
+    data, indices, ptr = kcsr.csr_k_tiles(A.data, A.indices, A.indptr, k)
+    ntiles = -(-k // TILE_K)
+    assert ptr.shape == (ntiles * m + 1,) and ptr[0] == 0 and ptr[-1] == A.nnz
+    assert np.all(np.diff(ptr) >= 0)
+    rows = np.repeat(np.arange(m), np.diff(A.indptr.astype(np.int64)))
+    expected = {(r, c): v for r, c, v in zip(rows, A.indices, A.data)}
+    got = {}
+    for t in range(ntiles):
+        for i in range(m):
+            lo, hi = ptr[t * m + i], ptr[t * m + i + 1]
+            cols = indices[lo:hi].astype(np.int64)
+            assert np.all((cols >= t * TILE_K) & (cols < (t + 1) * TILE_K))
+            assert np.all(np.diff(cols) > 0)
+            got.update({(i, c): v for c, v in zip(cols, data[lo:hi])})
+    assert got == expected
+
+
+def test_tiles_are_built_once_owned_and_not_pickled():
+    rng = np.random.default_rng(4)
+    A = sk.CSR.from_dense(random_sparse(rng, 40, 2 * TILE_K + 1, 0.2, np.float32))
+    X = rng.uniform(-1, 1, (A.shape[1], 64)).astype(np.float32)
+    Y = A @ X
+    tiles = A._k_tiles(64)
+    assert tiles is A._k_tiles(64)                 # kept
+    assert all(not t.flags.writeable for t in tiles)
+    for B in (pickle.loads(pickle.dumps(A)), copy.deepcopy(A), A.copy()):
+        assert "_tiles" not in vars(B)
+        np.testing.assert_array_equal(B @ X, Y)
+
+
+def test_nan_and_inf_propagate_through_the_tiles():
+    W = np.zeros((5, 2 * TILE_K + 7), np.float32)
+    W[0, 3], W[1, TILE_K + 2], W[2, 2 * TILE_K], W[3, 1] = np.nan, 2.0, np.inf, 1.0
+    X = np.ones((W.shape[1], 64), np.float32)
+    A = sk.CSR.from_dense(W)
+    assert A._k_tiles(64) is not None
+    assert_matmul_close(A @ X, W, X)
+    X[1, 5] = np.inf        # read by the stored entry (3, 1) only: structural zeros are skipped
+    Y = A @ X
+    assert Y[3, 5] == np.inf and np.isfinite(Y[1]).all() and (Y[4] == 0).all()
+    np.testing.assert_array_equal(Y, _plain(A, X))
+
+
+def test_tiles_and_starts_together_are_refused():
+    A = sk.CSR.from_dense(np.eye(4, dtype=np.float32))
+    X = np.ones((4, 64), np.float32)
+    tiles = kcsr.csr_k_tiles(A.data, A.indices, A.indptr, 4)
+    with pytest.raises(ValueError, match="tiles or starts"):
+        sk.kernels.csr_spmm(A.data, A.indices, A.indptr, X, np.empty((4, 64), np.float32),
+                            starts=np.arange(4, dtype=np.int64) * 64, tiles=tiles)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="Numba has a single thread here")
+def test_tiled_on_two_threads(restore_threads):
+    rng = np.random.default_rng(5)
+    W = _matrix(rng, 700, 3 * TILE_K + 5, 0.1, np.float32)
+    X = rng.uniform(-1, 1, (W.shape[1], 130)).astype(np.float32)
+    A = sk.CSR.from_dense(W)
+    sk.set_num_threads(1)
+    one = A @ X
+    sk.set_num_threads(2)
+    np.testing.assert_array_equal(A @ X, one)
+    assert_matmul_close(one, W, X)
