@@ -34,7 +34,7 @@ def _spmv_parallel(data, indices, indptr, x, y, nparts):
 # of Y in L1/L2 between tiles. Measured at 90 %, 64 columns, one thread, three layers in a
 # row each timed alone: 1.24x at 1024 x 1024, 1.12x at 512, 0.98x at 256 (one tile), 1.29x at
 # 2048; the 4096-4096-4096-1024 MLP at batch 64 1.37x (9.42 against 12.89 ms), 1.28x on two
-# threads.
+# threads; resnet50 at 90 %, batch 1, 1.08x (convs read in place included).
 PANEL_BYTES = 4 * VECTOR_BYTES      # one X row of a four-vector panel
 TILE_K = (64 * 1024) // PANEL_BYTES
 ROW_BLOCK = 256
@@ -62,24 +62,32 @@ def _spmm_rows(data, indices, indptr, X, starts, Y, r0, r1, tiles):
     registers across its nonzeros (see ``simd``): each nonzero costs one load of X per vector
     and no load or store of Y. Panels are four vectors wide (``_spmm_panel``); columns left
     over that fit two vectors take four-chain passes of one vector (``_spmm_rows_narrow``).
-    With ``tiles`` (``csr_k_tiles``; None is decided when the kernel compiles) the whole
-    panels are read K-tile by K-tile (``_spmm_panel_tiled``). Row k of X is at
+    With ``tiles`` (``csr_k_tiles``; None is decided when the kernel compiles) the panels
+    are read K-tile by K-tile (``_spmm_panel_tiled``). Row k of X is at
     ``simd.row_start(starts, k, n)`` of X's buffer, n = Y's columns."""
     n = Y.shape[1]
     step = lanes(X)
     c = 0
     while c + 4 * step <= n:
-        if tiles is None:
-            _spmm_panel(data, indices, indptr, X, starts, Y, r0, r1, c, step, step, step, step)
-        else:
-            _spmm_panel_tiled(tiles[0], tiles[1], tiles[2], X, Y, r0, r1, c)
+        _spmm_panel_any(data, indices, indptr, X, starts, Y, r0, r1, tiles, c,
+                        step, step, step, step)
         c += 4 * step
     if c + 2 * step < n:
-        _spmm_panel(data, indices, indptr, X, starts, Y, r0, r1, c, min(step, n - c),
-                    min(step, n - c - step), min(step, n - c - 2 * step),
-                    max(n - c - 3 * step, 0))
+        _spmm_panel_any(data, indices, indptr, X, starts, Y, r0, r1, tiles, c,
+                        min(step, n - c), min(step, n - c - step),
+                        min(step, n - c - 2 * step), max(n - c - 3 * step, 0))
     elif c < n:
         _spmm_rows_narrow(data, indices, indptr, X, starts, Y, r0, r1, c)
+
+
+@numba.njit(cache=True, inline="always")
+def _spmm_panel_any(data, indices, indptr, X, starts, Y, r0, r1, tiles, c, t0, t1, t2, t3):
+    """One panel, from the K-tiled copy when there is one."""
+    if tiles is None:
+        _spmm_panel(data, indices, indptr, X, starts, Y, r0, r1, c, t0, t1, t2, t3)
+    else:
+        _spmm_panel_tiled(tiles[0], tiles[1], tiles[2], X, starts, Y, r0, r1, c,
+                          t0, t1, t2, t3)
 
 
 @numba.njit(cache=True, inline="always")
@@ -102,10 +110,10 @@ def _spmm_panel(data, indices, indptr, X, starts, Y, r0, r1, c, t0, t1, t2, t3):
 
 
 @numba.njit(cache=True, inline="always")
-def _spmm_panel_tiled(tdata, tindices, tptr, X, Y, r0, r1, c):
-    """The full panel at column c of rows [r0, r1), from the K-tiled copy: ROW_BLOCK rows at a
-    time, each K-tile in turn; a row's sums go back to Y between tiles (row i's entries in
-    tile t are [tptr[t·M + i], tptr[t·M + i + 1]))."""
+def _spmm_panel_tiled(tdata, tindices, tptr, X, starts, Y, r0, r1, c, t0, t1, t2, t3):
+    """``_spmm_panel`` from the K-tiled copy: ROW_BLOCK rows at a time, each K-tile in turn;
+    a row's sums go back to Y between tiles (row i's entries in tile t are
+    [tptr[t·M + i], tptr[t·M + i + 1]))."""
     m, n = Y.shape
     step = lanes(X)
     ntiles = (tptr.shape[0] - 1) // max(m, 1)
@@ -120,18 +128,17 @@ def _spmm_panel_tiled(tdata, tindices, tptr, X, Y, r0, r1, c):
                     a2 = a0
                     a3 = a0
                 else:
-                    a0 = vload_first(Y, o, step)
-                    a1 = vload_first(Y, o + step, step)
-                    a2 = vload_first(Y, o + 2 * step, step)
-                    a3 = vload_first(Y, o + 3 * step, step)
+                    a0 = vload_first(Y, o, t0)
+                    a1 = vload_first(Y, o + step, t1)
+                    a2 = vload_first(Y, o + 2 * step, t2)
+                    a3 = vload_first(Y, o + 3 * step, t3)
                 q = t * m + i
-                a0, a1, a2, a3 = _segment(tdata, tindices, tptr[q],
-                                          tptr[q + 1], X, None, n, c,
-                                          step, step, step, step, a0, a1, a2, a3)
-                vstore_first(Y, o, a0, step)
-                vstore_first(Y, o + step, a1, step)
-                vstore_first(Y, o + 2 * step, a2, step)
-                vstore_first(Y, o + 3 * step, a3, step)
+                a0, a1, a2, a3 = _segment(tdata, tindices, tptr[q], tptr[q + 1], X, starts,
+                                          n, c, t0, t1, t2, t3, a0, a1, a2, a3)
+                vstore_first(Y, o, a0, t0)
+                vstore_first(Y, o + step, a1, t1)
+                vstore_first(Y, o + 2 * step, a2, t2)
+                vstore_first(Y, o + 3 * step, a3, t3)
 
 
 @numba.njit(cache=True, inline="always")
@@ -189,9 +196,7 @@ def csr_spmm(data, indices, indptr, X, Y, starts=None, tiles=None):
     ``starts`` (int64, one per column of A), X is any C-contiguous buffer whose row k is the
     N values from flat offset ``starts[k]`` (rows may overlap: a padded image read as its
     im2col matrix in place); the caller checks they lie inside X. ``tiles``: the matrix's
-    ``csr_k_tiles``, for a plain X (no ``starts``) where ``csr_tiling_pays``."""
-    if tiles is not None and starts is not None:
-        raise ValueError("the K-tiled kernel reads a plain X: give tiles or starts, not both")
+    ``csr_k_tiles``, where ``csr_tiling_pays``."""
     nparts = num_parts(data.shape[0] * Y.shape[1])
     if nparts == 1:
         _spmm_rows(data, indices, indptr, X, starts, Y, 0, Y.shape[0], tiles)
@@ -202,8 +207,9 @@ def csr_spmm(data, indices, indptr, X, Y, starts=None, tiles=None):
 
 def csr_tiling_pays(k: int, n: int, dtype) -> bool:
     """Whether Y = A @ X, A K columns wide and X N columns, should read A's K-tiled copy:
-    X has at least one whole panel, and a panel of X (K × 256 bytes) outgrows L2's share."""
-    return k > TILED_MIN_K and n >= PANEL_BYTES // np.dtype(dtype).itemsize
+    A spans two tiles or more, and X fills more than two vectors (the panels the tiled kernel
+    takes; narrower products take the one- or two-vector passes)."""
+    return k > TILED_MIN_K and n > 2 * VECTOR_BYTES // np.dtype(dtype).itemsize
 
 
 def csr_k_tiles(data, indices, indptr, k):

@@ -1,6 +1,7 @@
-"""CSR's K-tiled SpMM: wide enough products (K > TILE_K columns of A, X with a whole panel of
-columns) read a copy of A's entries ordered by K-tile. Its sums run in the same order as the
-plain kernel's, so the two agree bit for bit; and both agree with the dense product."""
+"""CSR's K-tiled SpMM: wide enough products (K > TILE_K columns of A, X with more than two
+SIMD vectors of columns) read a copy of A's entries ordered by K-tile. Its sums run in the
+same order as the plain kernel's, so the two agree bit for bit; and both agree with the dense
+product."""
 import copy
 import pickle
 
@@ -17,9 +18,9 @@ from sparsekit.kernels import csr as kcsr
 TILE_K = kcsr.TILE_K
 
 
-def _panel(dtype) -> int:
-    """X's columns in one whole panel (four SIMD vectors)."""
-    return kcsr.PANEL_BYTES // np.dtype(dtype).itemsize
+def _lanes(dtype) -> int:
+    """Columns of X in one SIMD vector."""
+    return kcsr.VECTOR_BYTES // np.dtype(dtype).itemsize
 
 
 def _plain(A, X):
@@ -42,12 +43,12 @@ def _matrix(rng, m, k, density, dtype):
 
 @settings(max_examples=40, deadline=None)
 @given(m=st.integers(0, 300), k=st.integers(TILE_K + 1, 5 * TILE_K + 3),
-       extra=st.sampled_from([0, 1, 5, 17, 64, 66]), density=st.floats(0.0, 0.4),
+       extra=st.sampled_from([0, 1, 14, 15, 31, 32, 47, 64, 97]), density=st.floats(0.0, 0.4),
        dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
 def test_tiled_matches_dense_and_the_plain_kernel(m, k, extra, density, dtype, seed):
     rng = np.random.default_rng(seed)
     W = _matrix(rng, m, k, density, dtype)
-    X = rng.uniform(-1, 1, (k, _panel(dtype) + extra)).astype(dtype)
+    X = rng.uniform(-1, 1, (k, 2 * _lanes(dtype) + 1 + extra)).astype(dtype)
     A = sk.CSR.from_dense(W)
     assert A._k_tiles(X.shape[1]) is not None      # this product takes the tiled kernel
     Y = A @ X
@@ -55,7 +56,7 @@ def test_tiled_matches_dense_and_the_plain_kernel(m, k, extra, density, dtype, s
     np.testing.assert_array_equal(Y, _plain(A, X))
 
 
-@pytest.mark.parametrize("k, n", [(TILE_K, 64), (4096, 63), (4096, 16), (100, 200)])
+@pytest.mark.parametrize("k, n", [(TILE_K, 64), (4096, 32), (4096, 16), (100, 200)])
 def test_narrow_products_take_the_plain_kernel(k, n):
     A = sk.CSR.from_dense(random_sparse(np.random.default_rng(0), 20, k, 0.2, np.float32))
     assert A._k_tiles(n) is None
@@ -109,13 +110,23 @@ def test_nan_and_inf_propagate_through_the_tiles():
     np.testing.assert_array_equal(Y, _plain(A, X))
 
 
-def test_tiles_and_starts_together_are_refused():
-    A = sk.CSR.from_dense(np.eye(4, dtype=np.float32))
-    X = np.ones((4, 64), np.float32)
-    tiles = kcsr.csr_k_tiles(A.data, A.indices, A.indptr, 4)
-    with pytest.raises(ValueError, match="tiles or starts"):
-        sk.kernels.csr_spmm(A.data, A.indices, A.indptr, X, np.empty((4, 64), np.float32),
-                            starts=np.arange(4, dtype=np.int64) * 64, tiles=tiles)
+@pytest.mark.parametrize("n", [33, 64, 100])
+def test_rows_read_in_place_through_the_tiles(n):
+    """A conv's padded image read in place as its im2col matrix (rows at ``starts``,
+    overlapping) takes the tiled kernel too."""
+    rng = np.random.default_rng(6)
+    m, k = 70, 2 * TILE_K + 40
+    W = _matrix(rng, m, k, 0.15, np.float32)
+    A = sk.CSR.from_dense(W)
+    x = rng.uniform(-1, 1, 3000).astype(np.float32)
+    starts = rng.integers(0, x.size - n, k).astype(np.int64)
+    assert A._k_tiles(n) is not None
+    out = A.matmul_rows_at(x, starts, np.empty((m, n), np.float32))
+    rows = np.stack([x[s:s + n] for s in starts])
+    assert_matmul_close(out, W, rows)
+    plain = sk.kernels.csr_spmm(A.data, A.indices, A.indptr, x, np.empty((m, n), np.float32),
+                                starts)
+    np.testing.assert_array_equal(out, plain)
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="Numba has a single thread here")

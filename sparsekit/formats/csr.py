@@ -136,10 +136,10 @@ class CSR(SparseFormat):
                          tiles=self._k_tiles(Y.shape[1]))
 
     def _k_tiles(self, n):
-        """The K-tiled copy of the entries that the SpMM kernel reads where a panel of X
-        outgrows L2 (``kernels.csr_tiling_pays``), else None. Built at the first such product
-        and kept: it doubles the memory of the values and indices, for 1.3-1.5x at 64
-        columns (see ``kernels.csr``)."""
+        """The K-tiled copy of the entries that the SpMM kernel reads for a product of ``n``
+        columns where ``kernels.csr_tiling_pays``, else None. Built at the first such product
+        and kept: it doubles the memory of the values and indices, for 1.1-1.4x (see
+        ``kernels.csr``)."""
         if not kernels.csr_tiling_pays(self.shape[1], n, self.dtype):
             return None
         tiles = self.__dict__.get("_tiles")
@@ -150,4 +150,5 @@ class CSR(SparseFormat):
         return tiles
 
     def _spmm_at(self, x, starts, out):
-        kernels.csr_spmm(self._data, self._indices, self._indptr, x, out, starts)
+        kernels.csr_spmm(self._data, self._indices, self._indptr, x, out, starts,
+                         tiles=self._k_tiles(out.shape[1]))
