@@ -4,7 +4,11 @@ hypothesis strategies for sparse float matrices.
 
 Everything here recomputes what the formats should do from first principles (dense numpy),
 so a test comparing against it can fail when the implementation is wrong."""
+import json
 import math
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 from hypothesis import strategies as st
@@ -240,3 +244,12 @@ def pruned(module, level=0.7, seed=0):
             p.copy_(torch.randn_like(p))
     sk.prune.magnitude(module, level)
     return module
+
+
+def run_fresh(code: str) -> dict:
+    """Run ``code`` in a fresh interpreter (what it imports is not already loaded, as it is in
+    the test process); the JSON object it prints on its last line."""
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -2,10 +2,8 @@
 ``scipy.linalg`` (0.13-0.18 s of a cached process's 0.5 s to its first product), and must leave
 ``scipy.linalg`` importable and BLAS usable afterwards. Each case runs in a fresh interpreter:
 this test process has imported everything already."""
-import json
-import subprocess
-import sys
-import textwrap
+
+from helpers import run_fresh
 
 _PRODUCT = """
     import numpy as np
@@ -16,16 +14,8 @@ _PRODUCT = """
 """
 
 
-def _run(code: str) -> dict:
-    """Run ``code`` in a fresh interpreter; the JSON object it prints on its last line."""
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                         text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def test_first_product_imports_no_scipy_linalg_and_leaves_it_importable():
-    got = _run(_PRODUCT + """
+    got = run_fresh(_PRODUCT + """
     import json, sys
     before = {m: m in sys.modules for m in ("scipy.linalg", "scipy.linalg.cython_blas",
                                             "numba.np.arraymath")}
@@ -46,7 +36,7 @@ def test_first_product_imports_no_scipy_linalg_and_leaves_it_importable():
 
 
 def test_scipy_linalg_imported_first_is_left_alone():
-    got = _run("""
+    got = run_fresh("""
     import scipy.linalg, sys
     blas = sys.modules["scipy.linalg.cython_blas"] if "scipy.linalg.cython_blas" in sys.modules \\
         else None
@@ -59,7 +49,7 @@ def test_scipy_linalg_imported_first_is_left_alone():
 
 
 def test_without_the_extension_the_check_imports_as_usual():
-    got = _run("""
+    got = run_fresh("""
     from sparsekit.kernels import blas_check
     blas_check._extension_alone = lambda: None
     """ + _PRODUCT + """

@@ -2,22 +2,12 @@
 in ≤ 300 MB). Numba and its kernels cost about 0.3 s and 60 MB of resident memory; a command
 that multiplies nothing must not load them, and the kernels must still run when first used.
 Each case runs in a fresh interpreter: this test process has loaded everything already."""
-import json
-import subprocess
-import sys
-import textwrap
 
-
-def _run(code: str) -> dict:
-    """Run ``code`` in a fresh interpreter; the JSON object it prints on its last line."""
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                         text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+from helpers import run_fresh
 
 
 def test_import_sparsekit_loads_neither_torch_nor_numba():
-    got = _run("""
+    got = run_fresh("""
         import json, sys
         import sparsekit
         print(json.dumps({m: m in sys.modules for m in ("torch", "numba",
@@ -27,7 +17,7 @@ def test_import_sparsekit_loads_neither_torch_nor_numba():
 
 
 def test_summary_command_never_loads_numba():
-    got = _run("""
+    got = run_fresh("""
         import contextlib, io, json, sys
         from sparsekit import cli
         with contextlib.redirect_stdout(io.StringIO()) as out:
@@ -41,7 +31,7 @@ def test_summary_command_never_loads_numba():
 def test_first_product_loads_the_kernels_and_is_right():
     """``sparsekit.kernels`` is lazy: the first product reads a kernel from it, which loads
     Numba; the product is right for every format, and the name is kept on the package."""
-    got = _run("""
+    got = run_fresh("""
         import json, sys
         import numpy as np
         import sparsekit as sk
@@ -77,7 +67,7 @@ def test_lazy_names_are_listed_and_unknown_ones_raise():
 
 def test_estimate_never_loads_numba():
     """sk.estimate prices a model without running a kernel: no Numba (0.2 s, 60 MB)."""
-    got = _run("""
+    got = run_fresh("""
         import json, sys
         import torch
         import sparsekit as sk
