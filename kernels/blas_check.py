@@ -10,11 +10,6 @@ cached process's time to its first product, for a check whose answer is in the e
 and takes it out of ``sys.modules`` afterwards, so a later ``import scipy.linalg`` (by the user,
 or by Numba when a kernel calls BLAS) runs as usual: Python keeps one instance of an extension
 module per process, and hands the same module back then.
-
-The ``scipy`` package itself is imported first (about 10 ms): without its own set-up, the
-extension loaded alone left two-thread runs slow in a process that also runs DeepSparse and
-onnxruntime (resnet50 in V=8 vectors: 28-32 ms against 16 ms, ``bench/vs_deepsparse.py
---threads 2``). The cause was not found; importing the package first removes the slowdown.
 """
 import importlib.machinery
 import importlib.util
@@ -52,7 +47,6 @@ def import_numba_arraymath():
         import numba.np.arraymath  # noqa: F401
         return
     try:
-        import scipy  # noqa: F401  (the package's own set-up, as a normal import runs it)
         extension = _extension_alone()
     except ImportError:
         extension = None
