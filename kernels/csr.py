@@ -28,8 +28,8 @@ def _spmv_parallel(data, indices, indptr, x, y, nparts):
 # K-tiling: a row's nonzeros read rows of X from anywhere in X. Once an X panel (K rows of
 # four vectors, 256 bytes each) outgrows L2, those reads come from L3 and pace the kernel
 # (4096 x 4096 at 90 %, 64 columns: 14 GMAC/s against 23 with the same nonzeros over K = 512).
-# So a matrix with K > TILED_MIN_K keeps a copy of its entries ordered by K-tile of
-# TILE_K columns (``csr_k_tiles``); the kernel then takes each block of ROW_BLOCK rows one
+# So a matrix spanning two K-tiles of TILE_K columns or more keeps a copy of its entries
+# ordered by K-tile (``csr_k_tiles``); the kernel then takes each block of ROW_BLOCK rows one
 # K-tile at a time, so that the tile of X it reads (64 KB) stays in L2 and the block's rows
 # of Y in L1/L2 between tiles. Measured at 90 %, 64 columns, one thread, three layers in a
 # row each timed alone: 1.24x at 1024 x 1024, 1.12x at 512, 0.98x at 256 (one tile), 1.29x at
@@ -38,7 +38,6 @@ def _spmv_parallel(data, indices, indptr, x, y, nparts):
 PANEL_BYTES = 4 * VECTOR_BYTES      # one X row of a four-vector panel
 TILE_K = (64 * 1024) // PANEL_BYTES
 ROW_BLOCK = 256
-TILED_MIN_K = TILE_K                # tiled from two tiles on
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -209,7 +208,7 @@ def csr_tiling_pays(k: int, n: int, dtype) -> bool:
     """Whether Y = A @ X, A K columns wide and X N columns, should read A's K-tiled copy:
     A spans two tiles or more, and X fills more than two vectors (the panels the tiled kernel
     takes; narrower products take the one- or two-vector passes)."""
-    return k > TILED_MIN_K and n > 2 * VECTOR_BYTES // np.dtype(dtype).itemsize
+    return k > TILE_K and n > 2 * VECTOR_BYTES // np.dtype(dtype).itemsize
 
 
 def csr_k_tiles(data, indices, indptr, k):
