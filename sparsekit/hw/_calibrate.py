@@ -48,27 +48,28 @@ CALIBRATION_POINTS = tuple(((1024, 4096), sp, b) for sp in (0.5, 0.9)
 BLOCK, VECTOR = (4, 4), 8
 
 
-def cpu_model() -> str:
+def _cpuinfo(field: str) -> str | None:
+    """The value of ``field`` for the first core in /proc/cpuinfo, or None where there is none."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
-                if line.startswith("model name"):
+                if line.startswith(field):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+    return None
+
+
+def cpu_model() -> str:
+    return _cpuinfo("model name") or platform.processor() or platform.machine() or "unknown CPU"
 
 
 def cpu_clock_hz() -> float:
     """The current clock /proc/cpuinfo reports (the first core), else 3 GHz."""
     try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("cpu MHz"):
-                    return float(line.split(":", 1)[1]) * 1e6
-    except (OSError, ValueError):
-        pass
-    return 3e9
+        return float(_cpuinfo("cpu MHz")) * 1e6
+    except (TypeError, ValueError):
+        return 3e9
 
 
 def cache_sizes() -> dict:
@@ -91,15 +92,8 @@ def cache_sizes() -> dict:
 
 def simd_lanes() -> int:
     """fp32 lanes of the widest vector unit /proc/cpuinfo lists (avx512f 16, avx 8, else 4)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = line.split()
-                    return 16 if "avx512f" in flags else 8 if "avx" in flags else 4
-    except OSError:
-        pass
-    return 4
+    flags = (_cpuinfo("flags") or "").split()
+    return 16 if "avx512f" in flags else 8 if "avx" in flags else 4
 
 
 def kernel_layer(a, batch: int, name: str = "kernel") -> hwmodel.Layer:
