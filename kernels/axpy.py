@@ -11,14 +11,14 @@ FASTMATH = {"reassoc", "contract", "nsz"}
 FASTMATH_FUSE = {"contract", "nsz"}
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+@numba.njit(cache=True, fastmath=FASTMATH)
 def axpy4(y, a0, x0, a1, x1, a2, x2, a3, x3):
     """y += a0·x0 + a1·x1 + a2·x2 + a3·x3: one load and store of y per four FMAs."""
     for k in range(y.shape[0]):
         y[k] += a0 * x0[k] + a1 * x1[k] + a2 * x2[k] + a3 * x3[k]
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+@numba.njit(cache=True, fastmath=FASTMATH)
 def axpy(y, a, x):
     """y += a·x."""
     for k in range(y.shape[0]):

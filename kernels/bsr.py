@@ -8,7 +8,7 @@ from .simd import (lanes, row_count, row_start, store_pair, vfma_pair, vload_fir
 from .threads import num_parts, split_point
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _x_or_zero(x, j):
     """x[j], or 0 past the end of x (the zero-padded columns of an edge block)."""
     return x[j] if j < x.shape[0] else x.dtype.type(0)
@@ -104,7 +104,7 @@ def _spmv_parallel_any(blocks, indices, indptr, x, y, nparts):
                        split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts))
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _x_row(X, starts, kdim, n, row, c, t0, t1, step):
     """The two-vector panel of X's row ``row`` from column c; zeros past the last row (the
     zero-padded columns of an edge block)."""

@@ -14,7 +14,7 @@ import numpy as np
 from .threads import num_parts
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _max(m, v):
     """max(m, v) that propagates NaN from either side, as torch's max_pool2d does."""
     return m if (m != m or m >= v) else v

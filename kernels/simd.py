@@ -176,13 +176,13 @@ def vstore_first(typingctx, array, offset, value, count):
     return types.none(array, offset, value, count), codegen
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def vfma_pair(a, b, s, xa, xb):
     """(a + s·xa, b + s·xb): one weight times both vectors of an X row's two-vector panel."""
     return vfma(a, s, xa), vfma(b, s, xb)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def store_pair(a, off, v0, v1, count0, count1):
     """a[off : off + count0] = v0[:count0], then the next ``count1`` elements from v1: the
     two-vector panel of one output row, its last columns possibly partial."""
@@ -190,7 +190,7 @@ def store_pair(a, off, v0, v1, count0, count1):
     vstore_first(a, off + lanes(a), v1, count1)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def row_start(starts, k, n):
     """Where row k of an SpMM's X starts in X's flat buffer: k·n for a plain K × n X, else
     ``starts[k]`` (rows read in place, e.g. a padded image as its im2col matrix). ``starts is
@@ -200,7 +200,7 @@ def row_start(starts, k, n):
     return starts[k]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def row_count(starts, X):
     """K, the rows of an SpMM's X: ``len(starts)`` when given, else X's first dimension."""
     if starts is None:
@@ -208,7 +208,7 @@ def row_count(starts, X):
     return starts.shape[0]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def x_row(X, starts, k, n):
     """Row k of an SpMM's X as a 1-D view of its n values (see ``row_start``)."""
     o = row_start(starts, k, n)

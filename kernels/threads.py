@@ -56,7 +56,7 @@ def num_parts(macs: int) -> int:
     return n
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def split_point(ptr, part, nparts):
     """Row index where chunk ``part`` of ``nparts`` starts, balancing ptr[i] + i.
 

@@ -10,7 +10,7 @@ from .threads import num_parts, split_point
 
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _decode_panel(bitmap, p, cols):
     """Write the present column indices of panel p into cols; return their count."""
     count = 0
