@@ -14,6 +14,8 @@ The intrinsics index an array by element offset into its C-contiguous buffer and
   others), and ``vstore_first(a, off, v, count)``: a[off : off + count] = v[:count]; masked:
   nothing past the first ``count`` elements is read or written (a full vector when count is
   the lane count; on AVX-512 a masked load costs what a plain one does);
+- ``vsplat_at(b, i, a)``: b[i] in every lane (a vector of a's dtype), or zero where i is past
+  the end of b (a bias, possibly empty, for row i);
 - ``vfma(acc, s, v)``: acc + s · v, one fused multiply-add per lane (s broadcast);
 - ``vadd(u, v)``: u + v;
 - ``lanes(a)``: the lane count for ``a``'s dtype (a compile-time constant).
@@ -138,6 +140,29 @@ def vload_first(typingctx, array, offset, count):
 
 
 @intrinsic
+def vsplat_at(typingctx, values, index, like):
+    vec = _vec_of(like)
+    if not (isinstance(values, types.Array) and values.ndim == 1 and values.dtype == vec.dtype
+            and isinstance(index, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        array = context.make_array(sig.args[0])(context, builder, args[0])
+        i = _int64(context, builder, args[1], sig.args[1])
+        inside = builder.icmp_signed("<", i, builder.extract_value(array.shape, 0))
+        element = context.get_value_type(vec.dtype)
+        start = builder.basic_block
+        with builder.if_then(inside):
+            loaded = builder.load(builder.gep(array.data, [i]))
+            loaded_in = builder.basic_block
+        value = builder.phi(element)
+        value.add_incoming(ir.Constant(element, 0.0), start)
+        value.add_incoming(loaded, loaded_in)
+        return _splat(builder, value, vec.lanes)
+    return vec(values, index, like), codegen
+
+
+@intrinsic
 def vfma(typingctx, acc, scalar, value):
     if not isinstance(acc, Vec) or value != acc or scalar != acc.dtype:
         return None
@@ -180,14 +205,6 @@ def vstore_first(typingctx, array, offset, value, count):
 def vfma_pair(a, b, s, xa, xb):
     """(a + s·xa, b + s·xb): one weight times both vectors of an X row's two-vector panel."""
     return vfma(a, s, xa), vfma(b, s, xb)
-
-
-@numba.njit(cache=True)
-def store_pair(a, off, v0, v1, count0, count1):
-    """a[off : off + count0] = v0[:count0], then the next ``count1`` elements from v1: the
-    two-vector panel of one output row, its last columns possibly partial."""
-    vstore_first(a, off, v0, count0)
-    vstore_first(a, off + lanes(a), v1, count1)
 
 
 @numba.njit(cache=True)

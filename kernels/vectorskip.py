@@ -5,7 +5,9 @@ import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .axpy import FASTMATH, FASTMATH_FUSE, axpy, axpy4
-from .simd import lanes, row_start, store_pair, vfma_pair, vload_first, vzero, x_row
+from .bias import bias_or_none, fill_start, plus_bias
+from .simd import (lanes, row_start, vadd, vfma_pair, vload_first, vsplat_at, vstore_first,
+                   vzero, x_row)
 from .threads import num_parts, split_point
 
 
@@ -24,7 +26,7 @@ def _decode_panel(bitmap, p, cols):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH_FUSE)
-def _spmv_panels_v8(vectors, bitmap, panel_ptr, x, y, p0, p1):
+def _spmv_panels_v8(vectors, bitmap, panel_ptr, x, y, p0, p1, bias):
     """SpMV of panels [p0, p1) for V = 8: the eight row sums live in registers, and the set
     bits are walked in place (no column buffer), one 8-wide FMA per present vector."""
     m = y.shape[0]
@@ -57,25 +59,25 @@ def _spmv_panels_v8(vectors, bitmap, panel_ptr, x, y, p0, p1):
                 bits &= bits - one
         row0 = p * 8
         rows = min(8, m - row0)
-        y[row0] = a0
+        y[row0] = plus_bias(a0, bias, row0)
         if rows > 1:
-            y[row0 + 1] = a1
+            y[row0 + 1] = plus_bias(a1, bias, row0 + 1)
         if rows > 2:
-            y[row0 + 2] = a2
+            y[row0 + 2] = plus_bias(a2, bias, row0 + 2)
         if rows > 3:
-            y[row0 + 3] = a3
+            y[row0 + 3] = plus_bias(a3, bias, row0 + 3)
         if rows > 4:
-            y[row0 + 4] = a4
+            y[row0 + 4] = plus_bias(a4, bias, row0 + 4)
         if rows > 5:
-            y[row0 + 5] = a5
+            y[row0 + 5] = plus_bias(a5, bias, row0 + 5)
         if rows > 6:
-            y[row0 + 6] = a6
+            y[row0 + 6] = plus_bias(a6, bias, row0 + 6)
         if rows > 7:
-            y[row0 + 7] = a7
+            y[row0 + 7] = plus_bias(a7, bias, row0 + 7)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
-def _spmv_panels_any(vectors, bitmap, panel_ptr, x, y, p0, p1):
+def _spmv_panels_any(vectors, bitmap, panel_ptr, x, y, p0, p1, bias):
     v_len = vectors.shape[1]
     m = y.shape[0]
     cols = np.empty(bitmap.shape[1] * 64, np.int64)
@@ -91,27 +93,27 @@ def _spmv_panels_any(vectors, bitmap, panel_ptr, x, y, p0, p1):
                 acc[v] += vec[v] * xj
         row0 = p * v_len
         for v in range(min(v_len, m - row0)):
-            y[row0 + v] = acc[v]
+            y[row0 + v] = plus_bias(acc[v], bias, row0 + v)
 
 
 # One parallel launcher per path (V = 8 or any V), so that a first call compiles only the
 # path it runs: a launcher holding both took twice as long to compile.
 @numba.njit(cache=True, parallel=True)
-def _spmv_parallel_v8(vectors, bitmap, panel_ptr, x, y, nparts):
+def _spmv_parallel_v8(vectors, bitmap, panel_ptr, x, y, nparts, bias):
     for part in numba.prange(nparts):
         _spmv_panels_v8(vectors, bitmap, panel_ptr, x, y, split_point(panel_ptr, part, nparts),
-                        split_point(panel_ptr, part + 1, nparts))
+                        split_point(panel_ptr, part + 1, nparts), bias)
 
 
 @numba.njit(cache=True, parallel=True)
-def _spmv_parallel_any(vectors, bitmap, panel_ptr, x, y, nparts):
+def _spmv_parallel_any(vectors, bitmap, panel_ptr, x, y, nparts, bias):
     for part in numba.prange(nparts):
         _spmv_panels_any(vectors, bitmap, panel_ptr, x, y, split_point(panel_ptr, part, nparts),
-                         split_point(panel_ptr, part + 1, nparts))
+                         split_point(panel_ptr, part + 1, nparts), bias)
 
 
 @numba.njit(cache=True)
-def _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1):
+def _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1, bias):
     """SpMM of panels [p0, p1) for V = 8, two SIMD vectors of columns at a time: the panel's
     8 × 2 output vectors stay in registers, and each present vector costs two loads of X for
     sixteen fused multiply-adds (the X row is shared by the panel's eight rows). Row k of X
@@ -148,28 +150,43 @@ def _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1):
                     q += 1
                     bits &= bits - one
             row0 = p * 8
-            rows = min(8, m - row0)
             o = row0 * n + c
-            store_pair(Y, o, a0, b0, t0, t1)
-            if rows > 1:
-                store_pair(Y, o + n, a1, b1, t0, t1)
-            if rows > 2:
-                store_pair(Y, o + 2 * n, a2, b2, t0, t1)
-            if rows > 3:
-                store_pair(Y, o + 3 * n, a3, b3, t0, t1)
-            if rows > 4:
-                store_pair(Y, o + 4 * n, a4, b4, t0, t1)
-            if rows > 5:
-                store_pair(Y, o + 5 * n, a5, b5, t0, t1)
-            if rows > 6:
-                store_pair(Y, o + 6 * n, a6, b6, t0, t1)
-            if rows > 7:
-                store_pair(Y, o + 7 * n, a7, b7, t0, t1)
+            added = vsplat_at(bias, row0, X)
+            vstore_first(Y, o, vadd(a0, added), t0)
+            vstore_first(Y, o + step, vadd(b0, added), t1)
+            if row0 + 1 < m:
+                added = vsplat_at(bias, row0 + 1, X)
+                vstore_first(Y, o + n, vadd(a1, added), t0)
+                vstore_first(Y, o + n + step, vadd(b1, added), t1)
+            if row0 + 2 < m:
+                added = vsplat_at(bias, row0 + 2, X)
+                vstore_first(Y, o + 2 * n, vadd(a2, added), t0)
+                vstore_first(Y, o + 2 * n + step, vadd(b2, added), t1)
+            if row0 + 3 < m:
+                added = vsplat_at(bias, row0 + 3, X)
+                vstore_first(Y, o + 3 * n, vadd(a3, added), t0)
+                vstore_first(Y, o + 3 * n + step, vadd(b3, added), t1)
+            if row0 + 4 < m:
+                added = vsplat_at(bias, row0 + 4, X)
+                vstore_first(Y, o + 4 * n, vadd(a4, added), t0)
+                vstore_first(Y, o + 4 * n + step, vadd(b4, added), t1)
+            if row0 + 5 < m:
+                added = vsplat_at(bias, row0 + 5, X)
+                vstore_first(Y, o + 5 * n, vadd(a5, added), t0)
+                vstore_first(Y, o + 5 * n + step, vadd(b5, added), t1)
+            if row0 + 6 < m:
+                added = vsplat_at(bias, row0 + 6, X)
+                vstore_first(Y, o + 6 * n, vadd(a6, added), t0)
+                vstore_first(Y, o + 6 * n + step, vadd(b6, added), t1)
+            if row0 + 7 < m:
+                added = vsplat_at(bias, row0 + 7, X)
+                vstore_first(Y, o + 7 * n, vadd(a7, added), t0)
+                vstore_first(Y, o + 7 * n + step, vadd(b7, added), t1)
         c += 2 * step
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
-def _spmm_panels_any(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1):
+def _spmm_panels_any(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1, bias):
     v_len = vectors.shape[1]
     m = Y.shape[0]
     n = Y.shape[1]
@@ -180,7 +197,7 @@ def _spmm_panels_any(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1):
         row0 = p * v_len
         vmax = min(v_len, m - row0)
         for v in range(vmax):
-            Y[row0 + v, :] = 0
+            fill_start(Y[row0 + v], bias, row0 + v)
         t = 0
         # Four vectors per pass: each output row is loaded and stored once per four FMAs,
         # and the four X rows are reused from L1 by all V rows of the panel.
@@ -208,43 +225,46 @@ def _spmm_panels_any(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1):
 
 
 @numba.njit(cache=True, parallel=True)
-def _spmm_parallel_v8(vectors, bitmap, panel_ptr, X, starts, Y, nparts):
+def _spmm_parallel_v8(vectors, bitmap, panel_ptr, X, starts, Y, nparts, bias):
     for part in numba.prange(nparts):
         _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y,
                         split_point(panel_ptr, part, nparts),
-                        split_point(panel_ptr, part + 1, nparts))
+                        split_point(panel_ptr, part + 1, nparts), bias)
 
 
 @numba.njit(cache=True, parallel=True)
-def _spmm_parallel_any(vectors, bitmap, panel_ptr, X, starts, Y, nparts):
+def _spmm_parallel_any(vectors, bitmap, panel_ptr, X, starts, Y, nparts, bias):
     for part in numba.prange(nparts):
         _spmm_panels_any(vectors, bitmap, panel_ptr, X, starts, Y,
                          split_point(panel_ptr, part, nparts),
-                         split_point(panel_ptr, part + 1, nparts))
+                         split_point(panel_ptr, part + 1, nparts), bias)
 
 
-def vectorskip_spmv(vectors, bitmap, panel_ptr, x, y):
-    """y[:] = A @ x; vectors (nvec, V), bitmap (npanels, ceil(K/64)) uint64."""
+def vectorskip_spmv(vectors, bitmap, panel_ptr, x, y, bias=None):
+    """y[:] = A @ x + bias; vectors (nvec, V), bitmap (npanels, ceil(K/64)) uint64; ``bias``:
+    as ``csr_spmv`` takes it."""
+    bias = bias_or_none(bias, vectors.dtype)
     nparts = num_parts(vectors.size)
     v8 = vectors.shape[1] == 8
     if nparts == 1:
         panels = _spmv_panels_v8 if v8 else _spmv_panels_any
-        panels(vectors, bitmap, panel_ptr, x, y, 0, bitmap.shape[0])
+        panels(vectors, bitmap, panel_ptr, x, y, 0, bitmap.shape[0], bias)
     else:
         launch = _spmv_parallel_v8 if v8 else _spmv_parallel_any
-        launch(vectors, bitmap, panel_ptr, x, y, nparts)
+        launch(vectors, bitmap, panel_ptr, x, y, nparts, bias)
     return y
 
 
-def vectorskip_spmm(vectors, bitmap, panel_ptr, X, Y, starts=None):
-    """Y[:] = A @ X; X (K, N) and Y (M, N) C-contiguous. ``starts``: X's rows read in
-    place, as ``csr_spmm`` takes them."""
+def vectorskip_spmm(vectors, bitmap, panel_ptr, X, Y, starts=None, bias=None):
+    """Y[:] = A @ X + bias; X (K, N) and Y (M, N) C-contiguous. ``starts`` (X's rows read in
+    place) and ``bias``: as ``csr_spmm`` takes them."""
+    bias = bias_or_none(bias, vectors.dtype)
     nparts = num_parts(vectors.size * Y.shape[1])
     v8 = vectors.shape[1] == 8
     if nparts == 1:
         panels = _spmm_panels_v8 if v8 else _spmm_panels_any
-        panels(vectors, bitmap, panel_ptr, X, starts, Y, 0, bitmap.shape[0])
+        panels(vectors, bitmap, panel_ptr, X, starts, Y, 0, bitmap.shape[0], bias)
     else:
         launch = _spmm_parallel_v8 if v8 else _spmm_parallel_any
-        launch(vectors, bitmap, panel_ptr, X, starts, Y, nparts)
+        launch(vectors, bitmap, panel_ptr, X, starts, Y, nparts, bias)
     return Y

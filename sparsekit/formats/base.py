@@ -30,7 +30,8 @@ def read_only(attr: str, doc: str = "The stored values.") -> property:
 
 class SparseFormat:
     """A compressed M×K weight matrix. Subclasses set ``format`` and implement ``_setup``,
-    ``_parts``, ``_spmv(x, y)``, ``_spmm(X, Y)``, ``to_dense()``, ``storage()``, ``values``.
+    ``_parts``, ``_spmv(x, y, bias)``, ``_spmm(X, Y, bias)``, ``_spmm_at(x, starts, out,
+    bias)``, ``to_dense()``, ``storage()``, ``values``.
 
     **Ownership.** A format owns its arrays: the constructor copies the caller's values,
     indices, pointers and bitmap, validates the copies and makes them read-only
@@ -236,9 +237,11 @@ class SparseFormat:
                             f"{PRODUCTS}") from None
         return transposed.matmul(X) if X.ndim == 1 else transposed.matmul(X.T).T
 
-    def matmul(self, X, out=None):
-        """Y = A @ X for X of shape (K,) or (K, N), numpy or torch (result of the same kind),
-        any strides, the same float dtype as A. ``out`` (numpy or torch) receives Y."""
+    def matmul(self, X, out=None, bias=None):
+        """Y = A @ X (+ bias) for X of shape (K,) or (K, N), numpy or torch (result of the same
+        kind), any strides, the same float dtype as A. ``out`` (numpy or torch) receives Y.
+        ``bias`` (M values, numpy or torch, A's dtype) is added to row i of Y inside the
+        kernel: what a Linear or conv layer adds, without a second pass over Y."""
         if isinstance(X, SparseFormat):
             raise TypeError(f"sparse @ sparse is not supported; {PRODUCTS}")
         torch_in = is_torch(X)
@@ -252,15 +255,16 @@ class SparseFormat:
             raise ValueError(f"shape mismatch: A is {m}×{k} but X has {x.shape[0]} rows "
                              f"(shape {x.shape})")
         x = np.ascontiguousarray(x)
+        b = self._bias(bias)
         out_shape = (m,) + x.shape[1:]
         y = self._output(out, out_shape)
         if np.may_share_memory(x, y):  # the kernels read X while writing Y
             x = x.copy()
         target = y if y.flags.c_contiguous else np.empty(out_shape, self.dtype)
         if x.ndim == 1:
-            self._spmv(x, target)
+            self._spmv(x, target, b)
         else:
-            self._spmm(x, target)
+            self._spmm(x, target, b)
         if target is not y:
             y[...] = target
         if out is not None:
@@ -282,13 +286,26 @@ class SparseFormat:
             raise ValueError("out is read-only")
         return y
 
-    def matmul_rows_at(self, x, starts, out):
-        """out (M, N) = A @ X where row k of X is ``x[starts[k] : starts[k] + N]`` of the flat
-        C-contiguous buffer ``x`` (rows may overlap). A stride-1 convolution reads its padded
-        image this way as its im2col matrix, without building it. Checked so that the kernel
-        never reads or writes outside the arrays."""
+    def _bias(self, bias) -> np.ndarray:
+        """``bias`` as the kernels take it: M contiguous values of A's dtype (empty: none)."""
+        if bias is None:
+            return np.empty(0, self.dtype)
+        b = np.ascontiguousarray(float_array(bias, "bias"))
+        if b.shape != (self.shape[0],):
+            raise ValueError(f"bias must have shape ({self.shape[0]},), one value per row of "
+                             f"A, got {b.shape}")
+        if b.dtype != self.dtype:
+            raise TypeError(f"dtype mismatch: A is {self.dtype}, bias is {b.dtype}; cast one")
+        return b
+
+    def matmul_rows_at(self, x, starts, out, bias=None):
+        """out (M, N) = A @ X (+ bias) where row k of X is ``x[starts[k] : starts[k] + N]`` of
+        the flat C-contiguous buffer ``x`` (rows may overlap). A convolution reads its padded
+        image, split into stride phases, this way as its im2col matrix, without building it.
+        Checked so that the kernel never reads or writes outside the arrays."""
         m, k = self.shape
         dtype = self.dtype
+        b = self._bias(bias)
         ok = (isinstance(x, np.ndarray) and x.ndim == 1 and x.dtype == dtype
               and x.flags.c_contiguous and isinstance(out, np.ndarray) and out.ndim == 2
               and out.shape[0] == m and out.dtype == dtype and out.flags.c_contiguous
@@ -304,14 +321,14 @@ class SparseFormat:
                 f"{getattr(starts, 'shape', type(starts).__name__)}, out "
                 f"{getattr(out, 'shape', type(out).__name__)}")
         if out.size:
-            self._spmm_at(x, starts, out)
+            self._spmm_at(x, starts, out, b)
         return out
 
-    def _spmv(self, x, y):
+    def _spmv(self, x, y, bias):
         raise NotImplementedError  # pragma: no cover
 
-    def _spmm(self, X, Y):
+    def _spmm(self, X, Y, bias):
         raise NotImplementedError  # pragma: no cover
 
-    def _spmm_at(self, x, starts, out):
+    def _spmm_at(self, x, starts, out, bias):
         raise NotImplementedError  # pragma: no cover

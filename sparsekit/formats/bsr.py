@@ -176,14 +176,14 @@ class BSR(SparseFormat):
                        value_bits=vb, index_bits=ib)
 
     # -- kernels -------------------------------------------------------------------------
-    def _spmv(self, x, y):
-        kernels.bsr_spmv(self._blocks, self._indices, self._indptr, x, y)
+    def _spmv(self, x, y, bias):
+        kernels.bsr_spmv(self._blocks, self._indices, self._indptr, x, y, bias)
 
-    def _spmm(self, X, Y):
-        kernels.bsr_spmm(self._blocks, self._indices, self._indptr, X, Y)
+    def _spmm(self, X, Y, bias):
+        kernels.bsr_spmm(self._blocks, self._indices, self._indptr, X, Y, bias=bias)
 
-    def _spmm_at(self, x, starts, out):
-        kernels.bsr_spmm(self._blocks, self._indices, self._indptr, x, out, starts)
+    def _spmm_at(self, x, starts, out, bias):
+        kernels.bsr_spmm(self._blocks, self._indices, self._indptr, x, out, starts, bias)
 
 
 def _check_padding(blocks, indices, indptr, shape):

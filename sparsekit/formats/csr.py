@@ -128,12 +128,12 @@ class CSR(SparseFormat):
                        value_bits=vb, index_bits=ib)
 
     # -- kernels -------------------------------------------------------------------------
-    def _spmv(self, x, y):
-        kernels.csr_spmv(self._data, self._indices, self._indptr, x, y)
+    def _spmv(self, x, y, bias):
+        kernels.csr_spmv(self._data, self._indices, self._indptr, x, y, bias)
 
-    def _spmm(self, X, Y):
+    def _spmm(self, X, Y, bias):
         kernels.csr_spmm(self._data, self._indices, self._indptr, X, Y,
-                         tiles=self._k_tiles(Y.shape[1]))
+                         tiles=self._k_tiles(Y.shape[1]), bias=bias)
 
     def _k_tiles(self, n):
         """The K-tiled copy of the entries that the SpMM kernel reads for a product of ``n``
@@ -149,6 +149,6 @@ class CSR(SparseFormat):
             self._tiles = tiles
         return tiles
 
-    def _spmm_at(self, x, starts, out):
+    def _spmm_at(self, x, starts, out, bias):
         kernels.csr_spmm(self._data, self._indices, self._indptr, x, out, starts,
-                         tiles=self._k_tiles(out.shape[1]))
+                         self._k_tiles(out.shape[1]), bias)

@@ -181,9 +181,7 @@ class SparseModule(nn.Module):
         if layer_state is not None:
             self._set_layer_state(layer_state)
         self._kind, self._shape = fmt.format, tuple(fmt.shape)
-        self._fmt = fmt
-        self._seen = self._fingerprint()
-        self._dense = None
+        self._adopt(fmt)
 
     def _fingerprint(self) -> tuple:
         """(name, tensor, version) of each buffer: what the last validation saw. The tensors
@@ -231,6 +229,15 @@ class SparseModule(nn.Module):
             t = self._buffers[key]
             if t is not None and t.is_inference():
                 self._buffers[key] = _clone(t)
+        self._adopt(fmt)
+
+    def _adopt(self, fmt):
+        """Run on ``fmt`` and a private read-only copy of the bias (the kernels add it), both
+        validated, from now on."""
+        bias = self._buffers["bias"]
+        self._bias_values = None if bias is None else bias.detach().numpy().copy()
+        if self._bias_values is not None:
+            self._bias_values.flags.writeable = False
         self._fmt = fmt
         self._seen = self._fingerprint()
         self._dense = None
@@ -240,6 +247,11 @@ class SparseModule(nn.Module):
         arrays are read-only."""
         self._sync()
         return self._fmt
+
+    def kernel_bias(self):
+        """The bias the kernels add (a read-only numpy copy, validated with the matrix), or
+        None; read after ``matrix()``."""
+        return self._bias_values
 
     @property
     def format(self) -> str:
@@ -383,7 +395,7 @@ class SparseModule(nn.Module):
         # Pickles hold the buffers and plain attributes only (torch.load(weights_only=True)
         # reads them); the matrix is rebuilt from the buffers and validated on unpickling.
         state = self.__dict__.copy()
-        state.update(_fmt=None, _seen=None, _dense=None)
+        state.update(_fmt=None, _seen=None, _dense=None, _bias_values=None)
         return state
 
     def __setstate__(self, state):
