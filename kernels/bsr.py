@@ -4,8 +4,8 @@ import numpy as np
 
 from .axpy import FASTMATH, FASTMATH_FUSE, axpy, axpy4
 from .bias import bias_or_none, fill_start, plus_bias
-from .simd import (lanes, row_count, row_start, vadd, vfma_pair, vload_first, vsplat_at,
-                   vstore_first, vzero, x_row)
+from .simd import (lanes, row_count, row_start, store_pair_plus, vfma_pair, vload_first, vzero,
+                   x_row)
 from .threads import num_parts, split_point
 
 
@@ -146,21 +146,13 @@ def _spmm_rows_4x4(blocks, indices, indptr, X, starts, Y, br0, br1, bias):
                     a3, b3 = vfma_pair(a3, b3, flat[o + 12 + j], xa, xb)
             row0 = br * 4
             o = row0 * n + c
-            added = vsplat_at(bias, row0, X)
-            vstore_first(Y, o, vadd(a0, added), t0)
-            vstore_first(Y, o + step, vadd(b0, added), t1)
+            store_pair_plus(Y, o, a0, b0, t0, t1, bias, row0)
             if row0 + 1 < m:
-                added = vsplat_at(bias, row0 + 1, X)
-                vstore_first(Y, o + n, vadd(a1, added), t0)
-                vstore_first(Y, o + n + step, vadd(b1, added), t1)
+                store_pair_plus(Y, o + n, a1, b1, t0, t1, bias, row0 + 1)
             if row0 + 2 < m:
-                added = vsplat_at(bias, row0 + 2, X)
-                vstore_first(Y, o + 2 * n, vadd(a2, added), t0)
-                vstore_first(Y, o + 2 * n + step, vadd(b2, added), t1)
+                store_pair_plus(Y, o + 2 * n, a2, b2, t0, t1, bias, row0 + 2)
             if row0 + 3 < m:
-                added = vsplat_at(bias, row0 + 3, X)
-                vstore_first(Y, o + 3 * n, vadd(a3, added), t0)
-                vstore_first(Y, o + 3 * n + step, vadd(b3, added), t1)
+                store_pair_plus(Y, o + 3 * n, a3, b3, t0, t1, bias, row0 + 3)
         c += 2 * step
 
 

@@ -208,6 +208,16 @@ def vfma_pair(a, b, s, xa, xb):
 
 
 @numba.njit(cache=True)
+def store_pair_plus(a, off, v0, v1, count0, count1, bias, row):
+    """a[off : off + count0] = (v0 + bias[row])[:count0], then the next ``count1`` elements
+    from v1 + bias[row]: the two-vector panel of output row ``row``, its last columns possibly
+    partial, plus the row's bias (none when ``row`` is past the end of ``bias``)."""
+    added = vsplat_at(bias, row, a)
+    vstore_first(a, off, vadd(v0, added), count0)
+    vstore_first(a, off + lanes(a), vadd(v1, added), count1)
+
+
+@numba.njit(cache=True)
 def row_start(starts, k, n):
     """Where row k of an SpMM's X starts in X's flat buffer: k·n for a plain K × n X, else
     ``starts[k]`` (rows read in place, e.g. a padded image as its im2col matrix). ``starts is

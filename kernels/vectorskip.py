@@ -6,8 +6,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .axpy import FASTMATH, FASTMATH_FUSE, axpy, axpy4
 from .bias import bias_or_none, fill_start, plus_bias
-from .simd import (lanes, row_start, vadd, vfma_pair, vload_first, vsplat_at, vstore_first,
-                   vzero, x_row)
+from .simd import lanes, row_start, store_pair_plus, vfma_pair, vload_first, vzero, x_row
 from .threads import num_parts, split_point
 
 
@@ -151,37 +150,21 @@ def _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1, bias):
                     bits &= bits - one
             row0 = p * 8
             o = row0 * n + c
-            added = vsplat_at(bias, row0, X)
-            vstore_first(Y, o, vadd(a0, added), t0)
-            vstore_first(Y, o + step, vadd(b0, added), t1)
+            store_pair_plus(Y, o, a0, b0, t0, t1, bias, row0)
             if row0 + 1 < m:
-                added = vsplat_at(bias, row0 + 1, X)
-                vstore_first(Y, o + n, vadd(a1, added), t0)
-                vstore_first(Y, o + n + step, vadd(b1, added), t1)
+                store_pair_plus(Y, o + n, a1, b1, t0, t1, bias, row0 + 1)
             if row0 + 2 < m:
-                added = vsplat_at(bias, row0 + 2, X)
-                vstore_first(Y, o + 2 * n, vadd(a2, added), t0)
-                vstore_first(Y, o + 2 * n + step, vadd(b2, added), t1)
+                store_pair_plus(Y, o + 2 * n, a2, b2, t0, t1, bias, row0 + 2)
             if row0 + 3 < m:
-                added = vsplat_at(bias, row0 + 3, X)
-                vstore_first(Y, o + 3 * n, vadd(a3, added), t0)
-                vstore_first(Y, o + 3 * n + step, vadd(b3, added), t1)
+                store_pair_plus(Y, o + 3 * n, a3, b3, t0, t1, bias, row0 + 3)
             if row0 + 4 < m:
-                added = vsplat_at(bias, row0 + 4, X)
-                vstore_first(Y, o + 4 * n, vadd(a4, added), t0)
-                vstore_first(Y, o + 4 * n + step, vadd(b4, added), t1)
+                store_pair_plus(Y, o + 4 * n, a4, b4, t0, t1, bias, row0 + 4)
             if row0 + 5 < m:
-                added = vsplat_at(bias, row0 + 5, X)
-                vstore_first(Y, o + 5 * n, vadd(a5, added), t0)
-                vstore_first(Y, o + 5 * n + step, vadd(b5, added), t1)
+                store_pair_plus(Y, o + 5 * n, a5, b5, t0, t1, bias, row0 + 5)
             if row0 + 6 < m:
-                added = vsplat_at(bias, row0 + 6, X)
-                vstore_first(Y, o + 6 * n, vadd(a6, added), t0)
-                vstore_first(Y, o + 6 * n + step, vadd(b6, added), t1)
+                store_pair_plus(Y, o + 6 * n, a6, b6, t0, t1, bias, row0 + 6)
             if row0 + 7 < m:
-                added = vsplat_at(bias, row0 + 7, X)
-                vstore_first(Y, o + 7 * n, vadd(a7, added), t0)
-                vstore_first(Y, o + 7 * n + step, vadd(b7, added), t1)
+                store_pair_plus(Y, o + 7 * n, a7, b7, t0, t1, bias, row0 + 7)
         c += 2 * step
 
 
