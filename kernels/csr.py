@@ -42,7 +42,7 @@ TILE_K = (64 * 1024) // PANEL_BYTES
 ROW_BLOCK = 256
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _segment(data, indices, p, end, X, starts, n, c, t0, t1, t2, t3, a0, a1, a2, a3):
     """a0..a3 plus stored entries [p, end) of one row times columns c .. c + t0 + .. + t3 of
     X (four vectors, each of its first t lanes)."""
@@ -82,10 +82,12 @@ def _spmm_rows(data, indices, indptr, X, starts, Y, r0, r1, tiles, bias):
         _spmm_rows_narrow(data, indices, indptr, X, starts, Y, r0, r1, c, bias)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _spmm_panel_any(data, indices, indptr, X, starts, Y, r0, r1, tiles, c, t0, t1, t2, t3,
                     bias):
-    """One panel, from the K-tiled copy when there is one."""
+    """One panel, from the K-tiled copy when there is one. The panel functions are inlined in
+    Numba's IR, unlike the other kernels' helpers: left to LLVM, the 4096-wide MLP at batch 64
+    ran 3 % slower (its three products in a row, one process, interleaved)."""
     if tiles is None:
         _spmm_panel(data, indices, indptr, X, starts, Y, r0, r1, c, t0, t1, t2, t3, bias)
     else:
@@ -93,7 +95,7 @@ def _spmm_panel_any(data, indices, indptr, X, starts, Y, r0, r1, tiles, c, t0, t
                           t0, t1, t2, t3, bias)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _spmm_panel(data, indices, indptr, X, starts, Y, r0, r1, c, t0, t1, t2, t3, bias):
     """Columns c .. c + t0 + t1 + t2 + t3 of rows [r0, r1): four vectors, each of its first
     t lanes (all of them in a full panel; the last panel of n = 49 is 16, 16, 16, 1 rather
@@ -113,7 +115,7 @@ def _spmm_panel(data, indices, indptr, X, starts, Y, r0, r1, c, t0, t1, t2, t3, 
         vstore_first(Y, o + 3 * step, vadd(a3, added), t3)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _spmm_panel_tiled(tdata, tindices, tptr, X, starts, Y, r0, r1, c, t0, t1, t2, t3, bias):
     """``_spmm_panel`` from the K-tiled copy: ROW_BLOCK rows at a time, each K-tile in turn;
     a row's sums go back to Y between tiles (row i's entries in tile t are
@@ -151,7 +153,7 @@ def _spmm_panel_tiled(tdata, tindices, tptr, X, starts, Y, r0, r1, c, t0, t1, t2
                 vstore_first(Y, o + 3 * step, a3, t3)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _spmm_rows_narrow(data, indices, indptr, X, starts, Y, r0, r1, c, bias):
     """Columns [c, n) of rows [r0, r1), at most two vectors, one at a time: its sum split over
     four registers (alternate nonzeros), so that four fused multiply-adds are in
