@@ -28,11 +28,6 @@ def fill_start(sums, bias, row):
     sums[:] = plus_bias(sums.dtype.type(0), bias, row)
 
 
-def no_bias(dtype):
-    """The empty bias array: no bias."""
-    return np.empty(0, dtype)
-
-
 def bias_or_none(bias, dtype):
-    """The array a kernel takes for ``bias`` (None: no bias)."""
-    return no_bias(dtype) if bias is None else bias
+    """The array a kernel takes for ``bias``: an empty one for None (no bias)."""
+    return np.empty(0, dtype) if bias is None else bias

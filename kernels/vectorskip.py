@@ -149,21 +149,22 @@ def _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1, bias):
                     q += 1
                     bits &= bits - one
             row0 = p * 8
+            rows = min(8, m - row0)
             o = row0 * n + c
             store_pair_plus(Y, o, a0, b0, t0, t1, bias, row0)
-            if row0 + 1 < m:
+            if rows > 1:
                 store_pair_plus(Y, o + n, a1, b1, t0, t1, bias, row0 + 1)
-            if row0 + 2 < m:
+            if rows > 2:
                 store_pair_plus(Y, o + 2 * n, a2, b2, t0, t1, bias, row0 + 2)
-            if row0 + 3 < m:
+            if rows > 3:
                 store_pair_plus(Y, o + 3 * n, a3, b3, t0, t1, bias, row0 + 3)
-            if row0 + 4 < m:
+            if rows > 4:
                 store_pair_plus(Y, o + 4 * n, a4, b4, t0, t1, bias, row0 + 4)
-            if row0 + 5 < m:
+            if rows > 5:
                 store_pair_plus(Y, o + 5 * n, a5, b5, t0, t1, bias, row0 + 5)
-            if row0 + 6 < m:
+            if rows > 6:
                 store_pair_plus(Y, o + 6 * n, a6, b6, t0, t1, bias, row0 + 6)
-            if row0 + 7 < m:
+            if rows > 7:
                 store_pair_plus(Y, o + 7 * n, a7, b7, t0, t1, bias, row0 + 7)
         c += 2 * step
 

@@ -286,10 +286,15 @@ class SparseFormat:
             raise ValueError("out is read-only")
         return y
 
-    def _bias(self, bias) -> np.ndarray:
-        """``bias`` as the kernels take it: M contiguous values of A's dtype (empty: none)."""
+    def _bias(self, bias):
+        """``bias`` as the kernels take it: None, or M contiguous values of A's dtype. A sparse
+        layer's own bias (already that) passes through without conversion: every forward
+        hands it over."""
         if bias is None:
-            return np.empty(0, self.dtype)
+            return None
+        if isinstance(bias, np.ndarray) and bias.dtype == self.dtype and \
+                bias.shape == (self.shape[0],) and bias.flags.c_contiguous:
+            return bias
         b = np.ascontiguousarray(float_array(bias, "bias"))
         if b.shape != (self.shape[0],):
             raise ValueError(f"bias must have shape ({self.shape[0]},), one value per row of "

@@ -181,7 +181,7 @@ class SparseModule(nn.Module):
         if layer_state is not None:
             self._set_layer_state(layer_state)
         self._kind, self._shape = fmt.format, tuple(fmt.shape)
-        self._adopt(fmt)
+        self._install(fmt)
 
     def _fingerprint(self) -> tuple:
         """(name, tensor, version) of each buffer: what the last validation saw. The tensors
@@ -229,15 +229,16 @@ class SparseModule(nn.Module):
             t = self._buffers[key]
             if t is not None and t.is_inference():
                 self._buffers[key] = _clone(t)
-        self._adopt(fmt)
+        self._install(fmt)
 
-    def _adopt(self, fmt):
+    def _install(self, fmt):
         """Run on ``fmt`` and a private read-only copy of the bias (the kernels add it), both
         validated, from now on."""
         bias = self._buffers["bias"]
-        self._bias_values = None if bias is None else bias.detach().numpy().copy()
-        if self._bias_values is not None:
-            self._bias_values.flags.writeable = False
+        if bias is not None:
+            bias = bias.detach().numpy().copy()
+            bias.flags.writeable = False
+        self._bias_values = bias
         self._fmt = fmt
         self._seen = self._fingerprint()
         self._dense = None

@@ -283,9 +283,9 @@ class SparseConv2d(SparseModule):
                 F.pad(x, (0, wq * sw - w, 0, hq * sh - h))   # whole phases
             phases = image.reshape(b, c, hq, sh, wq, sw).permute(0, 3, 5, 1, 2, 4).contiguous()
             out = torch.empty(b, m, ho, wo, dtype=x.dtype)
-            starts = self._starts(hq, wq)
             span = (ho - 1) * wq + wo
             wide = torch.empty(m, span, dtype=x.dtype)
+            starts = self._starts(hq, wq)
             for i in range(b):
                 fmt.matmul_rows_at(phases[i].numpy().reshape(-1), starts, wide.numpy(), bias)
                 out[i].copy_(wide.as_strided((m, ho, wo), (span, wq, 1)))
