@@ -242,13 +242,24 @@ class ProductTracer(TorchDispatchMode):
         return False
 
     def __enter__(self):
+        # Under torch.inference_mode, torch runs composite ops whole (aten.conv2d,
+        # aten.linear, aten.batch_norm) instead of the aten.convolution / aten.addmm /
+        # native_batch_norm they decompose into, which is what the tracer reads: the pass
+        # runs with inference mode off, and autograd off (an input made under inference
+        # mode cannot enter a graph autograd records).
+        self._modes = contextlib.ExitStack()
+        self._modes.enter_context(torch.inference_mode(False))
+        self._modes.enter_context(torch.no_grad())
         _ACTIVE.append(self)
         return super().__enter__()
 
     def __exit__(self, *exc):
         if self in _ACTIVE:
             _ACTIVE.remove(self)
-        return super().__exit__(*exc)
+        try:
+            return super().__exit__(*exc)
+        finally:
+            self._modes.close()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
