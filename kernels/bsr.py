@@ -3,9 +3,9 @@ import numba
 import numpy as np
 
 from .axpy import FASTMATH, FASTMATH_FUSE, axpy, axpy4
-from .bias import bias_or_none, fill_start, plus_bias
-from .simd import (lanes, row_count, row_start, store_pair_plus, vfma_pair, vload_first, vzero,
-                   x_row)
+from .epilogue import epilogue, fill_start, finish, finish_row
+from .simd import (lanes, row_count, row_start, vfma_pair, vload_first, vsplat_at,
+                   vstore_finish, vzero, x_row)
 from .threads import num_parts, split_point
 
 
@@ -16,7 +16,7 @@ def _x_or_zero(x, j):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH_FUSE)
-def _spmv_rows_4x4(blocks, indices, indptr, x, y, br0, br1, bias):
+def _spmv_rows_4x4(blocks, indices, indptr, x, y, br0, br1, bias, residual, relu):
     """SpMV of block rows [br0, br1) for 4×4 blocks: the four row sums live in registers and
     each block is one unrolled 16-FMA step (the generic loop keeps them in memory)."""
     m = y.shape[0]
@@ -45,17 +45,17 @@ def _spmv_rows_4x4(blocks, indices, indptr, x, y, br0, br1, bias):
             a2 += flat[o + 8] * x0 + flat[o + 9] * x1 + flat[o + 10] * x2 + flat[o + 11] * x3
             a3 += flat[o + 12] * x0 + flat[o + 13] * x1 + flat[o + 14] * x2 + flat[o + 15] * x3
         row0 = br * 4
-        y[row0] = plus_bias(a0, bias, row0)
+        y[row0] = finish(a0, bias, residual, relu, row0, row0)
         if row0 + 1 < m:
-            y[row0 + 1] = plus_bias(a1, bias, row0 + 1)
+            y[row0 + 1] = finish(a1, bias, residual, relu, row0 + 1, row0 + 1)
         if row0 + 2 < m:
-            y[row0 + 2] = plus_bias(a2, bias, row0 + 2)
+            y[row0 + 2] = finish(a2, bias, residual, relu, row0 + 2, row0 + 2)
         if row0 + 3 < m:
-            y[row0 + 3] = plus_bias(a3, bias, row0 + 3)
+            y[row0 + 3] = finish(a3, bias, residual, relu, row0 + 3, row0 + 3)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
-def _spmv_rows_any(blocks, indices, indptr, x, y, br0, br1, bias):
+def _spmv_rows_any(blocks, indices, indptr, x, y, br0, br1, bias, residual, relu):
     r = blocks.shape[1]
     c = blocks.shape[2]
     m = y.shape[0]
@@ -86,25 +86,25 @@ def _spmv_rows_any(blocks, indices, indptr, x, y, br0, br1, bias):
                     acc[ii] += flat[b, ii * c + jj] * xj
                 jj += 1
         for ii in range(rmax):
-            y[row0 + ii] = plus_bias(acc[ii], bias, row0 + ii)
+            y[row0 + ii] = finish(acc[ii], bias, residual, relu, row0 + ii, row0 + ii)
 
 
 # One parallel launcher per path (4×4 or any block), so that a first call compiles only the
 # path it runs: a launcher holding both took twice as long to compile.
 @numba.njit(cache=True, parallel=True)
-def _spmv_parallel_4x4(blocks, indices, indptr, x, y, nparts, bias):
+def _spmv_parallel_4x4(blocks, indices, indptr, x, y, nparts, bias, residual, relu):
     for part in numba.prange(nparts):
         _spmv_rows_4x4(blocks, indices, indptr, x, y,
                        split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts),
-                       bias)
+                       bias, residual, relu)
 
 
 @numba.njit(cache=True, parallel=True)
-def _spmv_parallel_any(blocks, indices, indptr, x, y, nparts, bias):
+def _spmv_parallel_any(blocks, indices, indptr, x, y, nparts, bias, residual, relu):
     for part in numba.prange(nparts):
         _spmv_rows_any(blocks, indices, indptr, x, y,
                        split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts),
-                       bias)
+                       bias, residual, relu)
 
 
 @numba.njit(cache=True)
@@ -118,7 +118,7 @@ def _x_row(X, starts, kdim, n, row, c, t0, t1, step):
 
 
 @numba.njit(cache=True)
-def _spmm_rows_4x4(blocks, indices, indptr, X, starts, Y, br0, br1, bias):
+def _spmm_rows_4x4(blocks, indices, indptr, X, starts, Y, br0, br1, bias, residual, relu):
     """SpMM of block rows [br0, br1) for 4×4 blocks, two SIMD vectors of columns at a time:
     the block row's 4 × 2 output vectors stay in registers; each block costs eight loads of X
     for thirty-two fused multiply-adds (each X row is shared by the block's four rows). Row k
@@ -146,18 +146,26 @@ def _spmm_rows_4x4(blocks, indices, indptr, X, starts, Y, br0, br1, bias):
                     a3, b3 = vfma_pair(a3, b3, flat[o + 12 + j], xa, xb)
             row0 = br * 4
             o = row0 * n + c
-            store_pair_plus(Y, o, a0, b0, t0, t1, bias, row0)
+            added = vsplat_at(bias, row0, Y)
+            vstore_finish(Y, o, a0, t0, added, residual, relu)
+            vstore_finish(Y, o + step, b0, t1, added, residual, relu)
             if row0 + 1 < m:
-                store_pair_plus(Y, o + n, a1, b1, t0, t1, bias, row0 + 1)
+                added = vsplat_at(bias, row0 + 1, Y)
+                vstore_finish(Y, o + n, a1, t0, added, residual, relu)
+                vstore_finish(Y, o + n + step, b1, t1, added, residual, relu)
             if row0 + 2 < m:
-                store_pair_plus(Y, o + 2 * n, a2, b2, t0, t1, bias, row0 + 2)
+                added = vsplat_at(bias, row0 + 2, Y)
+                vstore_finish(Y, o + 2 * n, a2, t0, added, residual, relu)
+                vstore_finish(Y, o + 2 * n + step, b2, t1, added, residual, relu)
             if row0 + 3 < m:
-                store_pair_plus(Y, o + 3 * n, a3, b3, t0, t1, bias, row0 + 3)
+                added = vsplat_at(bias, row0 + 3, Y)
+                vstore_finish(Y, o + 3 * n, a3, t0, added, residual, relu)
+                vstore_finish(Y, o + 3 * n + step, b3, t1, added, residual, relu)
         c += 2 * step
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
-def _spmm_rows_any(blocks, indices, indptr, X, starts, Y, br0, br1, bias):
+def _spmm_rows_any(blocks, indices, indptr, X, starts, Y, br0, br1, bias, residual, relu):
     r = blocks.shape[1]
     c = blocks.shape[2]
     m = Y.shape[0]
@@ -196,49 +204,53 @@ def _spmm_rows_any(blocks, indices, indptr, X, starts, Y, br0, br1, bias):
                     yi = Y[row0 + ii]
                     axpy(yi, a0, x0)
                 jj += 1
+        for ii in range(rmax):
+            finish_row(Y, row0 + ii, 0, n, residual, relu)
 
 
 @numba.njit(cache=True, parallel=True)
-def _spmm_parallel_4x4(blocks, indices, indptr, X, starts, Y, nparts, bias):
+def _spmm_parallel_4x4(blocks, indices, indptr, X, starts, Y, nparts, bias, residual, relu):
     for part in numba.prange(nparts):
         _spmm_rows_4x4(blocks, indices, indptr, X, starts, Y,
                        split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts),
-                       bias)
+                       bias, residual, relu)
 
 
 @numba.njit(cache=True, parallel=True)
-def _spmm_parallel_any(blocks, indices, indptr, X, starts, Y, nparts, bias):
+def _spmm_parallel_any(blocks, indices, indptr, X, starts, Y, nparts, bias, residual, relu):
     for part in numba.prange(nparts):
         _spmm_rows_any(blocks, indices, indptr, X, starts, Y,
                        split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts),
-                       bias)
+                       bias, residual, relu)
 
 
-def bsr_spmv(blocks, indices, indptr, x, y, bias=None):
-    """y[:] = A @ x + bias for a validated BSR matrix; blocks (nblocks, r, c) C-contiguous;
-    ``bias``: as ``csr_spmv`` takes it."""
-    bias = bias_or_none(bias, blocks.dtype)
+def bsr_spmv(blocks, indices, indptr, x, y, bias=None, residual=None, relu=False):
+    """y[:] = relu?(A @ x + bias + residual) for a validated BSR matrix; blocks (nblocks, r, c)
+    C-contiguous; ``bias``, ``residual``, ``relu``: as ``csr_spmv`` takes them."""
+    epi = epilogue(bias, residual, relu, y)
     nparts = num_parts(blocks.size)
     square4 = blocks.shape[1:] == (4, 4)
     if nparts == 1:
         rows = _spmv_rows_4x4 if square4 else _spmv_rows_any
-        rows(blocks, indices, indptr, x, y, 0, indptr.shape[0] - 1, bias)
+        rows(blocks, indices, indptr, x, y, 0, indptr.shape[0] - 1, *epi)
     else:
         launch = _spmv_parallel_4x4 if square4 else _spmv_parallel_any
-        launch(blocks, indices, indptr, x, y, nparts, bias)
+        launch(blocks, indices, indptr, x, y, nparts, *epi)
     return y
 
 
-def bsr_spmm(blocks, indices, indptr, X, Y, starts=None, bias=None):
-    """Y[:] = A @ X + bias for a validated BSR matrix; X (K, N) and Y (M, N) C-contiguous.
-    ``starts`` (X's rows read in place) and ``bias``: as ``csr_spmm`` takes them."""
-    bias = bias_or_none(bias, blocks.dtype)
+def bsr_spmm(blocks, indices, indptr, X, Y, starts=None, bias=None, residual=None,
+             relu=False):
+    """Y[:] = relu?(A @ X + bias + residual) for a validated BSR matrix; X (K, N) and Y (M, N)
+    C-contiguous. ``starts`` (X's rows read in place), ``bias``, ``residual``, ``relu``: as
+    ``csr_spmm`` takes them."""
+    epi = epilogue(bias, residual, relu, Y)
     nparts = num_parts(blocks.size * Y.shape[1])
     square4 = blocks.shape[1:] == (4, 4)
     if nparts == 1:
         rows = _spmm_rows_4x4 if square4 else _spmm_rows_any
-        rows(blocks, indices, indptr, X, starts, Y, 0, indptr.shape[0] - 1, bias)
+        rows(blocks, indices, indptr, X, starts, Y, 0, indptr.shape[0] - 1, *epi)
     else:
         launch = _spmm_parallel_4x4 if square4 else _spmm_parallel_any
-        launch(blocks, indices, indptr, X, starts, Y, nparts, bias)
+        launch(blocks, indices, indptr, X, starts, Y, nparts, *epi)
     return Y

@@ -3,28 +3,28 @@ import numba
 import numpy as np
 
 from .axpy import FASTMATH
-from .bias import bias_or_none, plus_bias
+from .epilogue import epilogue, finish
 from .simd import (VECTOR_BYTES, lanes, row_start, vadd, vfma, vload_first, vsplat_at,
-                   vstore_first, vzero)
+                   vstore_finish, vstore_first, vzero)
 from .threads import num_parts, split_point
 
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
-def _spmv_rows(data, indices, indptr, x, y, r0, r1, bias):
+def _spmv_rows(data, indices, indptr, x, y, r0, r1, bias, residual, relu):
     for i in range(r0, r1):
         acc = data.dtype.type(0)
         for p in range(np.int64(indptr[i]), np.int64(indptr[i + 1])):
             acc += data[p] * x[indices[p]]
-        y[i] = plus_bias(acc, bias, i)
+        y[i] = finish(acc, bias, residual, relu, i, i)
 
 
 @numba.njit(cache=True, parallel=True)
-def _spmv_parallel(data, indices, indptr, x, y, nparts, bias):
+def _spmv_parallel(data, indices, indptr, x, y, nparts, bias, residual, relu):
     for part in numba.prange(nparts):
         _spmv_rows(data, indices, indptr, x, y,
                    split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts),
-                   bias)
+                   bias, residual, relu)
 
 
 # K-tiling: a row's nonzeros read rows of X from anywhere in X. Once an X panel (K rows of
@@ -58,45 +58,47 @@ def _segment(data, indices, p, end, X, starts, n, c, t0, t1, t2, t3, a0, a1, a2,
 
 
 @numba.njit(cache=True)
-def _spmm_rows(data, indices, indptr, X, starts, Y, r0, r1, tiles, bias):
+def _spmm_rows(data, indices, indptr, X, starts, Y, r0, r1, tiles, bias, residual, relu):
     """Rows [r0, r1) of Y = A @ X, one column panel at a time. A row's panel sums stay in SIMD
     registers across its nonzeros (see ``simd``): each nonzero costs one load of X per vector
     and no load or store of Y. Panels are four vectors wide (``_spmm_panel``); columns left
     over that fit two vectors take four-chain passes of one vector (``_spmm_rows_narrow``).
     With ``tiles`` (``csr_k_tiles``; None is decided when the kernel compiles) the panels
     are read K-tile by K-tile (``_spmm_panel_tiled``). Row k of X is at
-    ``simd.row_start(starts, k, n)`` of X's buffer, n = Y's columns. Row i's sums get
-    bias[i] as they are stored (``bias``)."""
+    ``simd.row_start(starts, k, n)`` of X's buffer, n = Y's columns. Row i's sums are
+    finished (bias, residual, ReLU: ``bias, residual, relu``) as they are stored."""
     n = Y.shape[1]
     step = lanes(X)
     c = 0
     while c + 4 * step <= n:
         _spmm_panel_any(data, indices, indptr, X, starts, Y, r0, r1, tiles, c,
-                        step, step, step, step, bias)
+                        step, step, step, step, bias, residual, relu)
         c += 4 * step
     if c + 2 * step < n:
         _spmm_panel_any(data, indices, indptr, X, starts, Y, r0, r1, tiles, c,
                         min(step, n - c), min(step, n - c - step),
-                        min(step, n - c - 2 * step), max(n - c - 3 * step, 0), bias)
+                        min(step, n - c - 2 * step), max(n - c - 3 * step, 0), bias, residual, relu)
     elif c < n:
-        _spmm_rows_narrow(data, indices, indptr, X, starts, Y, r0, r1, c, bias)
+        _spmm_rows_narrow(data, indices, indptr, X, starts, Y, r0, r1, c, bias, residual, relu)
 
 
 @numba.njit(cache=True, inline="always")
 def _spmm_panel_any(data, indices, indptr, X, starts, Y, r0, r1, tiles, c, t0, t1, t2, t3,
-                    bias):
+                    bias, residual, relu):
     """One panel, from the K-tiled copy when there is one. The panel functions are inlined in
     Numba's IR, unlike the other kernels' helpers: left to LLVM, the 4096-wide MLP at batch 64
     ran 3 % slower (its three products in a row, one process, interleaved)."""
     if tiles is None:
-        _spmm_panel(data, indices, indptr, X, starts, Y, r0, r1, c, t0, t1, t2, t3, bias)
+        _spmm_panel(data, indices, indptr, X, starts, Y, r0, r1, c, t0, t1, t2, t3, bias,
+                    residual, relu)
     else:
         _spmm_panel_tiled(tiles[0], tiles[1], tiles[2], X, starts, Y, r0, r1, c,
-                          t0, t1, t2, t3, bias)
+                          t0, t1, t2, t3, bias, residual, relu)
 
 
 @numba.njit(cache=True, inline="always")
-def _spmm_panel(data, indices, indptr, X, starts, Y, r0, r1, c, t0, t1, t2, t3, bias):
+def _spmm_panel(data, indices, indptr, X, starts, Y, r0, r1, c, t0, t1, t2, t3, bias,
+                residual, relu):
     """Columns c .. c + t0 + t1 + t2 + t3 of rows [r0, r1): four vectors, each of its first
     t lanes (all of them in a full panel; the last panel of n = 49 is 16, 16, 16, 1 rather
     than four one-vector passes: 1.47x faster at 512 × 4608, 90 %)."""
@@ -109,14 +111,15 @@ def _spmm_panel(data, indices, indptr, X, starts, Y, r0, r1, c, t0, t1, t2, t3, 
                                   z, z, z, z)
         o = i * n + c
         added = vsplat_at(bias, i, X)
-        vstore_first(Y, o, vadd(a0, added), t0)
-        vstore_first(Y, o + step, vadd(a1, added), t1)
-        vstore_first(Y, o + 2 * step, vadd(a2, added), t2)
-        vstore_first(Y, o + 3 * step, vadd(a3, added), t3)
+        vstore_finish(Y, o, a0, t0, added, residual, relu)
+        vstore_finish(Y, o + step, a1, t1, added, residual, relu)
+        vstore_finish(Y, o + 2 * step, a2, t2, added, residual, relu)
+        vstore_finish(Y, o + 3 * step, a3, t3, added, residual, relu)
 
 
 @numba.njit(cache=True, inline="always")
-def _spmm_panel_tiled(tdata, tindices, tptr, X, starts, Y, r0, r1, c, t0, t1, t2, t3, bias):
+def _spmm_panel_tiled(tdata, tindices, tptr, X, starts, Y, r0, r1, c, t0, t1, t2, t3, bias,
+                      residual, relu):
     """``_spmm_panel`` from the K-tiled copy: ROW_BLOCK rows at a time, each K-tile in turn;
     a row's sums go back to Y between tiles (row i's entries in tile t are
     [tptr[t·M + i], tptr[t·M + i + 1]))."""
@@ -141,20 +144,21 @@ def _spmm_panel_tiled(tdata, tindices, tptr, X, starts, Y, r0, r1, c, t0, t1, t2
                 q = t * m + i
                 a0, a1, a2, a3 = _segment(tdata, tindices, tptr[q], tptr[q + 1], X, starts,
                                           n, c, t0, t1, t2, t3, a0, a1, a2, a3)
-                if t == ntiles - 1:   # the bias comes last, as in the plain kernel
+                if t == ntiles - 1:   # the epilogue comes last, as in the plain kernel
                     added = vsplat_at(bias, i, X)
-                    a0 = vadd(a0, added)
-                    a1 = vadd(a1, added)
-                    a2 = vadd(a2, added)
-                    a3 = vadd(a3, added)
-                vstore_first(Y, o, a0, t0)
-                vstore_first(Y, o + step, a1, t1)
-                vstore_first(Y, o + 2 * step, a2, t2)
-                vstore_first(Y, o + 3 * step, a3, t3)
+                    vstore_finish(Y, o, a0, t0, added, residual, relu)
+                    vstore_finish(Y, o + step, a1, t1, added, residual, relu)
+                    vstore_finish(Y, o + 2 * step, a2, t2, added, residual, relu)
+                    vstore_finish(Y, o + 3 * step, a3, t3, added, residual, relu)
+                else:
+                    vstore_first(Y, o, a0, t0)
+                    vstore_first(Y, o + step, a1, t1)
+                    vstore_first(Y, o + 2 * step, a2, t2)
+                    vstore_first(Y, o + 3 * step, a3, t3)
 
 
 @numba.njit(cache=True, inline="always")
-def _spmm_rows_narrow(data, indices, indptr, X, starts, Y, r0, r1, c, bias):
+def _spmm_rows_narrow(data, indices, indptr, X, starts, Y, r0, r1, c, bias, residual, relu):
     """Columns [c, n) of rows [r0, r1), at most two vectors, one at a time: its sum split over
     four registers (alternate nonzeros), so that four fused multiply-adds are in
     flight instead of a chain waiting on each one's latency; masked on the last vector."""
@@ -182,42 +186,46 @@ def _spmm_rows_narrow(data, indices, indptr, X, starts, Y, r0, r1, c, bias):
                 a0 = vfma(a0, data[p], vload_first(X, row_start(starts, indices[p], n) + c, t))
                 p += 1
             total = vadd(vadd(a0, a1), vadd(a2, a3))
-            vstore_first(Y, i * n + c, vadd(total, vsplat_at(bias, i, X)), t)
+            vstore_finish(Y, i * n + c, total, t, vsplat_at(bias, i, X), residual, relu)
         c += step
 
 
 @numba.njit(cache=True, parallel=True)
-def _spmm_parallel(data, indices, indptr, X, starts, Y, nparts, tiles, bias):
+def _spmm_parallel(data, indices, indptr, X, starts, Y, nparts, tiles, bias, residual, relu):
     for part in numba.prange(nparts):
         _spmm_rows(data, indices, indptr, X, starts, Y,
                    split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts),
-                   tiles, bias)
+                   tiles, bias, residual, relu)
 
 
-def csr_spmv(data, indices, indptr, x, y, bias=None):
-    """y[:] = A @ x + bias for a validated CSR matrix; x and y 1-D contiguous, same dtype as
-    data; ``bias``: M values of that dtype, or None (``kernels.bias``)."""
-    bias = bias_or_none(bias, data.dtype)
+def csr_spmv(data, indices, indptr, x, y, bias=None, residual=None, relu=False):
+    """y[:] = relu?(A @ x + bias + residual) for a validated CSR matrix; x and y 1-D
+    contiguous, same dtype as data; ``bias`` (M values of that dtype), ``residual`` (y's
+    shape) or None, checked by the caller (``kernels.epilogue``)."""
+    epi = epilogue(bias, residual, relu, y)
     nparts = num_parts(data.shape[0])
     if nparts == 1:
-        _spmv_rows(data, indices, indptr, x, y, 0, y.shape[0], bias)
+        _spmv_rows(data, indices, indptr, x, y, 0, y.shape[0], *epi)
     else:
-        _spmv_parallel(data, indices, indptr, x, y, nparts, bias)
+        _spmv_parallel(data, indices, indptr, x, y, nparts, *epi)
     return y
 
 
-def csr_spmm(data, indices, indptr, X, Y, starts=None, tiles=None, bias=None):
-    """Y[:] = A @ X + bias for a validated CSR matrix; X (K, N) and Y (M, N) C-contiguous. With
+def csr_spmm(data, indices, indptr, X, Y, starts=None, tiles=None, bias=None, residual=None,
+             relu=False):
+    """Y[:] = relu?(A @ X + bias + residual) for a validated CSR matrix; X (K, N) and Y (M, N)
+    C-contiguous. With
     ``starts`` (int64, one per column of A), X is any C-contiguous buffer whose row k is the
     N values from flat offset ``starts[k]`` (rows may overlap: a padded image read as its
     im2col matrix in place); the caller checks they lie inside X. ``tiles``: the matrix's
-    ``csr_k_tiles``, where ``csr_tiling_pays``. ``bias``: as ``csr_spmv`` takes it."""
-    bias = bias_or_none(bias, data.dtype)
+    ``csr_k_tiles``, where ``csr_tiling_pays``. ``bias``, ``residual`` (Y's shape), ``relu``:
+    as ``csr_spmv`` takes them."""
+    epi = epilogue(bias, residual, relu, Y)
     nparts = num_parts(data.shape[0] * Y.shape[1])
     if nparts == 1:
-        _spmm_rows(data, indices, indptr, X, starts, Y, 0, Y.shape[0], tiles, bias)
+        _spmm_rows(data, indices, indptr, X, starts, Y, 0, Y.shape[0], tiles, *epi)
     else:
-        _spmm_parallel(data, indices, indptr, X, starts, Y, nparts, tiles, bias)
+        _spmm_parallel(data, indices, indptr, X, starts, Y, nparts, tiles, *epi)
     return Y
 
 

@@ -18,6 +18,8 @@ The intrinsics index an array by element offset into its C-contiguous buffer and
   the end of b (a bias, possibly empty, for row i);
 - ``vfma(acc, s, v)``: acc + s · v, one fused multiply-add per lane (s broadcast);
 - ``vadd(u, v)``: u + v;
+- ``vstore_finish(a, off, v, count, added, residual, relu)``: ``vstore_first`` of v
+  finished by a kernel's epilogue (``kernels.epilogue``);
 - ``lanes(a)``: the lane count for ``a``'s dtype (a compile-time constant).
 """
 import numba
@@ -163,6 +165,43 @@ def vsplat_at(typingctx, values, index, like):
 
 
 @intrinsic
+def vstore_finish(typingctx, array, offset, value, count, added, residual, relu):
+    """array[offset : offset + count] = the first ``count`` lanes of relu?(value + added +
+    residual[offset : offset + count]) (``kernels.epilogue``; ``added``: the row's bias in
+    every lane, from ``vsplat_at``). ``residual`` is None or an array laid out as ``array``;
+    ``relu`` None or True (the ReLU: a select against zero that keeps NaN). A None emits
+    nothing, so a product without them compiles to what ``vstore_first`` of value + added
+    does. (Emitted in place: as an njit function taking the residual and relu, LLVM left it
+    out of line and the SpMM kernels ran 2-9x slower; with an empty residual array in
+    place of None, 1.6x slower at K = 64 even without a residual.)"""
+    vec = _vec_of(array)
+    no_residual = isinstance(residual, types.NoneType)
+    no_relu = isinstance(relu, types.NoneType)
+    if value != vec or added != vec or not isinstance(offset, types.Integer) \
+            or not isinstance(count, types.Integer) \
+            or not (no_residual or _vec_of(residual) == vec) \
+            or not (no_relu or isinstance(relu, types.Boolean)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        arr, off, v, n, plus, res, rl = args
+        vty = context.get_value_type(vec)
+        off = _int64(context, builder, off, sig.args[1])
+        mask = _mask(builder, vec, _int64(context, builder, n, sig.args[3]))
+        v = builder.fadd(v, plus)
+        if not no_residual:
+            res_ptr = _pointer(context, builder, sig.args[5], res, off, vec)
+            v = builder.fadd(v, _masked_load(builder, vec, vty, res_ptr, mask))
+        if not no_relu:   # a ReLU is on whenever relu is not None (kernels.epilogue)
+            zero = ir.Constant(vty, None)
+            v = builder.select(builder.fcmp_ordered("<=", v, zero), zero, v)
+        _masked_store(builder, vec, v, _pointer(context, builder, sig.args[0], arr, off, vec),
+                      mask)
+        return context.get_dummy_value()
+    return types.none(array, offset, value, count, added, residual, relu), codegen
+
+
+@intrinsic
 def vfma(typingctx, acc, scalar, value):
     if not isinstance(acc, Vec) or value != acc or scalar != acc.dtype:
         return None
@@ -205,16 +244,6 @@ def vstore_first(typingctx, array, offset, value, count):
 def vfma_pair(a, b, s, xa, xb):
     """(a + s·xa, b + s·xb): one weight times both vectors of an X row's two-vector panel."""
     return vfma(a, s, xa), vfma(b, s, xb)
-
-
-@numba.njit(cache=True)
-def store_pair_plus(a, off, v0, v1, count0, count1, bias, row):
-    """a[off : off + count0] = (v0 + bias[row])[:count0], then the next ``count1`` elements
-    from v1 + bias[row]: the two-vector panel of output row ``row``, its last columns possibly
-    partial, plus the row's bias (none when ``row`` is past the end of ``bias``)."""
-    added = vsplat_at(bias, row, a)
-    vstore_first(a, off, vadd(v0, added), count0)
-    vstore_first(a, off + lanes(a), vadd(v1, added), count1)
 
 
 @numba.njit(cache=True)

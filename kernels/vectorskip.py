@@ -5,8 +5,9 @@ import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .axpy import FASTMATH, FASTMATH_FUSE, axpy, axpy4
-from .bias import bias_or_none, fill_start, plus_bias
-from .simd import lanes, row_start, store_pair_plus, vfma_pair, vload_first, vzero, x_row
+from .epilogue import epilogue, fill_start, finish, finish_row
+from .simd import (lanes, row_start, vfma_pair, vload_first, vsplat_at, vstore_finish,
+                   vzero, x_row)
 from .threads import num_parts, split_point
 
 
@@ -25,7 +26,7 @@ def _decode_panel(bitmap, p, cols):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH_FUSE)
-def _spmv_panels_v8(vectors, bitmap, panel_ptr, x, y, p0, p1, bias):
+def _spmv_panels_v8(vectors, bitmap, panel_ptr, x, y, p0, p1, bias, residual, relu):
     """SpMV of panels [p0, p1) for V = 8: the eight row sums live in registers, and the set
     bits are walked in place (no column buffer), one 8-wide FMA per present vector."""
     m = y.shape[0]
@@ -58,25 +59,25 @@ def _spmv_panels_v8(vectors, bitmap, panel_ptr, x, y, p0, p1, bias):
                 bits &= bits - one
         row0 = p * 8
         rows = min(8, m - row0)
-        y[row0] = plus_bias(a0, bias, row0)
+        y[row0] = finish(a0, bias, residual, relu, row0, row0)
         if rows > 1:
-            y[row0 + 1] = plus_bias(a1, bias, row0 + 1)
+            y[row0 + 1] = finish(a1, bias, residual, relu, row0 + 1, row0 + 1)
         if rows > 2:
-            y[row0 + 2] = plus_bias(a2, bias, row0 + 2)
+            y[row0 + 2] = finish(a2, bias, residual, relu, row0 + 2, row0 + 2)
         if rows > 3:
-            y[row0 + 3] = plus_bias(a3, bias, row0 + 3)
+            y[row0 + 3] = finish(a3, bias, residual, relu, row0 + 3, row0 + 3)
         if rows > 4:
-            y[row0 + 4] = plus_bias(a4, bias, row0 + 4)
+            y[row0 + 4] = finish(a4, bias, residual, relu, row0 + 4, row0 + 4)
         if rows > 5:
-            y[row0 + 5] = plus_bias(a5, bias, row0 + 5)
+            y[row0 + 5] = finish(a5, bias, residual, relu, row0 + 5, row0 + 5)
         if rows > 6:
-            y[row0 + 6] = plus_bias(a6, bias, row0 + 6)
+            y[row0 + 6] = finish(a6, bias, residual, relu, row0 + 6, row0 + 6)
         if rows > 7:
-            y[row0 + 7] = plus_bias(a7, bias, row0 + 7)
+            y[row0 + 7] = finish(a7, bias, residual, relu, row0 + 7, row0 + 7)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
-def _spmv_panels_any(vectors, bitmap, panel_ptr, x, y, p0, p1, bias):
+def _spmv_panels_any(vectors, bitmap, panel_ptr, x, y, p0, p1, bias, residual, relu):
     v_len = vectors.shape[1]
     m = y.shape[0]
     cols = np.empty(bitmap.shape[1] * 64, np.int64)
@@ -92,27 +93,27 @@ def _spmv_panels_any(vectors, bitmap, panel_ptr, x, y, p0, p1, bias):
                 acc[v] += vec[v] * xj
         row0 = p * v_len
         for v in range(min(v_len, m - row0)):
-            y[row0 + v] = plus_bias(acc[v], bias, row0 + v)
+            y[row0 + v] = finish(acc[v], bias, residual, relu, row0 + v, row0 + v)
 
 
 # One parallel launcher per path (V = 8 or any V), so that a first call compiles only the
 # path it runs: a launcher holding both took twice as long to compile.
 @numba.njit(cache=True, parallel=True)
-def _spmv_parallel_v8(vectors, bitmap, panel_ptr, x, y, nparts, bias):
+def _spmv_parallel_v8(vectors, bitmap, panel_ptr, x, y, nparts, bias, residual, relu):
     for part in numba.prange(nparts):
         _spmv_panels_v8(vectors, bitmap, panel_ptr, x, y, split_point(panel_ptr, part, nparts),
-                        split_point(panel_ptr, part + 1, nparts), bias)
+                        split_point(panel_ptr, part + 1, nparts), bias, residual, relu)
 
 
 @numba.njit(cache=True, parallel=True)
-def _spmv_parallel_any(vectors, bitmap, panel_ptr, x, y, nparts, bias):
+def _spmv_parallel_any(vectors, bitmap, panel_ptr, x, y, nparts, bias, residual, relu):
     for part in numba.prange(nparts):
         _spmv_panels_any(vectors, bitmap, panel_ptr, x, y, split_point(panel_ptr, part, nparts),
-                         split_point(panel_ptr, part + 1, nparts), bias)
+                         split_point(panel_ptr, part + 1, nparts), bias, residual, relu)
 
 
 @numba.njit(cache=True)
-def _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1, bias):
+def _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1, bias, residual, relu):
     """SpMM of panels [p0, p1) for V = 8, two SIMD vectors of columns at a time: the panel's
     8 × 2 output vectors stay in registers, and each present vector costs two loads of X for
     sixteen fused multiply-adds (the X row is shared by the panel's eight rows). Row k of X
@@ -151,26 +152,42 @@ def _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1, bias):
             row0 = p * 8
             rows = min(8, m - row0)
             o = row0 * n + c
-            store_pair_plus(Y, o, a0, b0, t0, t1, bias, row0)
+            added = vsplat_at(bias, row0, Y)
+            vstore_finish(Y, o, a0, t0, added, residual, relu)
+            vstore_finish(Y, o + step, b0, t1, added, residual, relu)
             if rows > 1:
-                store_pair_plus(Y, o + n, a1, b1, t0, t1, bias, row0 + 1)
+                added = vsplat_at(bias, row0 + 1, Y)
+                vstore_finish(Y, o + n, a1, t0, added, residual, relu)
+                vstore_finish(Y, o + n + step, b1, t1, added, residual, relu)
             if rows > 2:
-                store_pair_plus(Y, o + 2 * n, a2, b2, t0, t1, bias, row0 + 2)
+                added = vsplat_at(bias, row0 + 2, Y)
+                vstore_finish(Y, o + 2 * n, a2, t0, added, residual, relu)
+                vstore_finish(Y, o + 2 * n + step, b2, t1, added, residual, relu)
             if rows > 3:
-                store_pair_plus(Y, o + 3 * n, a3, b3, t0, t1, bias, row0 + 3)
+                added = vsplat_at(bias, row0 + 3, Y)
+                vstore_finish(Y, o + 3 * n, a3, t0, added, residual, relu)
+                vstore_finish(Y, o + 3 * n + step, b3, t1, added, residual, relu)
             if rows > 4:
-                store_pair_plus(Y, o + 4 * n, a4, b4, t0, t1, bias, row0 + 4)
+                added = vsplat_at(bias, row0 + 4, Y)
+                vstore_finish(Y, o + 4 * n, a4, t0, added, residual, relu)
+                vstore_finish(Y, o + 4 * n + step, b4, t1, added, residual, relu)
             if rows > 5:
-                store_pair_plus(Y, o + 5 * n, a5, b5, t0, t1, bias, row0 + 5)
+                added = vsplat_at(bias, row0 + 5, Y)
+                vstore_finish(Y, o + 5 * n, a5, t0, added, residual, relu)
+                vstore_finish(Y, o + 5 * n + step, b5, t1, added, residual, relu)
             if rows > 6:
-                store_pair_plus(Y, o + 6 * n, a6, b6, t0, t1, bias, row0 + 6)
+                added = vsplat_at(bias, row0 + 6, Y)
+                vstore_finish(Y, o + 6 * n, a6, t0, added, residual, relu)
+                vstore_finish(Y, o + 6 * n + step, b6, t1, added, residual, relu)
             if rows > 7:
-                store_pair_plus(Y, o + 7 * n, a7, b7, t0, t1, bias, row0 + 7)
+                added = vsplat_at(bias, row0 + 7, Y)
+                vstore_finish(Y, o + 7 * n, a7, t0, added, residual, relu)
+                vstore_finish(Y, o + 7 * n + step, b7, t1, added, residual, relu)
         c += 2 * step
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
-def _spmm_panels_any(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1, bias):
+def _spmm_panels_any(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1, bias, residual, relu):
     v_len = vectors.shape[1]
     m = Y.shape[0]
     n = Y.shape[1]
@@ -206,49 +223,52 @@ def _spmm_panels_any(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1, bias):
                 yv = Y[row0 + v]
                 axpy(yv, a0, x0)
             t += 1
+        for v in range(vmax):
+            finish_row(Y, row0 + v, 0, n, residual, relu)
 
 
 @numba.njit(cache=True, parallel=True)
-def _spmm_parallel_v8(vectors, bitmap, panel_ptr, X, starts, Y, nparts, bias):
+def _spmm_parallel_v8(vectors, bitmap, panel_ptr, X, starts, Y, nparts, bias, residual, relu):
     for part in numba.prange(nparts):
         _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y,
                         split_point(panel_ptr, part, nparts),
-                        split_point(panel_ptr, part + 1, nparts), bias)
+                        split_point(panel_ptr, part + 1, nparts), bias, residual, relu)
 
 
 @numba.njit(cache=True, parallel=True)
-def _spmm_parallel_any(vectors, bitmap, panel_ptr, X, starts, Y, nparts, bias):
+def _spmm_parallel_any(vectors, bitmap, panel_ptr, X, starts, Y, nparts, bias, residual, relu):
     for part in numba.prange(nparts):
         _spmm_panels_any(vectors, bitmap, panel_ptr, X, starts, Y,
                          split_point(panel_ptr, part, nparts),
-                         split_point(panel_ptr, part + 1, nparts), bias)
+                         split_point(panel_ptr, part + 1, nparts), bias, residual, relu)
 
 
-def vectorskip_spmv(vectors, bitmap, panel_ptr, x, y, bias=None):
-    """y[:] = A @ x + bias; vectors (nvec, V), bitmap (npanels, ceil(K/64)) uint64; ``bias``:
-    as ``csr_spmv`` takes it."""
-    bias = bias_or_none(bias, vectors.dtype)
+def vectorskip_spmv(vectors, bitmap, panel_ptr, x, y, bias=None, residual=None, relu=False):
+    """y[:] = relu?(A @ x + bias + residual); vectors (nvec, V), bitmap (npanels, ceil(K/64))
+    uint64; ``bias``, ``residual``, ``relu``: as ``csr_spmv`` takes them."""
+    epi = epilogue(bias, residual, relu, y)
     nparts = num_parts(vectors.size)
     v8 = vectors.shape[1] == 8
     if nparts == 1:
         panels = _spmv_panels_v8 if v8 else _spmv_panels_any
-        panels(vectors, bitmap, panel_ptr, x, y, 0, bitmap.shape[0], bias)
+        panels(vectors, bitmap, panel_ptr, x, y, 0, bitmap.shape[0], *epi)
     else:
         launch = _spmv_parallel_v8 if v8 else _spmv_parallel_any
-        launch(vectors, bitmap, panel_ptr, x, y, nparts, bias)
+        launch(vectors, bitmap, panel_ptr, x, y, nparts, *epi)
     return y
 
 
-def vectorskip_spmm(vectors, bitmap, panel_ptr, X, Y, starts=None, bias=None):
-    """Y[:] = A @ X + bias; X (K, N) and Y (M, N) C-contiguous. ``starts`` (X's rows read in
-    place) and ``bias``: as ``csr_spmm`` takes them."""
-    bias = bias_or_none(bias, vectors.dtype)
+def vectorskip_spmm(vectors, bitmap, panel_ptr, X, Y, starts=None, bias=None, residual=None,
+                    relu=False):
+    """Y[:] = relu?(A @ X + bias + residual); X (K, N) and Y (M, N) C-contiguous. ``starts``
+    (X's rows read in place), ``bias``, ``residual``, ``relu``: as ``csr_spmm`` takes them."""
+    epi = epilogue(bias, residual, relu, Y)
     nparts = num_parts(vectors.size * Y.shape[1])
     v8 = vectors.shape[1] == 8
     if nparts == 1:
         panels = _spmm_panels_v8 if v8 else _spmm_panels_any
-        panels(vectors, bitmap, panel_ptr, X, starts, Y, 0, bitmap.shape[0], bias)
+        panels(vectors, bitmap, panel_ptr, X, starts, Y, 0, bitmap.shape[0], *epi)
     else:
         launch = _spmm_parallel_v8 if v8 else _spmm_parallel_any
-        launch(vectors, bitmap, panel_ptr, X, starts, Y, nparts, bias)
+        launch(vectors, bitmap, panel_ptr, X, starts, Y, nparts, *epi)
     return Y

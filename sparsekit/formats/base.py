@@ -30,8 +30,9 @@ def read_only(attr: str, doc: str = "The stored values.") -> property:
 
 class SparseFormat:
     """A compressed M×K weight matrix. Subclasses set ``format`` and implement ``_setup``,
-    ``_parts``, ``_spmv(x, y, bias)``, ``_spmm(X, Y, bias)``, ``_spmm_at(x, starts, out,
-    bias)``, ``to_dense()``, ``storage()``, ``values``.
+    ``_parts``, ``_spmv(x, y, epi)``, ``_spmm(X, Y, epi)``, ``_spmm_at(x, starts, out,
+    epi)`` (``epi``: the kernels' bias, residual and relu, ``kernels.epilogue``),
+    ``to_dense()``, ``storage()``, ``values``.
 
     **Ownership.** A format owns its arrays: the constructor copies the caller's values,
     indices, pointers and bitmap, validates the copies and makes them read-only
@@ -237,11 +238,13 @@ class SparseFormat:
                             f"{PRODUCTS}") from None
         return transposed.matmul(X) if X.ndim == 1 else transposed.matmul(X.T).T
 
-    def matmul(self, X, out=None, bias=None):
-        """Y = A @ X (+ bias) for X of shape (K,) or (K, N), numpy or torch (result of the same
-        kind), any strides, the same float dtype as A. ``out`` (numpy or torch) receives Y.
-        ``bias`` (M values, numpy or torch, A's dtype) is added to row i of Y inside the
-        kernel: what a Linear or conv layer adds, without a second pass over Y."""
+    def matmul(self, X, out=None, bias=None, residual=None, relu=False):
+        """Y = A @ X (+ bias) (+ residual), then ReLU if ``relu``, for X of shape (K,) or
+        (K, N), numpy or torch (result of the same kind), any strides, the same float dtype
+        as A. ``out`` (numpy or torch) receives Y. ``bias`` (M values) is added to row i of Y,
+        ``residual`` (Y's shape) to Y, both numpy or torch of A's dtype, inside the kernel, as
+        is the ReLU: what a layer, a ResNet block's skip connection and its activation do,
+        without another pass over Y."""
         if isinstance(X, SparseFormat):
             raise TypeError(f"sparse @ sparse is not supported; {PRODUCTS}")
         torch_in = is_torch(X)
@@ -255,16 +258,16 @@ class SparseFormat:
             raise ValueError(f"shape mismatch: A is {m}×{k} but X has {x.shape[0]} rows "
                              f"(shape {x.shape})")
         x = np.ascontiguousarray(x)
-        b = self._bias(bias)
         out_shape = (m,) + x.shape[1:]
         y = self._output(out, out_shape)
         if np.may_share_memory(x, y):  # the kernels read X while writing Y
             x = x.copy()
         target = y if y.flags.c_contiguous else np.empty(out_shape, self.dtype)
+        epi = self._epilogue(bias, residual, relu, target)
         if x.ndim == 1:
-            self._spmv(x, target, b)
+            self._spmv(x, target, epi)
         else:
-            self._spmm(x, target, b)
+            self._spmm(x, target, epi)
         if target is not y:
             y[...] = target
         if out is not None:
@@ -303,14 +306,37 @@ class SparseFormat:
             raise TypeError(f"dtype mismatch: A is {self.dtype}, bias is {b.dtype}; cast one")
         return b
 
-    def matmul_rows_at(self, x, starts, out, bias=None):
-        """out (M, N) = A @ X (+ bias) where row k of X is ``x[starts[k] : starts[k] + N]`` of
-        the flat C-contiguous buffer ``x`` (rows may overlap). A convolution reads its padded
-        image, split into stride phases, this way as its im2col matrix, without building it.
-        Checked so that the kernel never reads or writes outside the arrays."""
+    def _epilogue(self, bias, residual, relu, y):
+        """(bias, residual, relu) as the kernels take them, for output ``y``: each checked
+        and converted (``_bias``, ``_residual``)."""
+        if not isinstance(relu, (bool, np.bool_)):
+            raise TypeError(f"relu must be a bool, got {type(relu).__name__}")
+        return self._bias(bias), self._residual(residual, y), bool(relu)
+
+    def _residual(self, residual, y):
+        """``residual`` as the kernels take it: None, or an array of ``y``'s shape and dtype,
+        C-contiguous, that does not overlap ``y`` (the kernels of some block shapes sum in
+        ``y`` before they read the residual)."""
+        if residual is None:
+            return None
+        r = float_array(residual, "residual")
+        if r.shape != y.shape:
+            raise ValueError(f"residual must have the output's shape {y.shape}, got {r.shape}")
+        if r.dtype != self.dtype:
+            raise TypeError(f"dtype mismatch: A is {self.dtype}, residual is {r.dtype}; "
+                            f"cast one")
+        if np.may_share_memory(r, y):
+            r = r.copy()
+        return np.ascontiguousarray(r)
+
+    def matmul_rows_at(self, x, starts, out, bias=None, residual=None, relu=False):
+        """out (M, N) = A @ X (+ bias) (+ residual), then ReLU if ``relu`` (as ``matmul``),
+        where row k of X is ``x[starts[k] : starts[k] + N]`` of the flat C-contiguous buffer
+        ``x`` (rows may overlap). A convolution reads its padded image, split into stride
+        phases, this way as its im2col matrix, without building it. Checked so that the
+        kernel never reads or writes outside the arrays."""
         m, k = self.shape
         dtype = self.dtype
-        b = self._bias(bias)
         ok = (isinstance(x, np.ndarray) and x.ndim == 1 and x.dtype == dtype
               and x.flags.c_contiguous and isinstance(out, np.ndarray) and out.ndim == 2
               and out.shape[0] == m and out.dtype == dtype and out.flags.c_contiguous
@@ -326,7 +352,7 @@ class SparseFormat:
                 f"{getattr(starts, 'shape', type(starts).__name__)}, out "
                 f"{getattr(out, 'shape', type(out).__name__)}")
         if out.size:
-            self._spmm_at(x, starts, out, b)
+            self._spmm_at(x, starts, out, self._epilogue(bias, residual, relu, out))
         return out
 
     def _spmv(self, x, y, bias):

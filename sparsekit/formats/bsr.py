@@ -176,14 +176,14 @@ class BSR(SparseFormat):
                        value_bits=vb, index_bits=ib)
 
     # -- kernels -------------------------------------------------------------------------
-    def _spmv(self, x, y, bias):
-        kernels.bsr_spmv(self._blocks, self._indices, self._indptr, x, y, bias)
+    def _spmv(self, x, y, epi):
+        kernels.bsr_spmv(self._blocks, self._indices, self._indptr, x, y, *epi)
 
-    def _spmm(self, X, Y, bias):
-        kernels.bsr_spmm(self._blocks, self._indices, self._indptr, X, Y, bias=bias)
+    def _spmm(self, X, Y, epi):
+        kernels.bsr_spmm(self._blocks, self._indices, self._indptr, X, Y, None, *epi)
 
-    def _spmm_at(self, x, starts, out, bias):
-        kernels.bsr_spmm(self._blocks, self._indices, self._indptr, x, out, starts, bias)
+    def _spmm_at(self, x, starts, out, epi):
+        kernels.bsr_spmm(self._blocks, self._indices, self._indptr, x, out, starts, *epi)
 
 
 def _check_padding(blocks, indices, indptr, shape):

@@ -128,12 +128,12 @@ class CSR(SparseFormat):
                        value_bits=vb, index_bits=ib)
 
     # -- kernels -------------------------------------------------------------------------
-    def _spmv(self, x, y, bias):
-        kernels.csr_spmv(self._data, self._indices, self._indptr, x, y, bias)
+    def _spmv(self, x, y, epi):
+        kernels.csr_spmv(self._data, self._indices, self._indptr, x, y, *epi)
 
-    def _spmm(self, X, Y, bias):
-        kernels.csr_spmm(self._data, self._indices, self._indptr, X, Y,
-                         tiles=self._k_tiles(Y.shape[1]), bias=bias)
+    def _spmm(self, X, Y, epi):
+        kernels.csr_spmm(self._data, self._indices, self._indptr, X, Y, None,
+                         self._k_tiles(Y.shape[1]), *epi)
 
     def _k_tiles(self, n):
         """The K-tiled copy of the entries that the SpMM kernel reads for a product of ``n``
@@ -149,6 +149,6 @@ class CSR(SparseFormat):
             self._tiles = tiles
         return tiles
 
-    def _spmm_at(self, x, starts, out, bias):
+    def _spmm_at(self, x, starts, out, epi):
         kernels.csr_spmm(self._data, self._indices, self._indptr, x, out, starts,
-                         self._k_tiles(out.shape[1]), bias)
+                         self._k_tiles(out.shape[1]), *epi)

@@ -202,11 +202,11 @@ class VectorSkip(SparseFormat):
                        value_bits=vb, index_bits=pb)
 
     # -- kernels -------------------------------------------------------------------------
-    def _spmv(self, x, y, bias):
-        kernels.vectorskip_spmv(self.vectors, self.bitmap, self.panel_ptr, x, y, bias)
+    def _spmv(self, x, y, epi):
+        kernels.vectorskip_spmv(self.vectors, self.bitmap, self.panel_ptr, x, y, *epi)
 
-    def _spmm(self, X, Y, bias):
-        kernels.vectorskip_spmm(self.vectors, self.bitmap, self.panel_ptr, X, Y, bias=bias)
+    def _spmm(self, X, Y, epi):
+        kernels.vectorskip_spmm(self.vectors, self.bitmap, self.panel_ptr, X, Y, None, *epi)
 
-    def _spmm_at(self, x, starts, out, bias):
-        kernels.vectorskip_spmm(self.vectors, self.bitmap, self.panel_ptr, x, out, starts, bias)
+    def _spmm_at(self, x, starts, out, epi):
+        kernels.vectorskip_spmm(self.vectors, self.bitmap, self.panel_ptr, x, out, starts, *epi)
