@@ -320,12 +320,14 @@ def deepsparse_runner(path, x, threads):
     return run
 
 
-def sparsekit_runner(model, x, threads, choose=None):
-    """``sk.sparsify(model, "auto", example_input=x)`` (``choose``: how "auto" picks, None
-    for sparsify's default) as a runner on ``threads`` (``pinned``); ``run.formats`` says
-    what it chose per layer, ``run.raw`` is the unpinned forward."""
+def sparsekit_runner(model, x, threads, choose=None, fuse=False):
+    """``sk.sparsify(model, "auto", example_input=x, fuse=fuse)`` (``choose``: how "auto"
+    picks, None for sparsify's default) as a runner on ``threads`` (``pinned``);
+    ``run.formats`` says what it chose per layer, ``run.raw`` is the unpinned forward."""
     import sparsekit as sk
     kw = {} if choose is None else {"choose": choose}
+    if fuse:
+        kw["fuse"] = True
     fast, report = sk.sparsify(model, "auto", example_input=x, progress=False,
                                return_report=True, **kw)
     counts = {}
@@ -392,7 +394,7 @@ def pinned(fn, threads, restore):
     return run
 
 
-def run_workload(w, threads, tmpdir, budget_s, rtol, have, choose=None) -> Row:
+def run_workload(w, threads, tmpdir, budget_s, rtol, have, choose=None, fuse=False) -> Row:
     """Build every engine for workload ``w``, check its output against dense torch on the
     model it runs, then time those that agree in the same rounds. With more than one thread
     and a batch >= 16 (issue 9's scaling target), sparsekit and DeepSparse also run on one
@@ -416,7 +418,7 @@ def run_workload(w, threads, tmpdir, budget_s, rtol, have, choose=None) -> Row:
     builders = [  # (engine, what builds its callable, the pruning of the model it runs)
         ("onnxruntime", lambda: ort_runner(path, x, threads), w.structure),
         ("deepsparse", lambda: deepsparse_runner(ds_path(), x, threads), "element"),
-        ("sparsekit", lambda: sparsekit_runner(model, x, threads, choose), w.structure),
+        ("sparsekit", lambda: sparsekit_runner(model, x, threads, choose, fuse), w.structure),
     ]
     if threads > 1 and w.batch >= 16:
         builders += [
@@ -510,6 +512,8 @@ def main(argv=None):
                     help="with 2 threads, seconds to wait at most for a quiet machine")
     ap.add_argument("--choose", choices=("model", "time"), default=None,
                     help="how sparsify(format='auto') chooses (default: sparsify's default)")
+    ap.add_argument("--fuse", action="store_true",
+                    help="sparsify(..., fuse=True): ReLUs and residual adds in the kernels")
     ap.add_argument("--only", nargs="*", default=None,
                     help="run only workloads whose label contains one of these words")
     ap.add_argument("--out", default=None, help=f"Markdown file (default {RESULTS}, "
@@ -534,7 +538,7 @@ def main(argv=None):
         print(f"{have['deepsparse']}: reporting torch, onnxruntime and sparsekit only")
     sk.set_num_threads(args.threads)
 
-    source = auto_source(args.choose)
+    source = auto_source(args.choose) + ("; fuse=True" if args.fuse else "")
     log(f"sparsify(format='auto'): {source}")
     before = quiet_check(args.threads, args.wait)
     log(before)
@@ -544,7 +548,7 @@ def main(argv=None):
         for w in workloads:
             log(f"{w.label}:")
             rows.append(run_workload(w, args.threads, tmpdir, budget, args.rtol, have,
-                                     args.choose))
+                                     args.choose, args.fuse))
     after = quiet_check(1, 0)
     python = sys.executable if os.path.isabs(sys.executable) else "python"
     command = f"{python} bench/vs_deepsparse.py " + " ".join(argv if argv is not None

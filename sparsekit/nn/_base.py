@@ -167,6 +167,9 @@ class SparseModule(nn.Module):
             self.register_buffer(key, torch.empty(0, dtype=empty_dtype))
         self.register_buffer("bias", None)
         self.read_densely = False  # set (with a warning) when .weight is first read
+        # A ReLU that the kernels apply to the output (set by ``sk.sparsify(fuse=True)``,
+        # which removes the model's own ReLU after this layer).
+        self.relu = False
         self._commit(fmt, bias, None)
 
     # -- the owned matrix and its mirror -------------------------------------------------
@@ -438,4 +441,9 @@ class SparseModule(nn.Module):
             extra += f", block={self.block[0]}×{self.block[1]}"
         if self.vector:
             extra += f", vector={self.vector}"
-        return extra + f", nnz={fmt.nnz}, density={fmt.density:.4f}, bias={self.bias is not None}"
+        extra += f", nnz={fmt.nnz}, density={fmt.density:.4f}, bias={self.bias is not None}"
+        return extra + (", relu=True" if self.relu else "")
+
+    def _with_relu(self, dense: nn.Module) -> nn.Module:
+        """``dense`` followed by this layer's fused ReLU, if it has one (``to_dense``)."""
+        return nn.Sequential(dense, nn.ReLU()) if self.relu else dense

@@ -50,6 +50,7 @@ from hwmodel.table import Table
 from sparsekit.formats.params import check_block, check_vector
 from sparsekit.nn import _choose
 from sparsekit.nn._base import DenseReadWarning, SparseModule
+from sparsekit.nn._fuse import fuse_epilogues
 from sparsekit.nn.attention import SparseMultiheadAttention
 from sparsekit.nn.layers import FORMATS, SparseConv2d, SparseLinear
 from sparsekit.nn.pool import MaxPool2d
@@ -316,8 +317,8 @@ def _priced(model, example_input, todo, host, **options) -> dict:
 
 def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, block=(4, 4),
              vector=8, choose="model", hw=None, candidates=FORMATS, include=None,
-             exclude=None, types=None, fold_bn=True, fast_pool=True, budget_s=0.05,
-             max_timing_batch=8, progress=None, return_report=False):
+             exclude=None, types=None, fold_bn=True, fast_pool=True, fuse=False,
+             budget_s=0.05, max_timing_batch=8, progress=None, return_report=False):
     """A converted deep copy of ``model`` (the original is untouched), in eval mode.
 
     format: one of ``FORMATS`` (the registered formats the sparse layers run: "csr", "bsr",
@@ -342,6 +343,11 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
     fold_bn: with ``example_input``, fold every eval-mode BatchNorm that only reads a conv's
         output into that conv (as inference engines do), saving a pass over the activations.
     fast_pool: replace each nn.MaxPool2d the kernel runs by a ``sparsekit.nn.MaxPool2d``.
+    fuse: fold each ReLU and residual add that reads only a sparse layer's output into that
+        layer's kernels (``sparsekit.nn._fuse``). The model is then a ``torch.fx``
+        GraphModule with the same submodules (its own class and methods other than
+        ``forward`` are not kept); a model torch.fx cannot trace is left unfused, with a
+        warning.
     include / exclude / types: which layers may be converted (as in ``sk.prune``).
     budget_s: choose="time": timing budget per candidate and layer (a candidate 3× slower
         than the best so far on its first call is not timed further).
@@ -468,5 +474,20 @@ def sparsify(model, format="auto", *, min_sparsity=0.5, example_input=None, bloc
         new = _unsplit(new, split)
         _fused_paths(new, saved)
     _own_tensors(new, model)
+    if fuse:
+        new = _fuse(new, report)
     return (new, Table(report, legend=legend)) if return_report else new
+
+
+def _fuse(model, report):
+    """``model`` with its sparse layers' ReLUs and residual adds fused (``fuse_epilogues``),
+    each layer's report row saying what; unchanged, with a warning, if it cannot be."""
+    fused_model, fused = fuse_epilogues(model)
+    if isinstance(fused, str):
+        warnings.warn(f"sk.sparsify(fuse=True): nothing fused: {fused}", stacklevel=3)
+        return model
+    for row in report:
+        if row["name"] in fused:
+            row["reason"] = f"{row['reason']}; fused: {fused[row['name']]}".lstrip("; ")
+    return fused_model
 

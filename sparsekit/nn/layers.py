@@ -79,7 +79,7 @@ class SparseLinear(SparseModule):
             if not xv.is_contiguous():
                 xv = xv.contiguous()
             y = torch.empty(m, dtype=x.dtype)
-            fmt.matmul(xv.numpy(), out=y.numpy(), bias=self.kernel_bias())
+            fmt.matmul(xv.numpy(), out=y.numpy(), bias=self.kernel_bias(), relu=self.relu)
             if tracing._ACTIVE:
                 tracing.record_sparse_product(self, "linear", self.weight_dense(), m, k, 1,
                                               x.shape, (*lead, m))
@@ -89,21 +89,21 @@ class SparseLinear(SparseModule):
             xt = xt.contiguous()
         y = torch.empty(m, n, dtype=x.dtype)
         if n:
-            fmt.matmul(xt.numpy(), out=y.numpy(), bias=self.kernel_bias())
+            fmt.matmul(xt.numpy(), out=y.numpy(), bias=self.kernel_bias(), relu=self.relu)
         if tracing._ACTIVE:
             tracing.record_sparse_product(self, "linear", self.weight_dense(), m, k, n,
                                           x.shape, (*lead, m))
         return y.t().reshape(*lead, m)
 
-    def to_dense(self) -> nn.Linear:
-        """An equivalent dense nn.Linear."""
+    def to_dense(self) -> nn.Module:
+        """An equivalent dense nn.Linear (followed by an nn.ReLU if one is fused)."""
         m, k = self.shape
         lin = nn.Linear(k, m, bias=self.bias is not None, dtype=self.values.dtype)
         with torch.no_grad():
             lin.weight.copy_(self.weight_dense())
             if self.bias is not None:
                 lin.bias.copy_(self.bias)
-        return lin
+        return self._with_relu(lin)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
@@ -235,7 +235,12 @@ class SparseConv2d(SparseModule):
     def _set_layer_state(self, geo):
         self._geo = geo
 
-    def forward(self, x):
+    def forward(self, x, residual=None):
+        """The conv of ``x`` (B, C, H, W) or (C, H, W), plus ``residual`` if given (a ResNet
+        block's skip connection: any tensor that broadcasts to the output), then this layer's
+        fused ReLU if it has one. A residual of the output's shape and dtype is added inside
+        the kernels where the layer writes its output directly (1×1 convs and convs whose
+        im2col is built), else by torch after the product."""
         self._check_input(x)
         unbatched = x.dim() == 3
         if unbatched:
@@ -266,11 +271,16 @@ class SparseConv2d(SparseModule):
         h, w = x.shape[2:]
         fmt = self.matrix()
         bias = self.kernel_bias()   # added by the kernels
+        direct = not fold and not in_place   # the kernels write each image's output
+        fused_res = (self._kernel_residual(residual, (b, m, ho, wo), x.dtype, unbatched)
+                     if direct else None)
+        late = residual is not None and fused_res is None   # torch adds it after
+        relu = self.relu and not late
         if fold:
             # Small images: one product over the whole batch, N = B·Ho·Wo.
             y = torch.empty(m, b * positions, dtype=x.dtype)
             fmt.matmul(self._im2col(x, pad, ho, wo, gather, 0, b).numpy(), out=y.numpy(),
-                       bias=bias)
+                       bias=bias, relu=relu)
             out = y.view(m, b, ho, wo).transpose(0, 1).contiguous()
         elif in_place:
             # The padded image is read in place as its im2col matrix: split into its sh × sw
@@ -287,18 +297,39 @@ class SparseConv2d(SparseModule):
             wide = torch.empty(m, span, dtype=x.dtype)
             starts = self._starts(hq, wq)
             for i in range(b):
-                fmt.matmul_rows_at(phases[i].numpy().reshape(-1), starts, wide.numpy(), bias)
+                fmt.matmul_rows_at(phases[i].numpy().reshape(-1), starts, wide.numpy(), bias,
+                                   relu=relu)
                 out[i].copy_(wide.as_strided((m, ho, wo), (span, wq, 1)))
         else:
             out = torch.empty(b, m, ho, wo, dtype=x.dtype)
             for i in range(b):
                 fmt.matmul(self._im2col(x, pad, ho, wo, gather, i, i + 1).numpy(),
-                           out=out[i].view(m, positions).numpy(), bias=bias)
+                           out=out[i].view(m, positions).numpy(), bias=bias, relu=relu,
+                           residual=None if fused_res is None else
+                           fused_res[i].view(m, positions).numpy())
         if tracing._ACTIVE:
             w = self.weight_dense().reshape(m, self.in_channels, kh, kw)
             tracing.record_sparse_product(self, "conv2d", w, m, k, b * positions,
                                           x.shape, out.shape)
-        return out[0] if unbatched else out
+        out = out[0] if unbatched else out
+        if late:
+            out = torch.add(out, residual)
+            if self.relu:
+                out = torch.relu_(out)
+        return out
+
+    @staticmethod
+    def _kernel_residual(residual, shape, dtype, unbatched):
+        """``residual`` as the kernels add it: a contiguous (B, M, Ho, Wo) tensor of the
+        output's dtype, or None where it is absent or is not one (then torch adds it, with
+        broadcasting and type promotion)."""
+        if residual is None or not isinstance(residual, torch.Tensor):
+            return None
+        r = residual.unsqueeze(0) if unbatched else residual
+        if tuple(r.shape) != shape or r.dtype != dtype or r.device.type != "cpu" \
+                or r.requires_grad:
+            return None
+        return r.contiguous()
 
     def _im2col(self, x, pad, ho, wo, gather, b0, b1):
         """The K × (b1 − b0)·Ho·Wo im2col matrix of images [b0, b1) of ``x`` (padded already
@@ -361,8 +392,10 @@ class SparseConv2d(SparseModule):
             cached = self.__dict__["_im2col_starts"] = ((hq, wq), starts.reshape(-1))
         return cached[1]
 
-    def to_dense(self) -> nn.Conv2d:
-        """An equivalent dense nn.Conv2d."""
+    def to_dense(self) -> nn.Module:
+        """An equivalent dense nn.Conv2d (after a pad where the padding is asymmetric, followed
+        by an nn.ReLU if one is fused; a residual passed to ``forward`` has no dense
+        counterpart)."""
         left, right, top, bottom = self.pad
         symmetric = left == right and top == bottom
         conv = nn.Conv2d(self.in_channels, self.out_channels, self.kernel_size, self.stride,
@@ -374,9 +407,9 @@ class SparseConv2d(SparseModule):
             if self.bias is not None:
                 conv.bias.copy_(self.bias)
         if not symmetric:
-            return nn.Sequential(nn.ConstantPad2d(self.pad, 0.0) if self.padding_mode ==
+            conv = nn.Sequential(nn.ConstantPad2d(self.pad, 0.0) if self.padding_mode ==
                                  "zeros" else _Pad(self.pad, self.padding_mode), conv)
-        return conv
+        return self._with_relu(conv)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
