@@ -19,8 +19,9 @@ passes go does.
 
 Why: each ReLU and add is a pass of its own over activations the kernels have just written.
 resnet50 at 90 %, batch 1 (one process, interleaved, torch's ops on one thread): with the
-kernels on two threads 1.05-1.08x faster fused; on one thread 0.98-1.02x (there the kernels'
-epilogue costs about what the passes did: the residual must be read either way).
+kernels on two threads 1.05-1.08x faster fused; on one thread 0.98-1.02x, and 0.93x for the
+V=8 model in one run of bench/vs_deepsparse.py (there the kernels' epilogue costs what the
+passes did, or more: the residual must be read either way). Hence opt-in.
 
 The result is a ``torch.fx.GraphModule`` holding the same submodules under the same names;
 the model's own class and methods other than ``forward`` are not kept. A model that
