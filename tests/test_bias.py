@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 import sparsekit as sk
 from helpers import FLOATS, SPEC_BY_ID, SPEC_IDS, build, random_sparse, tolerances
-from sparsekit.kernels import csr as kcsr
 
 
 def _close(Y, W, X, b):
@@ -45,32 +44,6 @@ def test_no_bias_is_the_plain_product(spec, n):
     A = build(spec, W)
     np.testing.assert_array_equal(A.matmul(X, bias=None), A @ X)
     np.testing.assert_array_equal(A.matmul(X, bias=np.zeros(21, np.float32)), A @ X)
-
-
-@pytest.mark.parametrize("dtype", FLOATS)
-def test_k_tiled_csr_adds_the_bias_bit_equal_to_the_plain_kernel(dtype):
-    rng = np.random.default_rng(3)
-    k = 3 * kcsr.TILE_K + 5
-    W = random_sparse(rng, 300, k, 0.1, dtype)
-    X = rng.uniform(-1, 1, (k, 70)).astype(dtype)
-    b = rng.uniform(-1, 1, 300).astype(dtype)
-    A = sk.CSR.from_dense(W)
-    assert A._k_tiles(70) is not None
-    plain = sk.kernels.csr_spmm(A.data, A.indices, A.indptr, X, np.empty((300, 70), dtype),
-                                bias=b)
-    np.testing.assert_array_equal(A.matmul(X, bias=b), plain)
-    _close(plain, W, X, b)
-
-
-def test_rows_read_in_place_add_the_bias(spec):
-    rng = np.random.default_rng(4)
-    W = random_sparse(rng, 19, 6, 0.5, np.float64)
-    x = rng.uniform(-1, 1, 200)
-    starts = np.array([0, 3, 50, 51, 120, 7], np.int64)
-    b = rng.uniform(-1, 1, 19)
-    X = np.stack([x[s:s + 40] for s in starts])
-    out = build(spec, W).matmul_rows_at(x, starts, np.empty((19, 40)), bias=b)
-    _close(out, W, X, b)
 
 
 @pytest.mark.parametrize("bias, error, match", [

@@ -72,32 +72,34 @@ def test_relu_keeps_nan_as_torch_does(spec):
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
-def test_k_tiled_csr_finishes_bit_equal_to_the_plain_kernel(dtype):
+@pytest.mark.parametrize("with_residual, relu", [(False, False), (True, True)])
+def test_k_tiled_csr_finishes_bit_equal_to_the_plain_kernel(dtype, with_residual, relu):
     rng = np.random.default_rng(3)
     k = 3 * kcsr.TILE_K + 5
     W = random_sparse(rng, 300, k, 0.1, dtype)
     X = rng.uniform(-1, 1, (k, 70)).astype(dtype)
     b = rng.uniform(-1, 1, 300).astype(dtype)
-    R = rng.uniform(-1, 1, (300, 70)).astype(dtype)
+    R = rng.uniform(-1, 1, (300, 70)).astype(dtype) if with_residual else None
     A = sk.CSR.from_dense(W)
     assert A._k_tiles(70) is not None
     plain = sk.kernels.csr_spmm(A.data, A.indices, A.indptr, X, np.empty((300, 70), dtype),
-                                bias=b, residual=R, relu=True)
-    np.testing.assert_array_equal(A.matmul(X, bias=b, residual=R, relu=True), plain)
-    _close(plain, W, X, b, R, True)
+                                bias=b, residual=R, relu=relu)
+    np.testing.assert_array_equal(A.matmul(X, bias=b, residual=R, relu=relu), plain)
+    _close(plain, W, X, b, R, relu)
 
 
-def test_rows_read_in_place_are_finished(spec):
+@pytest.mark.parametrize("with_residual, relu", [(False, False), (True, True)])
+def test_rows_read_in_place_are_finished(spec, with_residual, relu):
     rng = np.random.default_rng(4)
     W = random_sparse(rng, 19, 6, 0.5, np.float64)
     x = rng.uniform(-1, 1, 200)
     starts = np.array([0, 3, 50, 51, 120, 7], np.int64)
     b = rng.uniform(-1, 1, 19)
-    R = rng.uniform(-1, 1, (19, 40))
+    R = rng.uniform(-1, 1, (19, 40)) if with_residual else None
     X = np.stack([x[s:s + 40] for s in starts])
     out = build(spec, W).matmul_rows_at(x, starts, np.empty((19, 40)), bias=b, residual=R,
-                                        relu=True)
-    _close(out, W, X, b, R, True)
+                                        relu=relu)
+    _close(out, W, X, b, R, relu)
 
 
 def test_a_residual_that_is_the_output_is_read_before_it_is_written(spec):
