@@ -17,13 +17,11 @@ Each row's sums get all three in registers as they are stored (``simd.vstore_fin
 SIMD sums, with the row's bias splat once per row; ``finish`` for scalar ones), so a layer's
 bias, residual add and ReLU cost no pass over its output: torch's ``add_`` after the kernel
 re-read and re-wrote all of it (the bias alone: 0.84 ms of a 21 ms VectorSkip resnet50 at
-batch 1, one thread). The sums start from zero and
-the epilogue comes last, so a K-tiled product applies it with its last tile and stays
-bit-equal to the plain one.
+batch 1, one thread). The sums start from zero and the epilogue comes last, so a K-tiled
+product applies it with its last tile and stays bit-equal to the plain one.
 """
 import numba
 import numpy as np
-
 
 
 def epilogue(bias, residual, relu, y):

@@ -355,11 +355,11 @@ class SparseFormat:
             self._spmm_at(x, starts, out, self._epilogue(bias, residual, relu, out))
         return out
 
-    def _spmv(self, x, y, bias):
+    def _spmv(self, x, y, epi):
         raise NotImplementedError  # pragma: no cover
 
-    def _spmm(self, X, Y, bias):
+    def _spmm(self, X, Y, epi):
         raise NotImplementedError  # pragma: no cover
 
-    def _spmm_at(self, x, starts, out, bias):
+    def _spmm_at(self, x, starts, out, epi):
         raise NotImplementedError  # pragma: no cover
