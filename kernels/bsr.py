@@ -205,7 +205,7 @@ def _spmm_rows_any(blocks, indices, indptr, X, starts, Y, br0, br1, bias, residu
                     axpy(yi, a0, x0)
                 jj += 1
         for ii in range(rmax):
-            finish_row(Y, row0 + ii, 0, n, residual, relu)
+            finish_row(Y, row0 + ii, residual, relu)
 
 
 @numba.njit(cache=True, parallel=True)

@@ -53,14 +53,14 @@ def fill_start(sums, bias, row):
 
 
 @numba.njit(cache=True)
-def finish_row(Y, row, c0, c1, residual, relu):
-    """Columns [c0, c1) of a row summed in memory from ``fill_start``: plus the residual,
-    then ReLU."""
+def finish_row(Y, row, residual, relu):
+    """Row ``row`` of Y, summed in memory from ``fill_start``: plus the residual, then
+    ReLU."""
     if residual is None and relu is None:
         return
     n = Y.shape[1]
     flat = Y.reshape(Y.size)
-    for j in range(c0, c1):
+    for j in range(n):
         v = flat[row * n + j]
         if residual is not None:
             v += residual.reshape(residual.size)[row * n + j]

@@ -224,7 +224,7 @@ def _spmm_panels_any(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1, bias, res
                 axpy(yv, a0, x0)
             t += 1
         for v in range(vmax):
-            finish_row(Y, row0 + v, 0, n, residual, relu)
+            finish_row(Y, row0 + v, residual, relu)
 
 
 @numba.njit(cache=True, parallel=True)

@@ -154,6 +154,11 @@ class SparseModule(nn.Module):
     and apply a parsed one in ``_set_layer_state``.
     """
 
+    # A ReLU that the kernels apply to the output (set per layer by ``sk.sparsify(fuse=True)``,
+    # which removes the model's own ReLU after it). A class default, so that a layer pickled
+    # before the attribute existed loads without it.
+    relu = False
+
     def __init__(self, matrix, bias=None):
         super().__init__()
         # format_arrays raises TypeError for anything but a matrix in a runnable format.
@@ -167,9 +172,6 @@ class SparseModule(nn.Module):
             self.register_buffer(key, torch.empty(0, dtype=empty_dtype))
         self.register_buffer("bias", None)
         self.read_densely = False  # set (with a warning) when .weight is first read
-        # A ReLU that the kernels apply to the output (set by ``sk.sparsify(fuse=True)``,
-        # which removes the model's own ReLU after this layer).
-        self.relu = False
         self._commit(fmt, bias, None)
 
     # -- the owned matrix and its mirror -------------------------------------------------
