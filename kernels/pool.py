@@ -3,10 +3,13 @@ input rows first (whole rows, contiguous), then the maximum over each window of 
 
 Why: torch's CPU max_pool2d (one thread, NCHW) takes several milliseconds on a ResNet stem
 (64 × 112 × 112): as much as all of a 90 %-sparse model's convolutions after it. Splitting the
-window into two passes does about kh + kw comparisons per output instead of kh · kw, and the
-first pass, over contiguous rows, is the one LLVM vectorises: doing it first, on Ho rows of W
-elements, leaves only Ho · Wo windows to the scalar pass (1.8× faster than reducing each input
-row's windows first: 64 × 112² at stride 2, 0.87 ms against 1.62 ms, one thread).
+window into two passes does about kh + kw comparisons per output instead of kh · kw.
+
+Both passes are loops LLVM vectorises. The row of maxima sits in a buffer padded with -inf, so
+no window needs a bounds check, and it is split into its sw column phases (phase q holds
+columns q, q + sw, ...): tap j of every window is then element ow + j // sw of phase j % sw,
+one contiguous run per tap. The stem's 3 × 3, stride 2 pool (64 × 112², one thread) went from
+0.88 ms, a scalar loop over each window that LLVM left unvectorised, to 0.28 ms (torch: 6.1 ms).
 """
 import numba
 import numpy as np
@@ -25,26 +28,50 @@ def _pool_planes(x, kh, kw, sh, sw, top, left, out, p0, p1):
     """Planes [p0, p1) of the B·C image planes (see ``max_pool2d``)."""
     nc, h, w = x.shape[1], x.shape[2], x.shape[3]
     ho, wo = out.shape[2], out.shape[3]
-    row = np.empty(w, x.dtype)
     lowest = x.dtype.type(-np.inf)
+    span = wo - 1 + (kw - 1) // sw + 1      # the columns of each phase that windows read
+    row = np.empty(span * sw, x.dtype)       # the padded row: image column j at left + j
+    row[:] = lowest
+    width = min(w, span * sw - left)         # the image columns that windows read
+    inside = row[left:left + width]
+    phases = np.empty((sw, span), x.dtype)
+    pooled = np.empty(wo, x.dtype)
     for plane in range(p0, p1):
-        b, c = plane // nc, plane % nc
-        image = x[b, c]
-        pooled = out[b, c]
+        image = x[plane // nc][plane % nc]
         for oh in range(ho):
             h0 = oh * sh - top
-            row[:] = lowest
-            for i in range(max(h0, 0), min(h0 + kh, h)):   # the window's rows, whole
+            lo = max(h0, 0)
+            hi = min(h0 + kh, h)
+            if lo >= hi:
+                inside[:] = lowest
+            else:
+                src = image[lo]
+                for j in range(width):
+                    inside[j] = src[j]
+            for i in range(lo + 1, hi):                 # the window's rows, whole
                 src = image[i]
-                for j in range(w):
-                    row[j] = _max(row[j], src[j])
-            dst = pooled[oh]
-            for ow in range(wo):                            # then across each window
-                w0 = ow * sw - left
-                m = lowest
-                for j in range(max(w0, 0), min(w0 + kw, w)):
-                    m = _max(m, row[j])
-                dst[ow] = m
+                for j in range(width):
+                    inside[j] = _max(inside[j], src[j])
+            if sw == 2:                                 # ResNet's stem: a loop LLVM unrolls
+                even, odd = phases[0], phases[1]
+                for k in range(span):
+                    even[k] = row[2 * k]
+                    odd[k] = row[2 * k + 1]
+            else:
+                for q in range(sw):
+                    phase = phases[q]
+                    for k in range(span):
+                        phase[k] = row[k * sw + q]
+            first = phases[0]
+            for ow in range(wo):
+                pooled[ow] = first[ow]
+            for j in range(1, kw):                      # then tap by tap across the windows
+                tap = phases[j % sw][j // sw:]
+                for ow in range(wo):
+                    pooled[ow] = _max(pooled[ow], tap[ow])
+            dst = out[plane // nc][plane % nc][oh]
+            for ow in range(wo):
+                dst[ow] = pooled[ow]
 
 
 @numba.njit(cache=True, parallel=True)
