@@ -11,6 +11,7 @@ import pytest
 from conftest import BLOCK, activations, sparse_matrix, weight
 from sparsekit.benchmarking.baselines import DENSE, SPARSE, baseline
 from sparsekit.benchmarking.workloads import STRUCTURE_OF_FORMAT
+from sparsekit.kernels.probe import core_handoff
 
 FORMATS = tuple(STRUCTURE_OF_FORMAT)     # every registered format (sparsekit.formats.registry)
 BASELINE_STRUCTURE = {"torch_csr": "unstructured", "scipy_csr": "unstructured",
@@ -25,7 +26,10 @@ def _record(benchmark, machine, impl, shape, sparsity, batch, threads, structure
         structure=structure, nnz=int(nnz), bytes_moved=int(moved),
         useful_flops=2 * int(nnz) * batch,
         read_bandwidth_Bps=machine["read_bandwidth_Bps"][threads],
-        openblas_coretype=machine["openblas_coretype"])
+        openblas_coretype=machine["openblas_coretype"],
+        # two-thread times here follow this cost of a line between the threads, which on
+        # this machine switches between two levels (kernels.probe.core_handoff)
+        core_handoff_ns=(core_handoff() or (None,))[0] if threads > 1 else None)
 
 
 def _io_bytes(shape, batch):

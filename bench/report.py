@@ -45,7 +45,8 @@ COLUMNS = [("impl", "impl", "{}"), ("shape", "M×K", "{}"), ("sparsity", "sparsi
            ("batch", "N", "{}"), ("threads", "thr", "{}"), ("median_us", "median µs", "{:,.1f}"),
            ("speedup_torch", "× torch dense", "{:.2f}"),
            ("speedup_best_dense", "× best dense", "{:.2f}"), ("gbps", "GB/s", "{:.1f}"),
-           ("bw_fraction", "% read BW", "{:.0%}"), ("gflops", "useful GFLOP/s", "{:.1f}")]
+           ("bw_fraction", "% read BW", "{:.0%}"), ("gflops", "useful GFLOP/s", "{:.1f}"),
+           ("core_handoff_ns", "handoff ns/line", "{:.1f}")]
 
 
 def markdown(rows):

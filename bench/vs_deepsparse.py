@@ -28,6 +28,10 @@ issue's two-thread scaling target (≥ 1.7×). With more than one thread the eng
 interleaved but timed one after another (``timing.blocked``: each alone in two blocks, a
 pause before each): interleaved at 2 threads on 2 cores they slowed each other, their idle
 pools spinning after a call (sparsekit's MLP batch 1: 0.91 ms alone, 2.29 ms interleaved).
+Before and after each multi-thread row it measures what a cache line costs to hand from one
+Numba thread to the other (``kernels.probe.core_handoff``) and reports it: on this virtual
+machine that cost switches between two levels for minutes at a time, and the 2-thread figures
+with it (resnet50 V=8 on two threads: 14.5 ms near, 26.5 ms far; 19 ms on one thread).
 
 DeepSparse 1.8 needs its own environment (README.md, "Side by side with DeepSparse 1.8");
 without it the script says so in one line and reports the other engines.
@@ -54,6 +58,9 @@ VECTOR = 8
 ENGINES = ("torch", "onnxruntime", "deepsparse", "sparsekit")
 ONE_THREAD = ("deepsparse, 1 thread", "sparsekit, 1 thread")  # scaling rows (2 threads)
 SCALING_TARGET = 1.7  # issue 9: two threads >= 1.7x faster than one at batch >= 16
+# A handoff this many times the own-line read is the slow state of kernels.probe.core_handoff
+# (measured here: 3.8 ns against 1.8 ns own, or 18.5 ns against 2.3 ns).
+FAR_RATIO = 4.0
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results", "vs_deepsparse.md")
 
@@ -177,6 +184,7 @@ class Row:
     sk_over_ds: float | None = None
     others: float | None = None                     # cores other processes used meanwhile
     scaling: dict = field(default_factory=dict)     # engine -> 1-thread time / T-thread time
+    handoff: list = field(default_factory=list)     # (ns, own ns) per line, before and after
 
 
 TITLE = "# sparsekit against DeepSparse 1.8 ({threads} thread(s))"
@@ -238,6 +246,23 @@ def markdown(rows, header: str, threads: int = 1, cpus: int = 2) -> str:
                        f"{_fmt_ms(t.p90 if t else None)} | {t.rounds if t else '–'} | "
                        f"{_fmt_ratio(r.speedup.get(e))} | "
                        f"{'–' if setup is None else f'{setup:.1f}'} | {r.notes.get(e, '')} |")
+    probed = [r for r in rows if r.handoff]
+    if probed:
+        out += ["", "Core to core: the time one CPU takes to read a 64-byte line the other has "
+                "just written, against a line it wrote itself, measured just before and after "
+                "each row (`kernels.probe.core_handoff`, 1 MB). A handoff over "
+                f"{FAR_RATIO:g}× the own line (far) is this machine's slow state: every "
+                "activation one thread writes and the other reads pays it, and the row's "
+                "multi-thread figures are slower than in the near state (on one thread nothing "
+                "changes).", "",
+                "| workload | before ns/line | after ns/line | own ns/line | CPUs |",
+                "|---|---|---|---|---|"]
+        for r in probed:
+            (before, own), (after, _) = r.handoff[0], r.handoff[-1]
+            far = [ns > FAR_RATIO * o for ns, o in r.handoff]
+            where = "far" if all(far) else "near" if not any(far) else "changed"
+            out.append(f"| {r.workload.label} | {before:.1f} | {after:.1f} | {own:.1f} | "
+                       f"{where} |")
     scaled = [r for r in rows if r.scaling]
     if scaled:
         out += ["", "Two threads against one (1-thread time / 2-thread time, each timed "
@@ -399,6 +424,8 @@ def run_workload(w, threads, tmpdir, budget_s, rtol, have, choose=None, fuse=Fal
     model it runs, then time those that agree in the same rounds. With more than one thread
     and a batch >= 16 (issue 9's scaling target), sparsekit and DeepSparse also run on one
     thread in those rounds."""
+    from sparsekit.kernels.probe import core_handoff
+
     from sparsekit.benchmarking.timing import balanced, blocked, paired_ratio
 
     row = Row(w)
@@ -452,12 +479,15 @@ def run_workload(w, threads, tmpdir, budget_s, rtol, have, choose=None, fuse=Fal
         fns[engine] = fn
         log(f"  {engine}: built in {row.setup_s[engine]:.1f} s, {row.notes[engine]}")
 
+    handoff = core_handoff() if threads > 1 else None
     start = cpu_sample()
     # One thread: the same rounds, ratios per round. More threads: each engine alone in its
     # blocks (idle pools spin after a call and slow whoever runs next), ratios of medians.
     timer = balanced if threads == 1 else blocked
     row.timings = dict(zip(fns, timer(list(fns.values()), budget_s)))
     row.others = others_cores(start, cpu_sample())
+    if handoff is not None:
+        row.handoff = [handoff, core_handoff() or handoff]
     ratio = paired_ratio if threads == 1 else (lambda a, b: a.p50 / b.p50)
     row.speedup = {n: ratio(row.timings["torch"], t) for n, t in row.timings.items()}
     if "sparsekit" in row.timings and "deepsparse" in row.timings:

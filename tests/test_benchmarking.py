@@ -3,6 +3,7 @@ dense baseline runs in the same interleaved rounds as each sparse product. Times
 fake clock where a test needs exact figures: no timing assertions."""
 import csv
 import io
+import os
 import re
 
 import numpy as np
@@ -303,3 +304,30 @@ def test_balanced_pools_both_orders():
     timings = balanced([lambda: order.append("a"), lambda: order.append("b")], budget_s=0.0)
     assert "ab" in "".join(order) and "ba" in "".join(order)
     assert [t.rounds for t in timings] == [10, 10]
+
+
+def test_markdown_reports_the_core_handoff_of_multi_thread_rows():
+    w = vs_deepsparse.Workload("resnet50, batch 1", "resnet50", 1, target=1.2)
+    timings = {"torch": Timing.of([0.01] * 3)}
+    rows = [vs_deepsparse.Row(w, timings=timings, handoff=[(3.0, 1.5), (3.2, 1.4)]),
+            vs_deepsparse.Row(w, timings=timings, handoff=[(18.6, 2.3), (19.0, 2.2)]),
+            vs_deepsparse.Row(w, timings=timings, handoff=[(3.0, 1.5), (18.0, 2.0)])]
+    text = vs_deepsparse.markdown(rows, "", threads=2)
+    assert "| resnet50, batch 1 | 3.0 | 3.2 | 1.5 | near |" in text
+    assert "| resnet50, batch 1 | 18.6 | 19.0 | 2.3 | far |" in text
+    assert "| resnet50, batch 1 | 3.0 | 18.0 | 1.5 | changed |" in text
+    assert "Core to core" not in vs_deepsparse.markdown([vs_deepsparse.Row(w, timings)], "")
+
+
+def test_core_handoff_times_a_line_read_across_cpus_and_from_its_own_writer(restore_threads):
+    from sparsekit.kernels.probe import core_handoff
+
+    import sparsekit as sk
+    sk.set_num_threads(1)
+    assert core_handoff() is None                      # one thread: nothing to hand over
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one CPU on this machine")
+    sk.set_num_threads(2)
+    ns, own = core_handoff(nbytes=1 << 16, repeats=3)
+    assert 0 < own and 0 < ns < 1e4
+    assert sk.get_num_threads() == 2                    # the thread count is restored
