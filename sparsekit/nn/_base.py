@@ -420,6 +420,8 @@ class SparseModule(nn.Module):
 
     # -- forward helpers -----------------------------------------------------------------
     def _check_input(self, x):
+        """Check ``x`` for a forward and return the validated format the kernels run on
+        (``matrix()``, revalidated if the buffers changed)."""
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{type(self).__name__} expects a torch.Tensor, got "
                             f"{type(x).__name__}")
@@ -435,6 +437,7 @@ class SparseModule(nn.Module):
         if x.dtype != self.values.dtype:
             raise TypeError(f"{type(self).__name__} has {self.values.dtype} weights but the "
                             f"input is {x.dtype}; cast the input (or the module) to match")
+        return self._fmt
 
     def _extra_common(self):
         fmt = self._fmt

@@ -67,13 +67,12 @@ class SparseLinear(SparseModule):
         return self.shape[0]
 
     def forward(self, x):
-        self._check_input(x)
+        fmt = self._check_input(x)   # revalidated if the buffers changed
         m, k = self.shape
         if x.dim() == 0 or x.shape[-1] != k:
             raise ValueError(f"input must end in in_features={k}, got shape {tuple(x.shape)}")
         lead = x.shape[:-1]
         n = math.prod(lead)
-        fmt = self.matrix()  # revalidated if the buffers changed
         if n == 1:  # SpMV
             xv = x.reshape(k)
             if not xv.is_contiguous():
@@ -241,7 +240,7 @@ class SparseConv2d(SparseModule):
         fused ReLU if it has one. A residual of the output's shape and dtype is added inside
         the kernels where the layer writes its output directly (1×1 convs and convs whose
         im2col is built), else by torch after the product."""
-        self._check_input(x)
+        fmt = self._check_input(x)   # revalidated if the buffers changed
         unbatched = x.dim() == 3
         if unbatched:
             x = x.unsqueeze(0)
@@ -269,7 +268,6 @@ class SparseConv2d(SparseModule):
             mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
             x, pad = F.pad(x, pad, mode=mode), (0, 0, 0, 0)
         h, w = x.shape[2:]
-        fmt = self.matrix()
         bias = self.kernel_bias()   # added by the kernels
         direct = not fold and not in_place   # the kernels write each image's output
         fused_res = (self._kernel_residual(residual, (b, m, ho, wo), x.dtype, unbatched)
@@ -348,6 +346,8 @@ class SparseConv2d(SparseModule):
             if tracing._ACTIVE:      # what torch's pad and copy would have recorded
                 tracing.record_op("im2col", [x[b0:b1]], [cols])
             return cols
+        if kh == kw == sh == sw == 1 and b1 - b0 == 1:   # one image: itself (a view if
+            return x[b0].reshape(self.shape[1], positions).contiguous()   # contiguous)
         x = x[b0:b1]
         if kh == kw == 1:
             cols = x[:, :, ::sh, ::sw][:, :, :ho, :wo]  # (B, C, Ho, Wo): K = C
