@@ -34,7 +34,8 @@ def _pool_planes(x, kh, kw, sh, sw, top, left, out, p0, p1):
     row[:] = lowest
     width = min(w, span * sw - left)         # the image columns that windows read
     inside = row[left:left + width]
-    phases = np.empty((sw, span), x.dtype)
+    # phase q holds the row's columns q, q + sw, ...: at stride 1 that is the row itself
+    phases = row.reshape((1, span)) if sw == 1 else np.empty((sw, span), x.dtype)
     pooled = np.empty(wo, x.dtype)
     for plane in range(p0, p1):
         image = x[plane // nc][plane % nc]
@@ -57,7 +58,7 @@ def _pool_planes(x, kh, kw, sh, sw, top, left, out, p0, p1):
                 for k in range(span):
                     even[k] = row[2 * k]
                     odd[k] = row[2 * k + 1]
-            else:
+            elif sw > 2:
                 for q in range(sw):
                     phase = phases[q]
                     for k in range(span):

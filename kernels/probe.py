@@ -4,6 +4,7 @@ import numba
 import numpy as np
 
 from .layer import pool_usable
+from .threads import get_num_threads
 
 
 def _total(a):
@@ -65,7 +66,7 @@ def core_handoff(nbytes: int = 1 << 20, repeats: int = 9):
     host sometimes ran the two virtual CPUs on cores with separate L3 caches (a core that
     goes idle writes its cache back). None where fewer than two Numba threads can run."""
     import time
-    if numba.get_num_threads() < 2 or not pool_usable():
+    if get_num_threads() < 2 or not pool_usable():
         return None
     previous = numba.get_num_threads()
     numba.set_num_threads(2)
