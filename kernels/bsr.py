@@ -4,8 +4,8 @@ import numpy as np
 
 from .axpy import FASTMATH, FASTMATH_FUSE, axpy, axpy4
 from .epilogue import epilogue, fill_start, finish, finish_row
-from .simd import (lanes, row_count, row_start, vfma_pair, vload_first, vsplat_at,
-                   vstore_finish, vzero, x_row)
+from .simd import (lanes, row_count, row_start, vadd, vfma_pair, vfmav, vload_first,
+                   vload_quads, vquad_sum, vsplat_at, vstore_finish, vzero, x_row)
 from .threads import num_parts, split_point
 
 
@@ -54,6 +54,49 @@ def _spmv_rows_4x4(blocks, indices, indptr, x, y, br0, br1, bias, residual, relu
             y[row0 + 3] = finish(a3, bias, residual, relu, row0 + 3, row0 + 3)
 
 
+@numba.njit(cache=True)
+def _spmv_rows_4x4_f32(blocks, indices, indptr, x, y, br0, br1, bias, residual, relu):
+    """SpMV of block rows [br0, br1) for 4×4 float32 blocks: a whole block is one 16-lane
+    vector, so each block is one load, one load of x's four values repeated in every row's
+    lanes (``vload_quads``) and one FMA; each row's four lanes are added once per block row.
+    Two sums alternate, so consecutive blocks do not wait on each other's FMA. (The scalar
+    kernel takes ~13 cycles a block: 4096² at 90 %, 378 µs.)"""
+    m = y.shape[0]
+    kdim = x.shape[0]
+    flat = blocks.reshape(blocks.shape[0] * 16)
+    for br in range(br0, br1):
+        even = vzero(flat)
+        odd = vzero(flat)
+        b = np.int64(indptr[br])
+        end = np.int64(indptr[br + 1])
+        while b + 1 < end:
+            even = vfmav(even, vload_first(flat, b * 16, 16), _x_quads(x, indices[b], kdim))
+            odd = vfmav(odd, vload_first(flat, b * 16 + 16, 16),
+                        _x_quads(x, indices[b + 1], kdim))
+            b += 2
+        if b < end:
+            even = vfmav(even, vload_first(flat, b * 16, 16), _x_quads(x, indices[b], kdim))
+        acc = vadd(even, odd)
+        row0 = br * 4
+        y[row0] = finish(vquad_sum(acc, 0), bias, residual, relu, row0, row0)
+        if row0 + 1 < m:
+            y[row0 + 1] = finish(vquad_sum(acc, 1), bias, residual, relu, row0 + 1, row0 + 1)
+        if row0 + 2 < m:
+            y[row0 + 2] = finish(vquad_sum(acc, 2), bias, residual, relu, row0 + 2, row0 + 2)
+        if row0 + 3 < m:
+            y[row0 + 3] = finish(vquad_sum(acc, 3), bias, residual, relu, row0 + 3, row0 + 3)
+
+
+@numba.njit(cache=True)
+def _x_quads(x, block_col, kdim):
+    """x's four values of block column ``block_col`` in every group of four lanes, zero past
+    the end of x (the padded columns of the last block column when K % 4 != 0)."""
+    col0 = np.int64(block_col) * 4
+    if col0 + 4 <= kdim:
+        return vload_quads(x, col0, 4)
+    return vload_quads(x, col0, kdim - col0)
+
+
 @numba.njit(cache=True, fastmath=FASTMATH)
 def _spmv_rows_any(blocks, indices, indptr, x, y, br0, br1, bias, residual, relu):
     r = blocks.shape[1]
@@ -97,6 +140,13 @@ def _spmv_parallel_4x4(blocks, indices, indptr, x, y, nparts, bias, residual, re
         _spmv_rows_4x4(blocks, indices, indptr, x, y,
                        split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts),
                        bias, residual, relu)
+
+
+@numba.njit(cache=True, parallel=True)
+def _spmv_parallel_4x4_f32(blocks, indices, indptr, x, y, nparts, bias, residual, relu):
+    for part in numba.prange(nparts):
+        _spmv_rows_4x4_f32(blocks, indices, indptr, x, y, split_point(indptr, part, nparts),
+                           split_point(indptr, part + 1, nparts), bias, residual, relu)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -229,14 +279,25 @@ def bsr_spmv(blocks, indices, indptr, x, y, bias=None, residual=None, relu=False
     C-contiguous; ``bias``, ``residual``, ``relu``: as ``csr_spmv`` takes them."""
     epi = epilogue(bias, residual, relu, y)
     nparts = num_parts(blocks.size)
-    square4 = blocks.shape[1:] == (4, 4)
+    path = _spmv_path(blocks)
     if nparts == 1:
-        rows = _spmv_rows_4x4 if square4 else _spmv_rows_any
-        rows(blocks, indices, indptr, x, y, 0, indptr.shape[0] - 1, *epi)
+        _SPMV_ROWS[path](blocks, indices, indptr, x, y, 0, indptr.shape[0] - 1, *epi)
     else:
-        launch = _spmv_parallel_4x4 if square4 else _spmv_parallel_any
-        launch(blocks, indices, indptr, x, y, nparts, *epi)
+        _SPMV_PARALLEL[path](blocks, indices, indptr, x, y, nparts, *epi)
     return y
+
+
+def _spmv_path(blocks):
+    """Which SpMV kernel runs these blocks: 4×4 float32 (one vector a block), other 4×4
+    (float64: scalar sums in registers), or any other block shape."""
+    if blocks.shape[1:] != (4, 4):
+        return "any"
+    return "4x4 f32" if blocks.dtype == np.float32 else "4x4"
+
+
+_SPMV_ROWS = {"4x4 f32": _spmv_rows_4x4_f32, "4x4": _spmv_rows_4x4, "any": _spmv_rows_any}
+_SPMV_PARALLEL = {"4x4 f32": _spmv_parallel_4x4_f32, "4x4": _spmv_parallel_4x4,
+                  "any": _spmv_parallel_any}
 
 
 def bsr_spmm(blocks, indices, indptr, X, Y, starts=None, bias=None, residual=None,

@@ -18,10 +18,25 @@ The intrinsics index an array by element offset into its C-contiguous buffer and
   the end of b (a bias, possibly empty, for row i);
 - ``vfma(acc, s, v)``: acc + s · v, one fused multiply-add per lane (s broadcast);
 - ``vadd(u, v)``: u + v;
+- ``vfmav(acc, u, v)``: acc + u · v, lane by lane;
+- ``vload_quads(a, off, count)``: a[off : off + count] (count ≤ 4) in lanes 4g .. 4g + count
+  of every group g of four lanes, zero in the others: a 4-wide x against a whole 4×4 block
+  (``vquad_sum`` then adds each block row's four lanes);
+- ``vquad_sum(v, g)``: the sum of lanes 4g .. 4g + 3 (g < lanes / 4, a constant);
+- ``vsplat_halves(a, i, j, like)``: a[i] in the low half of the lanes, a[j] in the high half
+  (two length-8 float32 vectors times their two x values in one FMA);
+- ``vhalves_sum(v, k)``: lane k plus lane k + lanes / 2 (k < lanes / 2, unchecked);
+- ``vcompress_store(dst, at, src, off, count, bits)``: of src[off : off + count], the
+  elements whose bit is set in ``bits`` (bit k for element off + k), written in order to
+  dst[at:]; returns how many. A whole vector is stored at dst[at:], so dst needs a vector's
+  slack past its last kept element. (One compress instruction on AVX-512; LLVM expands it
+  on other machines.)
 - ``vstore_finish(a, off, v, count, added, residual, relu)``: ``vstore_first`` of v
   finished by a kernel's epilogue (``kernels.epilogue``);
 - ``lanes(a)``: the lane count for ``a``'s dtype (a compile-time constant).
 """
+from typing import NamedTuple
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -81,6 +96,12 @@ def vzero(typingctx, array):
     def codegen(context, builder, sig, args):
         return ir.Constant(context.get_value_type(vec), None)
     return vec(array), codegen
+
+
+class _Lanes(NamedTuple):
+    """A vector shape that is not a ``Vec`` (the four lanes ``vload_quads`` loads)."""
+    dtype: types.Type
+    lanes: int
 
 
 def _suffix(vec):
@@ -221,6 +242,122 @@ def vadd(typingctx, u, v):
     def codegen(context, builder, sig, args):
         return builder.fadd(args[0], args[1])
     return u(u, v), codegen
+
+
+@intrinsic
+def vfmav(typingctx, acc, u, v):
+    if not isinstance(acc, Vec) or u != acc or v != acc:
+        return None
+
+    def codegen(context, builder, sig, args):
+        vec = sig.args[0]
+        vty = context.get_value_type(vec)
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3),
+                                             f"llvm.fma.{_suffix(vec)}")
+        return builder.call(fma, [args[1], args[2], args[0]])
+    return acc(acc, u, v), codegen
+
+
+@intrinsic
+def vload_quads(typingctx, array, offset, count):
+    vec = _vec_of(array)
+    if not isinstance(offset, types.Integer) or not isinstance(count, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        arr, off, n = args
+        quad = _Lanes(vec.dtype, 4)   # the four lanes loaded, then repeated
+        pointer = _pointer(context, builder, sig.args[0], arr,
+                           _int64(context, builder, off, sig.args[1]), vec)
+        element = context.get_value_type(vec.dtype)
+        qty = ir.VectorType(element, 4)
+        loaded = _masked_load(builder, quad, qty, builder.bitcast(pointer, qty.as_pointer()),
+                              _mask(builder, quad, _int64(context, builder, n, sig.args[2])))
+        repeat = ir.Constant(ir.VectorType(ir.IntType(32), vec.lanes),
+                             [k % 4 for k in range(vec.lanes)])
+        return builder.shuffle_vector(loaded, ir.Constant(qty, ir.Undefined), repeat)
+    return vec(array, offset, count), codegen
+
+
+@intrinsic
+def vquad_sum(typingctx, value, group):
+    if not isinstance(value, Vec) or not isinstance(group, types.IntegerLiteral) \
+            or not 0 <= group.literal_value < value.lanes // 4:
+        return None
+    first = 4 * group.literal_value
+
+    def codegen(context, builder, sig, args):
+        lane = [builder.extract_element(args[0], ir.Constant(ir.IntType(32), first + k))
+                for k in range(4)]
+        return builder.fadd(builder.fadd(lane[0], lane[1]), builder.fadd(lane[2], lane[3]))
+    return value.dtype(value, group), codegen
+
+
+@intrinsic
+def vsplat_halves(typingctx, values, i, j, like):
+    vec = _vec_of(like)
+    if not (isinstance(values, types.Array) and values.dtype == vec.dtype
+            and isinstance(i, types.Integer) and isinstance(j, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        array = context.make_array(sig.args[0])(context, builder, args[0])
+        element = context.get_value_type(vec.dtype)
+        pair = ir.Constant(ir.VectorType(element, 2), ir.Undefined)
+        for lane, (index, typ) in enumerate(zip(args[1:3], sig.args[1:3])):
+            value = builder.load(builder.gep(array.data, [_int64(context, builder, index, typ)]))
+            pair = builder.insert_element(pair, value, ir.Constant(ir.IntType(32), lane))
+        half = vec.lanes // 2
+        select = ir.Constant(ir.VectorType(ir.IntType(32), vec.lanes), [0] * half + [1] * half)
+        return builder.shuffle_vector(pair, ir.Constant(pair.type, ir.Undefined), select)
+    return vec(values, i, j, like), codegen
+
+
+@intrinsic
+def vhalves_sum(typingctx, value, lane):
+    if not isinstance(value, Vec) or not isinstance(lane, types.Integer):
+        return None
+    half = value.lanes // 2
+
+    def codegen(context, builder, sig, args):
+        low = builder.trunc(_int64(context, builder, args[1], sig.args[1]), ir.IntType(32))
+        high = builder.add(low, ir.Constant(ir.IntType(32), half))
+        return builder.fadd(builder.extract_element(args[0], low),
+                            builder.extract_element(args[0], high))
+    return value.dtype(value, lane), codegen
+
+
+@intrinsic
+def vcompress_store(typingctx, dst, at, src, offset, count, bits):
+    vec = _vec_of(src)
+    if _vec_of(dst) != vec or not all(isinstance(a, types.Integer)
+                                       for a in (at, offset, count, bits)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        dst_a, at_v, src_a, off_v, n_v, bits_v = args
+        vty = context.get_value_type(vec)
+        mty = ir.VectorType(ir.IntType(1), vec.lanes)
+        valid = _mask(builder, vec, _int64(context, builder, n_v, sig.args[4]))
+        src_ptr = _pointer(context, builder, sig.args[2], src_a,
+                           _int64(context, builder, off_v, sig.args[3]), vec)
+        loaded = _masked_load(builder, vec, vty, src_ptr, valid)
+        word = builder.trunc(_int64(context, builder, bits_v, sig.args[5]),
+                             ir.IntType(vec.lanes))
+        keep = builder.and_(builder.bitcast(word, mty), valid)
+        compress = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vty, [vty, mty, vty]),
+            f"llvm.experimental.vector.compress.{_suffix(vec)}")
+        packed = builder.call(compress, [loaded, keep, ir.Constant(vty, ir.Undefined)])
+        dst_ptr = _pointer(context, builder, sig.args[0], dst_a,
+                           _int64(context, builder, at_v, sig.args[1]), vec)
+        builder.store(packed, dst_ptr, align=4)
+        ctpop = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.IntType(vec.lanes), [ir.IntType(vec.lanes)]),
+            f"llvm.ctpop.i{vec.lanes}")
+        kept = builder.call(ctpop, [builder.bitcast(keep, ir.IntType(vec.lanes))])
+        return builder.zext(kept, ir.IntType(64))
+    return types.int64(dst, at, src, offset, count, bits), codegen
 
 
 @intrinsic

@@ -6,8 +6,9 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .axpy import FASTMATH, FASTMATH_FUSE, axpy, axpy4
 from .epilogue import epilogue, fill_start, finish, finish_row
-from .simd import (lanes, row_start, vfma_pair, vload_first, vsplat_at, vstore_finish,
-                   vzero, x_row)
+from .simd import (lanes, row_start, vadd, vcompress_store, vfma, vfma_pair, vfmav,
+                   vhalves_sum, vload_first, vsplat_at, vsplat_halves, vstore_finish, vzero,
+                   x_row)
 from .threads import num_parts, split_point
 
 
@@ -76,6 +77,64 @@ def _spmv_panels_v8(vectors, bitmap, panel_ptr, x, y, p0, p1, bias, residual, re
             y[row0 + 7] = finish(a7, bias, residual, relu, row0 + 7, row0 + 7)
 
 
+@numba.njit(cache=True)
+def _spmv_panels_v8_f32(vectors, bitmap, panel_ptr, x, y, p0, p1, bias, residual, relu):
+    """SpMV of panels [p0, p1) for V = 8, float32, in two passes a panel. First the x values
+    of the panel's present vectors are packed in order into a buffer, 16 columns at a time
+    by one compress of x under 16 bits of the bitmap (``_pack_present``). Then two vectors
+    at a time are one 16-lane load and one FMA against their two x values, two sums
+    alternating. Walking the set bits one by one instead (``_spmv_panels_v8``) mispredicts
+    the end of every bitmap word: 4096² at 90 %, 430 against 280 µs."""
+    m = y.shape[0]
+    flat = vectors.reshape(vectors.size)
+    packed = np.empty(bitmap.shape[1] * 64 + lanes(x), x.dtype)
+    for p in range(p0, p1):
+        q = np.int64(panel_ptr[p]) * 8
+        count = _pack_present(bitmap, p, x, packed)
+        even = vzero(flat)
+        odd = vzero(flat)
+        t = 0
+        while t + 3 < count:
+            even = vfmav(even, vload_first(flat, q, 16), vsplat_halves(packed, t, t + 1, flat))
+            odd = vfmav(odd, vload_first(flat, q + 16, 16),
+                        vsplat_halves(packed, t + 2, t + 3, flat))
+            t += 4
+            q += 32
+        while t < count:
+            even = vfma(even, packed[t], vload_first(flat, q, 8))
+            t += 1
+            q += 8
+        acc = vadd(even, odd)
+        row0 = p * 8
+        rows = min(8, m - row0)
+        for r in range(rows):
+            y[row0 + r] = finish(vhalves_sum(acc, r), bias, residual, relu, row0 + r, row0 + r)
+
+
+@numba.njit(cache=True)
+def _pack_present(bitmap, p, x, packed):
+    """Write x[j] for each set bit j of panel p's bitmap, in order, to ``packed``; return
+    their count. Full 64-column words take four compresses of 16 columns (a constant count,
+    so no mask of valid columns is built); the last, partial word counts its columns."""
+    kdim = x.shape[0]
+    full = kdim // 64
+    n = 0
+    for w in range(full):
+        bits = bitmap[p, w]
+        c = w * 64
+        n += vcompress_store(packed, n, x, c, 16, bits)
+        n += vcompress_store(packed, n, x, c + 16, 16, bits >> np.uint64(16))
+        n += vcompress_store(packed, n, x, c + 32, 16, bits >> np.uint64(32))
+        n += vcompress_store(packed, n, x, c + 48, 16, bits >> np.uint64(48))
+    for w in range(full, bitmap.shape[1]):
+        bits = bitmap[p, w]
+        for h in range(4):
+            c = w * 64 + h * 16
+            n += vcompress_store(packed, n, x, c, max(0, min(16, kdim - c)),
+                                 bits >> np.uint64(16 * h))
+    return n
+
+
 @numba.njit(cache=True, fastmath=FASTMATH)
 def _spmv_panels_any(vectors, bitmap, panel_ptr, x, y, p0, p1, bias, residual, relu):
     v_len = vectors.shape[1]
@@ -103,6 +162,14 @@ def _spmv_parallel_v8(vectors, bitmap, panel_ptr, x, y, nparts, bias, residual, 
     for part in numba.prange(nparts):
         _spmv_panels_v8(vectors, bitmap, panel_ptr, x, y, split_point(panel_ptr, part, nparts),
                         split_point(panel_ptr, part + 1, nparts), bias, residual, relu)
+
+
+@numba.njit(cache=True, parallel=True)
+def _spmv_parallel_v8_f32(vectors, bitmap, panel_ptr, x, y, nparts, bias, residual, relu):
+    for part in numba.prange(nparts):
+        _spmv_panels_v8_f32(vectors, bitmap, panel_ptr, x, y,
+                            split_point(panel_ptr, part, nparts),
+                            split_point(panel_ptr, part + 1, nparts), bias, residual, relu)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -248,14 +315,25 @@ def vectorskip_spmv(vectors, bitmap, panel_ptr, x, y, bias=None, residual=None, 
     uint64; ``bias``, ``residual``, ``relu``: as ``csr_spmv`` takes them."""
     epi = epilogue(bias, residual, relu, y)
     nparts = num_parts(vectors.size)
-    v8 = vectors.shape[1] == 8
+    path = _spmv_path(vectors)
     if nparts == 1:
-        panels = _spmv_panels_v8 if v8 else _spmv_panels_any
-        panels(vectors, bitmap, panel_ptr, x, y, 0, bitmap.shape[0], *epi)
+        _SPMV_PANELS[path](vectors, bitmap, panel_ptr, x, y, 0, bitmap.shape[0], *epi)
     else:
-        launch = _spmv_parallel_v8 if v8 else _spmv_parallel_any
-        launch(vectors, bitmap, panel_ptr, x, y, nparts, *epi)
+        _SPMV_PARALLEL[path](vectors, bitmap, panel_ptr, x, y, nparts, *epi)
     return y
+
+
+def _spmv_path(vectors):
+    """Which SpMV kernel runs these vectors: V = 8 float32 (x packed by compress, two
+    vectors an FMA), other V = 8 (float64: scalar sums in registers), or any other V."""
+    if vectors.shape[1] != 8:
+        return "any"
+    return "v8 f32" if vectors.dtype == np.float32 else "v8"
+
+
+_SPMV_PANELS = {"v8 f32": _spmv_panels_v8_f32, "v8": _spmv_panels_v8, "any": _spmv_panels_any}
+_SPMV_PARALLEL = {"v8 f32": _spmv_parallel_v8_f32, "v8": _spmv_parallel_v8,
+                  "any": _spmv_parallel_any}
 
 
 def vectorskip_spmm(vectors, bitmap, panel_ptr, X, Y, starts=None, bias=None, residual=None,

@@ -555,7 +555,7 @@ def test_failed_matmul_leaves_out_alone():
 # -- the unrolled SpMV paths (BSR 4×4, VectorSkip V = 8) --------------------------------------
 @pytest.mark.parametrize("spec_id", ["bsr4x4", "vs8"])
 @pytest.mark.parametrize("m, k", [(m, k) for m in (1, 5, 6, 7, 8, 9, 15, 17)
-                                  for k in (1, 2, 3, 4, 5, 63, 65, 130)])
+                                  for k in (1, 2, 3, 4, 5, 63, 64, 65, 128, 130)])
 @pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
 def test_unrolled_spmv_ragged_edges(spec_id, m, k, dtype):
     """Every remainder of M and K: the last block's missing columns read as zero (never past
