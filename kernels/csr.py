@@ -4,6 +4,7 @@ import numpy as np
 
 from .axpy import FASTMATH
 from .epilogue import epilogue, finish
+from .rows import spread, spreads
 from .simd import (VECTOR_BYTES, lanes, row_start, vadd, vfma, vload_first, vsplat_at,
                    vstore_finish, vstore_first, vzero)
 from .threads import num_parts, split_point
@@ -222,6 +223,8 @@ def csr_spmm(data, indices, indptr, X, Y, starts=None, tiles=None, bias=None, re
     as ``csr_spmv`` takes them."""
     epi = epilogue(bias, residual, relu, Y)
     nparts = num_parts(data.shape[0] * Y.shape[1])
+    if nparts == 1 and starts is None and spreads(X):   # rows 4 KiB apart (see ``rows``)
+        X, starts = spread(X)
     if nparts == 1:
         _spmm_rows(data, indices, indptr, X, starts, Y, 0, Y.shape[0], tiles, *epi)
     else:
