@@ -121,10 +121,11 @@ def _splat(builder, scalar, lanes):
     return builder.shuffle_vector(one, undef, zeros)
 
 
-def _fma(builder, vec, vty, scalar, loaded, acc):
+def _fma(builder, vec, vty, a, b, acc):
+    """acc + a · b, lane by lane, fused."""
     fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3),
                                          f"llvm.fma.{_suffix(vec)}")
-    return builder.call(fma, [_splat(builder, scalar, vec.lanes), loaded, acc])
+    return builder.call(fma, [a, b, acc])
 
 
 def _masked_load(builder, vec, vty, pointer, mask):
@@ -147,18 +148,35 @@ def _int64(context, builder, value, typ):
     return context.cast(builder, value, typ, types.int64)
 
 
-@intrinsic
-def vload_first(typingctx, array, offset, count):
+def _load_typing(array, offset, count):
+    """The vector type a load of ``count`` elements from ``array`` at ``offset`` returns, or
+    None where the arguments do not fit (then Numba tries other signatures)."""
     vec = _vec_of(array)
     if not isinstance(offset, types.Integer) or not isinstance(count, types.Integer):
         return None
+    return vec
+
+
+def _load_first(context, builder, sig, args, shape):
+    """The first ``count`` elements from ``array[offset]`` in the lanes of ``shape`` (a
+    ``Vec`` or ``_Lanes``), zero in the others, for a load's (array, offset, count)."""
+    element = context.get_value_type(shape.dtype)
+    vty = ir.VectorType(element, shape.lanes)
+    data = context.make_array(sig.args[0])(context, builder, args[0]).data
+    pointer = builder.bitcast(
+        builder.gep(data, [_int64(context, builder, args[1], sig.args[1])]), vty.as_pointer())
+    mask = _mask(builder, shape, _int64(context, builder, args[2], sig.args[2]))
+    return _masked_load(builder, shape, vty, pointer, mask)
+
+
+@intrinsic
+def vload_first(typingctx, array, offset, count):
+    vec = _load_typing(array, offset, count)
+    if vec is None:
+        return None
 
     def codegen(context, builder, sig, args):
-        arr, off, n = args
-        pointer = _pointer(context, builder, sig.args[0], arr,
-                           _int64(context, builder, off, sig.args[1]), vec)
-        mask = _mask(builder, vec, _int64(context, builder, n, sig.args[2]))
-        return _masked_load(builder, vec, context.get_value_type(vec), pointer, mask)
+        return _load_first(context, builder, sig, args, vec)
     return vec(array, offset, count), codegen
 
 
@@ -230,7 +248,8 @@ def vfma(typingctx, acc, scalar, value):
     def codegen(context, builder, sig, args):
         acc_v, s, v = args
         vec = sig.args[0]
-        return _fma(builder, vec, context.get_value_type(vec), s, v, acc_v)
+        return _fma(builder, vec, context.get_value_type(vec), _splat(builder, s, vec.lanes),
+                    v, acc_v)
     return acc(acc, scalar, value), codegen
 
 
@@ -251,31 +270,21 @@ def vfmav(typingctx, acc, u, v):
 
     def codegen(context, builder, sig, args):
         vec = sig.args[0]
-        vty = context.get_value_type(vec)
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3),
-                                             f"llvm.fma.{_suffix(vec)}")
-        return builder.call(fma, [args[1], args[2], args[0]])
+        return _fma(builder, vec, context.get_value_type(vec), args[1], args[2], args[0])
     return acc(acc, u, v), codegen
 
 
 @intrinsic
 def vload_quads(typingctx, array, offset, count):
-    vec = _vec_of(array)
-    if not isinstance(offset, types.Integer) or not isinstance(count, types.Integer):
+    vec = _load_typing(array, offset, count)
+    if vec is None:
         return None
 
     def codegen(context, builder, sig, args):
-        arr, off, n = args
-        quad = _Lanes(vec.dtype, 4)   # the four lanes loaded, then repeated
-        pointer = _pointer(context, builder, sig.args[0], arr,
-                           _int64(context, builder, off, sig.args[1]), vec)
-        element = context.get_value_type(vec.dtype)
-        qty = ir.VectorType(element, 4)
-        loaded = _masked_load(builder, quad, qty, builder.bitcast(pointer, qty.as_pointer()),
-                              _mask(builder, quad, _int64(context, builder, n, sig.args[2])))
+        loaded = _load_first(context, builder, sig, args, _Lanes(vec.dtype, 4))
         repeat = ir.Constant(ir.VectorType(ir.IntType(32), vec.lanes),
                              [k % 4 for k in range(vec.lanes)])
-        return builder.shuffle_vector(loaded, ir.Constant(qty, ir.Undefined), repeat)
+        return builder.shuffle_vector(loaded, ir.Constant(loaded.type, ir.Undefined), repeat)
     return vec(array, offset, count), codegen
 
 
