@@ -78,13 +78,8 @@ def _spmv_rows_4x4_f32(blocks, indices, indptr, x, y, br0, br1, bias, residual, 
             even = vfmav(even, vload_first(flat, b * 16, 16), _x_quads(x, indices[b], kdim))
         acc = vadd(even, odd)
         row0 = br * 4
-        y[row0] = finish(vquad_sum(acc, 0), bias, residual, relu, row0, row0)
-        if row0 + 1 < m:
-            y[row0 + 1] = finish(vquad_sum(acc, 1), bias, residual, relu, row0 + 1, row0 + 1)
-        if row0 + 2 < m:
-            y[row0 + 2] = finish(vquad_sum(acc, 2), bias, residual, relu, row0 + 2, row0 + 2)
-        if row0 + 3 < m:
-            y[row0 + 3] = finish(vquad_sum(acc, 3), bias, residual, relu, row0 + 3, row0 + 3)
+        for r in range(min(4, m - row0)):
+            y[row0 + r] = finish(vquad_sum(acc, r), bias, residual, relu, row0 + r, row0 + r)
 
 
 @numba.njit(cache=True)

@@ -1,5 +1,7 @@
 """Machine probes: the sustained read bandwidth the kernels can reach, and what a cache line
 costs to hand from one CPU to another."""
+import time
+
 import numba
 import numpy as np
 
@@ -22,7 +24,6 @@ _serial_sum = numba.njit(cache=True, fastmath={"reassoc"})(_total)
 def read_bandwidth(nbytes: int = 1 << 29, repeats: int = 7) -> float:
     """Median bytes/second of summing a float64 array of ``nbytes`` (far larger than the
     caches) with the current Numba thread count."""
-    import time
     a = np.ones(nbytes // 8)
     # A process forked after GNU OpenMP started cannot run a parallel region (kernels/layer.py).
     _sum = _parallel_sum if pool_usable() else _serial_sum
@@ -65,7 +66,6 @@ def core_handoff(nbytes: int = 1 << 20, repeats: int = 9):
     handoff between two pinned threads stays near 2.7 ns in both states, as it would if the
     host sometimes ran the two virtual CPUs on cores with separate L3 caches (a core that
     goes idle writes its cache back). None where fewer than two Numba threads can run."""
-    import time
     if get_num_threads() < 2 or not pool_usable():
         return None
     previous = numba.get_num_threads()

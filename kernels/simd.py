@@ -22,7 +22,7 @@ The intrinsics index an array by element offset into its C-contiguous buffer and
 - ``vload_quads(a, off, count)``: a[off : off + count] (count ≤ 4) in lanes 4g .. 4g + count
   of every group g of four lanes, zero in the others: a 4-wide x against a whole 4×4 block
   (``vquad_sum`` then adds each block row's four lanes);
-- ``vquad_sum(v, g)``: the sum of lanes 4g .. 4g + 3 (g < lanes / 4, a constant);
+- ``vquad_sum(v, g)``: the sum of lanes 4g .. 4g + 3 (g < lanes / 4, unchecked);
 - ``vsplat_halves(a, i, j, like)``: a[i] in the low half of the lanes, a[j] in the high half
   (two length-8 float32 vectors times their two x values in one FMA);
 - ``vhalves_sum(v, k)``: lane k plus lane k + lanes / 2 (k < lanes / 2, unchecked);
@@ -73,11 +73,16 @@ def _vec_of(array_type):
     return Vec(array_type.dtype)
 
 
-def _pointer(context, builder, array_type, array, offset, vec_type):
-    """Address of element ``offset`` of ``array``, as a pointer to a vector."""
+def _vector_type(context, shape):
+    """The LLVM vector type of ``shape`` (a ``Vec`` or ``_Lanes``: a dtype and a lane count)."""
+    return ir.VectorType(context.get_value_type(shape.dtype), shape.lanes)
+
+
+def _pointer(context, builder, array_type, array, offset, shape):
+    """Address of element ``offset`` of ``array``, as a pointer to a vector of ``shape``."""
     data = context.make_array(array_type)(context, builder, array).data
     element = builder.gep(data, [offset])
-    return builder.bitcast(element, context.get_value_type(vec_type).as_pointer())
+    return builder.bitcast(element, _vector_type(context, shape).as_pointer())
 
 
 @intrinsic
@@ -157,16 +162,18 @@ def _load_typing(array, offset, count):
     return vec
 
 
-def _load_first(context, builder, sig, args, shape):
-    """The first ``count`` elements from ``array[offset]`` in the lanes of ``shape`` (a
-    ``Vec`` or ``_Lanes``), zero in the others, for a load's (array, offset, count)."""
-    element = context.get_value_type(shape.dtype)
-    vty = ir.VectorType(element, shape.lanes)
-    data = context.make_array(sig.args[0])(context, builder, args[0]).data
-    pointer = builder.bitcast(
-        builder.gep(data, [_int64(context, builder, args[1], sig.args[1])]), vty.as_pointer())
-    mask = _mask(builder, shape, _int64(context, builder, args[2], sig.args[2]))
-    return _masked_load(builder, shape, vty, pointer, mask)
+def _load_first(context, builder, shape, array_type, array, offset, count):
+    """array[offset : offset + count] (int64 offset and count) in the first lanes of
+    ``shape`` (a ``Vec`` or ``_Lanes``), zero in the others; nothing past count is read."""
+    pointer = _pointer(context, builder, array_type, array, offset, shape)
+    return _masked_load(builder, shape, _vector_type(context, shape), pointer,
+                        _mask(builder, shape, count))
+
+
+def _load_args(context, builder, sig, args):
+    """A load intrinsic's (array, offset, count) as ``_load_first`` takes them."""
+    return (sig.args[0], args[0], _int64(context, builder, args[1], sig.args[1]),
+            _int64(context, builder, args[2], sig.args[2]))
 
 
 @intrinsic
@@ -176,7 +183,7 @@ def vload_first(typingctx, array, offset, count):
         return None
 
     def codegen(context, builder, sig, args):
-        return _load_first(context, builder, sig, args, vec)
+        return _load_first(context, builder, vec, *_load_args(context, builder, sig, args))
     return vec(array, offset, count), codegen
 
 
@@ -281,7 +288,8 @@ def vload_quads(typingctx, array, offset, count):
         return None
 
     def codegen(context, builder, sig, args):
-        loaded = _load_first(context, builder, sig, args, _Lanes(vec.dtype, 4))
+        loaded = _load_first(context, builder, _Lanes(vec.dtype, 4),
+                             *_load_args(context, builder, sig, args))
         repeat = ir.Constant(ir.VectorType(ir.IntType(32), vec.lanes),
                              [k % 4 for k in range(vec.lanes)])
         return builder.shuffle_vector(loaded, ir.Constant(loaded.type, ir.Undefined), repeat)
@@ -290,13 +298,13 @@ def vload_quads(typingctx, array, offset, count):
 
 @intrinsic
 def vquad_sum(typingctx, value, group):
-    if not isinstance(value, Vec) or not isinstance(group, types.IntegerLiteral) \
-            or not 0 <= group.literal_value < value.lanes // 4:
+    if not isinstance(value, Vec) or not isinstance(group, types.Integer):
         return None
-    first = 4 * group.literal_value
 
     def codegen(context, builder, sig, args):
-        lane = [builder.extract_element(args[0], ir.Constant(ir.IntType(32), first + k))
+        first = builder.mul(builder.trunc(_int64(context, builder, args[1], sig.args[1]),
+                                          ir.IntType(32)), ir.Constant(ir.IntType(32), 4))
+        lane = [builder.extract_element(args[0], builder.add(first, ir.Constant(first.type, k)))
                 for k in range(4)]
         return builder.fadd(builder.fadd(lane[0], lane[1]), builder.fadd(lane[2], lane[3]))
     return value.dtype(value, group), codegen
@@ -347,10 +355,10 @@ def vcompress_store(typingctx, dst, at, src, offset, count, bits):
         dst_a, at_v, src_a, off_v, n_v, bits_v = args
         vty = context.get_value_type(vec)
         mty = ir.VectorType(ir.IntType(1), vec.lanes)
-        valid = _mask(builder, vec, _int64(context, builder, n_v, sig.args[4]))
-        src_ptr = _pointer(context, builder, sig.args[2], src_a,
-                           _int64(context, builder, off_v, sig.args[3]), vec)
-        loaded = _masked_load(builder, vec, vty, src_ptr, valid)
+        count = _int64(context, builder, n_v, sig.args[4])
+        valid = _mask(builder, vec, count)
+        loaded = _load_first(context, builder, vec, sig.args[2], src_a,
+                             _int64(context, builder, off_v, sig.args[3]), count)
         word = builder.trunc(_int64(context, builder, bits_v, sig.args[5]),
                              ir.IntType(vec.lanes))
         keep = builder.and_(builder.bitcast(word, mty), valid)

@@ -365,7 +365,8 @@ class SparseModule(nn.Module):
         return None
 
     def _set_layer_state(self, parsed):
-        pass
+        """Apply what ``_parse_layer_state`` returned: a layer with no state beyond its format
+        and bias (a Linear) has nothing to apply."""
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
