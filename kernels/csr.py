@@ -4,8 +4,8 @@ import numpy as np
 
 from .axpy import FASTMATH
 from .epilogue import epilogue, finish
-from .rows import spread, spreads
-from .simd import (VECTOR_BYTES, lanes, row_start, vadd, vfma, vload_first, vsplat_at,
+from . import rows
+from .simd import (VECTOR_BYTES, lanes, vadd, vfma, vload_first, vsplat_at,
                    vstore_finish, vstore_first, vzero)
 from .threads import num_parts, split_point
 
@@ -44,13 +44,13 @@ ROW_BLOCK = 256
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _segment(data, indices, p, end, X, starts, n, c, t0, t1, t2, t3, a0, a1, a2, a3):
+def _segment(data, indices, p, end, X, pitch, c, t0, t1, t2, t3, a0, a1, a2, a3):
     """a0..a3 plus stored entries [p, end) of one row times columns c .. c + t0 + .. + t3 of
     X (four vectors, each of its first t lanes)."""
     step = lanes(X)
     for q in range(p, end):
         s = data[q]
-        o = row_start(starts, indices[q], n) + c
+        o = np.int64(indices[q]) * pitch + c
         a0 = vfma(a0, s, vload_first(X, o, t0))
         a1 = vfma(a1, s, vload_first(X, o + step, t1))
         a2 = vfma(a2, s, vload_first(X, o + 2 * step, t2))
@@ -59,46 +59,48 @@ def _segment(data, indices, p, end, X, starts, n, c, t0, t1, t2, t3, a0, a1, a2,
 
 
 @numba.njit(cache=True)
-def _spmm_rows(data, indices, indptr, X, starts, Y, r0, r1, tiles, bias, residual, relu):
+def _spmm_rows(data, indices, indptr, X, pitch, Y, r0, r1, tiles, bias, residual,
+               relu):
     """Rows [r0, r1) of Y = A @ X, one column panel at a time. A row's panel sums stay in SIMD
     registers across its nonzeros (see ``simd``): each nonzero costs one load of X per vector
     and no load or store of Y. Panels are four vectors wide (``_spmm_panel``); columns left
     over that fit two vectors take four-chain passes of one vector (``_spmm_rows_narrow``).
     With ``tiles`` (``csr_k_tiles``; None is decided when the kernel compiles) the panels
-    are read K-tile by K-tile (``_spmm_panel_tiled``). Row k of X is at
-    ``simd.row_start(starts, k, n)`` of X's buffer, n = Y's columns. Row i's sums are
+    are read K-tile by K-tile (``_spmm_panel_tiled``). Row k of X starts at k·pitch of X's
+    flat buffer (``indices`` may hold each entry's offset there, with pitch 1). Row i's sums are
     finished (bias, residual, ReLU: ``bias, residual, relu``) as they are stored."""
     n = Y.shape[1]
     step = lanes(X)
     c = 0
     while c + 4 * step <= n:
-        _spmm_panel_any(data, indices, indptr, X, starts, Y, r0, r1, tiles, c,
+        _spmm_panel_any(data, indices, indptr, X, pitch, Y, r0, r1, tiles, c,
                         step, step, step, step, bias, residual, relu)
         c += 4 * step
     if c + 2 * step < n:
-        _spmm_panel_any(data, indices, indptr, X, starts, Y, r0, r1, tiles, c,
+        _spmm_panel_any(data, indices, indptr, X, pitch, Y, r0, r1, tiles, c,
                         min(step, n - c), min(step, n - c - step),
                         min(step, n - c - 2 * step), max(n - c - 3 * step, 0), bias, residual, relu)
     elif c < n:
-        _spmm_rows_narrow(data, indices, indptr, X, starts, Y, r0, r1, c, bias, residual, relu)
+        _spmm_rows_narrow(data, indices, indptr, X, pitch, Y, r0, r1, c, bias, residual,
+                          relu)
 
 
 @numba.njit(cache=True, inline="always")
-def _spmm_panel_any(data, indices, indptr, X, starts, Y, r0, r1, tiles, c, t0, t1, t2, t3,
+def _spmm_panel_any(data, indices, indptr, X, pitch, Y, r0, r1, tiles, c, t0, t1, t2, t3,
                     bias, residual, relu):
     """One panel, from the K-tiled copy when there is one. The panel functions are inlined in
     Numba's IR, unlike the other kernels' helpers: left to LLVM, the 4096-wide MLP at batch 64
     ran 3 % slower (its three products in a row, one process, interleaved)."""
     if tiles is None:
-        _spmm_panel(data, indices, indptr, X, starts, Y, r0, r1, c, t0, t1, t2, t3, bias,
+        _spmm_panel(data, indices, indptr, X, pitch, Y, r0, r1, c, t0, t1, t2, t3, bias,
                     residual, relu)
     else:
-        _spmm_panel_tiled(tiles[0], tiles[1], tiles[2], X, starts, Y, r0, r1, c,
+        _spmm_panel_tiled(tiles[0], tiles[1], tiles[2], X, pitch, Y, r0, r1, c,
                           t0, t1, t2, t3, bias, residual, relu)
 
 
 @numba.njit(cache=True, inline="always")
-def _spmm_panel(data, indices, indptr, X, starts, Y, r0, r1, c, t0, t1, t2, t3, bias,
+def _spmm_panel(data, indices, indptr, X, pitch, Y, r0, r1, c, t0, t1, t2, t3, bias,
                 residual, relu):
     """Columns c .. c + t0 + t1 + t2 + t3 of rows [r0, r1): four vectors, each of its first
     t lanes (all of them in a full panel; the last panel of n = 49 is 16, 16, 16, 1 rather
@@ -108,7 +110,7 @@ def _spmm_panel(data, indices, indptr, X, starts, Y, r0, r1, c, t0, t1, t2, t3, 
     for i in range(r0, r1):
         z = vzero(X)
         a0, a1, a2, a3 = _segment(data, indices, np.int64(indptr[i]),
-                                  np.int64(indptr[i + 1]), X, starts, n, c, t0, t1, t2, t3,
+                                  np.int64(indptr[i + 1]), X, pitch, c, t0, t1, t2, t3,
                                   z, z, z, z)
         o = i * n + c
         added = vsplat_at(bias, i, X)
@@ -119,8 +121,8 @@ def _spmm_panel(data, indices, indptr, X, starts, Y, r0, r1, c, t0, t1, t2, t3, 
 
 
 @numba.njit(cache=True, inline="always")
-def _spmm_panel_tiled(tdata, tindices, tptr, X, starts, Y, r0, r1, c, t0, t1, t2, t3, bias,
-                      residual, relu):
+def _spmm_panel_tiled(tdata, tindices, tptr, X, pitch, Y, r0, r1, c, t0, t1, t2, t3,
+                      bias, residual, relu):
     """``_spmm_panel`` from the K-tiled copy: ROW_BLOCK rows at a time, each K-tile in turn;
     a row's sums go back to Y between tiles (row i's entries in tile t are
     [tptr[t·M + i], tptr[t·M + i + 1]))."""
@@ -143,8 +145,8 @@ def _spmm_panel_tiled(tdata, tindices, tptr, X, starts, Y, r0, r1, c, t0, t1, t2
                     a2 = vload_first(Y, o + 2 * step, t2)
                     a3 = vload_first(Y, o + 3 * step, t3)
                 q = t * m + i
-                a0, a1, a2, a3 = _segment(tdata, tindices, tptr[q], tptr[q + 1], X, starts,
-                                          n, c, t0, t1, t2, t3, a0, a1, a2, a3)
+                a0, a1, a2, a3 = _segment(tdata, tindices, tptr[q], tptr[q + 1], X, pitch,
+                                          c, t0, t1, t2, t3, a0, a1, a2, a3)
                 if t == ntiles - 1:   # the epilogue comes last, as in the plain kernel
                     added = vsplat_at(bias, i, X)
                     vstore_finish(Y, o, a0, t0, added, residual, relu)
@@ -159,7 +161,8 @@ def _spmm_panel_tiled(tdata, tindices, tptr, X, starts, Y, r0, r1, c, t0, t1, t2
 
 
 @numba.njit(cache=True, inline="always")
-def _spmm_rows_narrow(data, indices, indptr, X, starts, Y, r0, r1, c, bias, residual, relu):
+def _spmm_rows_narrow(data, indices, indptr, X, pitch, Y, r0, r1, c, bias, residual,
+                          relu):
     """Columns [c, n) of rows [r0, r1), at most two vectors, one at a time: its sum split over
     four registers (alternate nonzeros), so that four fused multiply-adds are in
     flight instead of a chain waiting on each one's latency; masked on the last vector."""
@@ -175,16 +178,16 @@ def _spmm_rows_narrow(data, indices, indptr, X, starts, Y, r0, r1, c, bias, resi
             p = np.int64(indptr[i])
             end = np.int64(indptr[i + 1])
             while p + 4 <= end:
-                a0 = vfma(a0, data[p], vload_first(X, row_start(starts, indices[p], n) + c, t))
+                a0 = vfma(a0, data[p], vload_first(X, np.int64(indices[p]) * pitch + c, t))
                 a1 = vfma(a1, data[p + 1],
-                          vload_first(X, row_start(starts, indices[p + 1], n) + c, t))
+                          vload_first(X, np.int64(indices[p + 1]) * pitch + c, t))
                 a2 = vfma(a2, data[p + 2],
-                          vload_first(X, row_start(starts, indices[p + 2], n) + c, t))
+                          vload_first(X, np.int64(indices[p + 2]) * pitch + c, t))
                 a3 = vfma(a3, data[p + 3],
-                          vload_first(X, row_start(starts, indices[p + 3], n) + c, t))
+                          vload_first(X, np.int64(indices[p + 3]) * pitch + c, t))
                 p += 4
             while p < end:
-                a0 = vfma(a0, data[p], vload_first(X, row_start(starts, indices[p], n) + c, t))
+                a0 = vfma(a0, data[p], vload_first(X, np.int64(indices[p]) * pitch + c, t))
                 p += 1
             total = vadd(vadd(a0, a1), vadd(a2, a3))
             vstore_finish(Y, i * n + c, total, t, vsplat_at(bias, i, X), residual, relu)
@@ -192,9 +195,10 @@ def _spmm_rows_narrow(data, indices, indptr, X, starts, Y, r0, r1, c, bias, resi
 
 
 @numba.njit(cache=True, parallel=True)
-def _spmm_parallel(data, indices, indptr, X, starts, Y, nparts, tiles, bias, residual, relu):
+def _spmm_parallel(data, indices, indptr, X, pitch, Y, nparts, tiles, bias, residual,
+                   relu):
     for part in numba.prange(nparts):
-        _spmm_rows(data, indices, indptr, X, starts, Y,
+        _spmm_rows(data, indices, indptr, X, pitch, Y,
                    split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts),
                    tiles, bias, residual, relu)
 
@@ -213,22 +217,34 @@ def csr_spmv(data, indices, indptr, x, y, bias=None, residual=None, relu=False):
 
 
 def csr_spmm(data, indices, indptr, X, Y, starts=None, tiles=None, bias=None, residual=None,
-             relu=False):
+             relu=False, pitch=None):
     """Y[:] = relu?(A @ X + bias + residual) for a validated CSR matrix; X (K, N) and Y (M, N)
-    C-contiguous. With
-    ``starts`` (int64, one per column of A), X is any C-contiguous buffer whose row k is the
-    N values from flat offset ``starts[k]`` (rows may overlap: a padded image read as its
-    im2col matrix in place); the caller checks they lie inside X. ``tiles``: the matrix's
-    ``csr_k_tiles``, where ``csr_tiling_pays``. ``bias``, ``residual`` (Y's shape), ``relu``:
-    as ``csr_spmv`` takes them."""
+    C-contiguous. Row k of X may also lie elsewhere in a C-contiguous buffer X, the caller
+    having checked that every row lies inside it:
+    - ``starts`` (int64, one per column of A): row k is the N values from flat offset
+      ``starts[k]`` (rows may overlap: a padded image read as its im2col matrix in place);
+    - ``pitch``: row k starts at k · pitch, and with pitch 1 ``indices`` hold each entry's
+      offset itself (what ``starts`` becomes: a caller that reads the same rows again keeps
+      ``starts[indices]`` and passes it so).
+    ``tiles``: the matrix's ``csr_k_tiles``, where ``csr_tiling_pays``. ``bias``,
+    ``residual`` (Y's shape), ``relu``: as ``csr_spmv`` takes them. On one thread, a plain X
+    may be read from an aligned copy (``rows``)."""
     epi = epilogue(bias, residual, relu, Y)
     nparts = num_parts(data.shape[0] * Y.shape[1])
-    if nparts == 1 and starts is None and spreads(X):   # rows 4 KiB apart (see ``rows``)
-        X, starts = spread(X)
+    if starts is not None:
+        indices, pitch = starts[indices], 1
+        if tiles is not None:
+            tiles = (tiles[0], starts[tiles[1]], tiles[2])
+    elif pitch is None:
+        pitch = rows.pitch(X, data.shape[0]) if nparts == 1 else None
+        if pitch is None:
+            pitch = Y.shape[1]
+        else:
+            X = rows.copy_rows(X, pitch)
     if nparts == 1:
-        _spmm_rows(data, indices, indptr, X, starts, Y, 0, Y.shape[0], tiles, *epi)
+        _spmm_rows(data, indices, indptr, X, pitch, Y, 0, Y.shape[0], tiles, *epi)
     else:
-        _spmm_parallel(data, indices, indptr, X, starts, Y, nparts, tiles, *epi)
+        _spmm_parallel(data, indices, indptr, X, pitch, Y, nparts, tiles, *epi)
     return Y
 
 

@@ -1,42 +1,69 @@
-"""Where a CSR SpMM reads the rows of X: never 4 KiB apart.
+"""Where a CSR SpMM reads the rows of X: each one 64-byte aligned, and never 4 KiB apart.
 
-Each stored nonzero of W reads a panel of one row of X (four cache lines, the same columns of
-every row). When X's rows are a multiple of 4 KiB apart, every row's panel falls in the same
-sets of the L1 cache (32 KiB, 8 ways: its sets repeat every 4 KiB), so at most 8 rows' panels
-stay in L1 however many rows there are, and the products read X from L2 instead. That is
-X (K, N) float32 with N a multiple of 1024 (float64: 512): a 32×32 feature map at batch 1, a
-batch of 1024 or 2048 columns. So a CSR product on one thread first copies such an X into rows
-one cache line longer (``spread``) and reads it through ``starts``.
+Each stored nonzero of W reads a panel of one row of X: SIMD vectors of 64 bytes.
+- **Aligned rows.** A vector that starts off a 64-byte boundary spans two cache lines, and
+  costs about what two aligned ones do once X is read from L2: one thread, W 256 rows at 90 %,
+  K = 2304, N = 192, X 64-byte aligned against 16 bytes off: 362 against 562 µs. So an X
+  whose rows are not all aligned (N not a multiple of 16 float32, or a buffer off a 64-byte
+  boundary, as numpy's often are) is read from a copy whose rows are (``pitch``), where X's
+  rows are read often enough to repay the copy (REUSE_MIN stored entries a row of X).
+  Measured in one process, one thread, at 90 % (copy included): 256 × 1024 × 196: 245 → 214
+  µs; 1024 × 256 × 196: 227 → 189; 512 × 2048 × 49: 279 → 223; 2048 × 512 × 49: 277 → 217.
+- **Rows never 4 KiB apart.** When X's rows are a multiple of 4 KiB apart, every row's
+  panel falls in the same sets of the L1 cache (32 KiB, 8 ways: its sets repeat every 4 KiB),
+  so at most 8 rows' panels stay in L1 however many rows there are, and the products read X
+  from L2 instead. That is X (K, N) float32 with N a multiple of 1024 (float64: 512): a
+  32×32 feature map at batch 1, a batch of 1024 or 2048 columns. Such an X is read from a
+  copy whose rows are one cache line longer. Measured in one process, one thread, W 256
+  rows at 90 %: K = 256: 712 → 468 µs at N = 1024, 1465 → 669 at 2048, 1740 → 1214 at 3072,
+  3467 → 2143 at 4096; K = 128, N = 1024: 442 → 187; K = 4096, N = 1024: 11273 → 10508.
 
-Measured in one process, one thread, X as it is against spread (the copy included), W 256 rows
-at 90 %: K = 256: 712 → 468 µs at N = 1024, 1465 → 669 at 2048, 1740 → 1214 at 3072,
-3467 → 2143 at 4096; K = 128, N = 1024: 442 → 187; K = 4096, N = 1024: 11273 → 10508.
-Not spread:
-- below SPREAD_MIN_ROWS rows of X (a few rows fit the L1's ways anyway);
+No copy:
+- below MIN_ROWS rows of X (a few rows fit the L1's ways anyway);
 - on two threads, where the copy's lines must then move to the other core: 340 → 486 µs at
   K = 256, N = 1024 (with the copy split between the threads too);
-- BSR 4×4 and VectorSkip(8), which read fewer lines a row of X and gained on some shapes
-  only (BSR 253 → 265 µs at K = 256, N = 1024, 611 → 457 at 2048; VectorSkip 157 → 193 at
-  1024, 1553 → 1310 at 4096).
+- for BSR 4×4 and VectorSkip(8), which read fewer lines a row of X and gained from the longer
+  rows on some shapes only (BSR 253 → 265 µs at K = 256, N = 1024, 611 → 457 at 2048;
+  VectorSkip 157 → 193 at 1024, 1553 → 1310 at 4096).
 """
 import numpy as np
 
-ALIAS_BYTES = 4096        # the L1's set period: 32 KiB / 8 ways (AMD Zen 4; Intel likewise)
-LINE_BYTES = 64           # what each row of the copy gains, so that rows fall in other sets
-SPREAD_MIN_ROWS = 32      # 8 ways × 4 lines a panel: fewer rows than this fit L1 anyway
+ALIAS_BYTES = 4096   # the L1's set period: 32 KiB / 8 ways (AMD Zen 4; Intel likewise)
+LINE_BYTES = 64      # a cache line and an AVX-512 vector: the copy's rows start on one
+MIN_ROWS = 32        # 8 ways × 4 lines a panel: fewer rows than this fit L1 anyway
+REUSE_MIN = 8        # stored entries a row of X, below which aligning rows does not pay
 
 
-def spreads(X) -> bool:
-    """Whether an SpMM should read X (K, N), C-contiguous, from a copy with longer rows."""
-    return (X.ndim == 2 and X.shape[0] >= SPREAD_MIN_ROWS and X.shape[1] > 0
-            and (X.shape[1] * X.itemsize) % ALIAS_BYTES == 0)
-
-
-def spread(X):
-    """(buffer, starts): X's rows copied into a flat buffer, each one cache line longer than
-    X's, and where each starts (int64), as the SpMM kernels read X through ``starts``."""
+def pitch(X, stored: int) -> int | None:
+    """The row pitch, in elements, of the copy that a CSR product with ``stored`` entries
+    should read X (K, N), C-contiguous, from; None to read X itself."""
+    if X.ndim != 2 or X.shape[0] < MIN_ROWS or X.shape[1] == 0:
+        return None
     k, n = X.shape
-    width = n + LINE_BYTES // X.itemsize
-    buffer = np.empty(k * width, X.dtype)
-    buffer.reshape(k, width)[:, :n] = X
-    return buffer, np.arange(k, dtype=np.int64) * width
+    width = n * X.itemsize
+    aliased = width % ALIAS_BYTES == 0
+    misaligned = width % LINE_BYTES != 0 or X.ctypes.data % LINE_BYTES != 0
+    if not aliased and not (misaligned and width >= LINE_BYTES and stored >= REUSE_MIN * k):
+        return None
+    row = -(-width // LINE_BYTES) * LINE_BYTES
+    if row % ALIAS_BYTES == 0:
+        row += LINE_BYTES
+    return row // X.itemsize
+
+
+def aligned_empty(size: int, dtype) -> np.ndarray:
+    """An uninitialised 1-D array of ``size`` elements starting on a 64-byte boundary (numpy
+    guarantees 16)."""
+    dtype = np.dtype(dtype)
+    raw = np.empty(size + LINE_BYTES // dtype.itemsize, dtype)
+    skip = (-raw.ctypes.data % LINE_BYTES) // dtype.itemsize
+    return raw[skip:skip + size]
+
+
+def copy_rows(X, row_pitch: int) -> np.ndarray:
+    """X's rows copied into a flat 64-byte-aligned buffer, row k from k · ``row_pitch`` (the
+    elements between rows are left unset: the kernels never read past a row's N)."""
+    k, n = X.shape
+    buffer = aligned_empty(k * row_pitch, X.dtype)
+    buffer.reshape(k, row_pitch)[:, :n] = X
+    return buffer

@@ -76,6 +76,23 @@ def test_matmul_rows_at_reads_overlapping_rows_and_refuses_rows_outside_x():
 
 
 
+@pytest.mark.parametrize("n", [4, 70])    # 70 columns of 600: the K-tiled copy too
+def test_csr_rows_at_follows_starts_that_change(n):
+    """CSR keeps each entry's row offset for the last starts: new starts, and the caller's
+    array changed in place after a call, are both read afresh."""
+    rng = np.random.default_rng(3)
+    w = np.where(rng.random((40, 600)) < 0.2, rng.standard_normal((40, 600)), 0)
+    a = sk.CSR.from_dense(w.astype(np.float32))
+    x = rng.standard_normal(2000).astype(np.float32)
+    starts = rng.integers(0, x.size - n - 1, 600).astype(np.int64)
+    for step in range(4):
+        now = starts + 1 if step == 3 else starts   # a new array of the same length
+        out = a.matmul_rows_at(x, now, np.empty((40, n), np.float32))
+        X = np.stack([x[s:s + n] for s in now])
+        np.testing.assert_allclose(out, a.toarray() @ X, rtol=1e-4, atol=1e-4)
+        starts[rng.integers(0, 600, 50)] = rng.integers(0, x.size - n - 1, 50)   # in place
+
+
 def test_in_place_only_where_it_does_not_add_vector_passes():
     pays = SparseConv2d._in_place_pays
     # resnet at 224 (float32, 16 lanes): 56², 28², 14², 7² outputs read in place

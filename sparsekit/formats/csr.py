@@ -150,5 +150,22 @@ class CSR(SparseFormat):
         return tiles
 
     def _spmm_at(self, x, starts, out, epi):
-        kernels.csr_spmm(self._data, self._indices, self._indptr, x, out, starts,
-                         self._k_tiles(out.shape[1]), *epi)
+        offsets, tiles = self._offsets(starts, out.shape[1])
+        kernels.csr_spmm(self._data, offsets, self._indptr, x, out, None, tiles, *epi, pitch=1)
+
+    def _offsets(self, starts, n):
+        """Where each stored entry's row of X starts, ``starts[indices]``, and the K-tiled
+        copy (``_k_tiles``) with its indices so replaced: the kernel then reads an entry's
+        row without looking up ``starts``, one load fewer in each product's address chain
+        (one thread, 90 %: a 3×3 conv of resnet50's 14×14 stage read in place, 641 → 556 µs).
+        Kept for the last ``starts`` (a layer reads the same rows of each input), a copy,
+        compared at every call."""
+        cached = self.__dict__.get("_starts_offsets")
+        if cached is None or cached[0] != n or not np.array_equal(cached[1], starts):
+            width = np.int32 if starts.max(initial=0) < np.iinfo(np.int32).max else np.int64
+            offsets = owned(starts[self._indices].astype(width))
+            tiles = self._k_tiles(n)
+            if tiles is not None:
+                tiles = (tiles[0], owned(starts[tiles[1]].astype(width)), tiles[2])
+            cached = self._starts_offsets = (n, owned(starts.copy()), offsets, tiles)
+        return cached[2], cached[3]
