@@ -28,8 +28,9 @@ No copy:
 """
 import numpy as np
 
+from .aligned import LINE_BYTES, aligned_empty
+
 ALIAS_BYTES = 4096   # the L1's set period: 32 KiB / 8 ways (AMD Zen 4; Intel likewise)
-LINE_BYTES = 64      # a cache line and an AVX-512 vector: the copy's rows start on one
 MIN_ROWS = 32        # 8 ways × 4 lines a panel: fewer rows than this fit L1 anyway
 REUSE_MIN = 8        # stored entries a row of X, below which aligning rows does not pay
 
@@ -49,15 +50,6 @@ def pitch(X, stored: int) -> int | None:
     if row % ALIAS_BYTES == 0:
         row += LINE_BYTES
     return row // X.itemsize
-
-
-def aligned_empty(size: int, dtype) -> np.ndarray:
-    """An uninitialised 1-D array of ``size`` elements starting on a 64-byte boundary (numpy
-    guarantees 16)."""
-    dtype = np.dtype(dtype)
-    raw = np.empty(size + LINE_BYTES // dtype.itemsize, dtype)
-    skip = (-raw.ctypes.data % LINE_BYTES) // dtype.itemsize
-    return raw[skip:skip + size]
 
 
 def copy_rows(X, row_pitch: int) -> np.ndarray:

@@ -7,8 +7,8 @@ import pytest
 import sparsekit as sk
 from helpers import FLOATS, assert_matmul_close, random_sparse
 from sparsekit.kernels import csr as csr_kernels
-from sparsekit.kernels.rows import (LINE_BYTES, MIN_ROWS, REUSE_MIN, aligned_empty, copy_rows,
-                                    pitch)
+from sparsekit.kernels.aligned import LINE_BYTES, aligned_empty
+from sparsekit.kernels.rows import MIN_ROWS, REUSE_MIN, copy_rows, pitch
 
 
 def _aligned(shape, dtype, off=0):
