@@ -125,12 +125,12 @@ class OpCall:
 # output element). Rough operation counts of the usual implementations: softmax max, subtract,
 # exp, sum, divide; a layer norm's mean, variance, normalise, scale and shift; an eval-mode
 # batch norm's scale and shift; a transcendental activation as a few FLOPs. Copies, concats,
-# im2col and padding move data only.
+# im2col, padding and a strided conv's phase split move data only.
 _FLOPS_PER_ELEMENT = (("softmax", 5), ("log_softmax", 5), ("native_layer_norm", 7),
                       ("native_group_norm", 7), ("native_batch_norm", 2),
                       ("batch_norm", 2), ("gelu", 8), ("silu", 4), ("sigmoid", 4),
                       ("tanh", 4), ("exp", 4), ("erf", 4), ("clone", 0), ("copy", 0),
-                      ("to_copy", 0), ("cat", 0), ("stack", 0), ("im2col", 0),
+                      ("to_copy", 0), ("cat", 0), ("stack", 0), ("im2col", 0), ("phases", 0),
                       ("col2im", 0), ("constant_pad", 0), ("index", 0), ("embedding", 0))
 
 

@@ -263,8 +263,9 @@ class SparseConv2d(SparseModule):
             self._in_place_pays(ho, wo, wq, x.element_size())
         # Narrow outputs not read in place: im2col by the gather kernel, which pads zeros.
         gather = not in_place and kh * kw > 1 and wo < self.GATHER_BELOW
+        split = in_place and (sh, sw) != (1, 1)   # by the phase kernel, which pads zeros
         pad = self.pad
-        if any(pad) and not (gather and self.padding_mode == "zeros"):
+        if any(pad) and not ((gather or split) and self.padding_mode == "zeros"):
             mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
             x, pad = F.pad(x, pad, mode=mode), (0, 0, 0, 0)
         h, w = x.shape[2:]
@@ -287,9 +288,10 @@ class SparseConv2d(SparseModule):
             # of which the first Wo are kept. (Having the kernels write those straight into
             # the output, skipping the copy, measured 2 % slower on resnet50: the masked
             # stores of short runs cost more than the copy.)
-            image = x if (hq * sh, wq * sw) == (h, w) else \
-                F.pad(x, (0, wq * sw - w, 0, hq * sh - h))   # whole phases
-            phases = image.reshape(b, c, hq, sh, wq, sw).permute(0, 3, 5, 1, 2, 4).contiguous()
+            if split:
+                phases = self._phases(x, pad, hq, wq)
+            else:
+                phases = x.contiguous()   # stride 1: one phase, the padded image
             out = torch.empty(b, m, ho, wo, dtype=x.dtype)
             span = (ho - 1) * wq + wo
             wide = torch.empty(m, span, dtype=x.dtype)
@@ -357,6 +359,18 @@ class SparseConv2d(SparseModule):
                                 (sb, sc, shh * dh, sww * dw, shh * sh, sww * sw),
                                 x.storage_offset())
         return cols.movedim(0, -3).reshape(self.shape[1], (b1 - b0) * positions).contiguous()
+
+    def _phases(self, x, pad, hq, wq):
+        """The stride phases of images ``x`` (B, C, H, W), padded by ``pad`` with zeros and
+        then to whole phases: (B, sh, sw, C, Hq, Wq), by the phase kernel in one pass."""
+        from sparsekit.kernels.phases import split_phases   # Numba: loaded at the first call
+        (sh, sw), (b, c) = self.stride, x.shape[:2]
+        phases = torch.empty(b, sh, sw, c, hq, wq, dtype=x.dtype)
+        for i in range(b):
+            split_phases(x[i].contiguous().numpy(), pad, phases[i].numpy())
+        if tracing._ACTIVE:      # what torch's pad and copy would have recorded
+            tracing.record_op("phases", [x], [phases])
+        return phases
 
     def __getstate__(self):
         state = super().__getstate__()

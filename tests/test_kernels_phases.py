@@ -1,0 +1,46 @@
+"""The phase kernel (``kernels.phases``): a padded image split into its stride phases in one
+pass, equal to torch's pad and permuted copy, and refused where the shapes disagree."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sparsekit.kernels.phases import split_phases
+
+
+def _torch_phases(x, pad, sh, sw):
+    left, right, top, bottom = pad
+    c, h, w = x.shape
+    hq, wq = -(-(h + top + bottom) // sh), -(-(w + left + right) // sw)
+    padded = F.pad(torch.from_numpy(x), (left, right + wq * sw - (w + left + right),
+                                         top, bottom + hq * sh - (h + top + bottom)))
+    return padded.reshape(c, hq, sh, wq, sw).permute(2, 4, 0, 1, 3).contiguous().numpy()
+
+
+@settings(max_examples=120, deadline=None)
+@given(c=st.integers(1, 5), h=st.integers(1, 19), w=st.integers(1, 40),
+       pad=st.tuples(*[st.integers(0, 4)] * 4), sh=st.integers(1, 4), sw=st.integers(1, 4),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 99))
+def test_split_matches_torchs_pad_and_permute(c, h, w, pad, sh, sw, dtype, seed):
+    x = np.random.default_rng(seed).standard_normal((c, h, w)).astype(dtype)
+    expected = _torch_phases(x, pad, sh, sw)
+    out = np.full(expected.shape, np.nan, dtype)   # every element is written
+    split_phases(x, pad, out)
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("bad", [
+    dict(out=np.empty((2, 2, 3, 6, 5), np.float32)),          # Hq of 10 + 2 rows is 6
+    dict(out=np.empty((2, 2, 4, 6, 6), np.float32)),          # channels
+    dict(out=np.empty((2, 2, 3, 6, 6), np.float64)),          # dtype
+    dict(out=np.empty((2, 2, 3, 6, 12), np.float32)[..., ::2]),   # not contiguous
+    dict(pad=(-1, 1, 1, 1)),
+    dict(x=np.zeros((3, 10, 20), np.float32)[:, :, ::2]),
+])
+def test_disagreeing_shapes_are_refused(bad):
+    args = dict(x=np.zeros((3, 10, 10), np.float32), pad=(1, 1, 1, 1),
+                out=np.empty((2, 2, 3, 6, 6), np.float32)) | bad
+    with pytest.raises(ValueError, match="split_phases"):
+        split_phases(**args)
