@@ -21,7 +21,9 @@ Each stored nonzero of W reads a panel of one row of X: SIMD vectors of 64 bytes
 No copy:
 - below MIN_ROWS rows of X (a few rows fit the L1's ways anyway);
 - on two threads, where the copy's lines must then move to the other core: 340 → 486 µs at
-  K = 256, N = 1024 (with the copy split between the threads too);
+  K = 256, N = 1024 (with the copy split between the threads too); with misaligned rows,
+  126 → 223 µs at 256 × 1024 × 196, 142 → 198 at 512 × 2048 × 49 (131 against 141 at
+  2048 × 512 × 49, the one shape that gained);
 - for BSR 4×4 and VectorSkip(8), which read fewer lines a row of X and gained from the longer
   rows on some shapes only (BSR 253 → 265 µs at K = 256, N = 1024, 611 → 457 at 2048;
   VectorSkip 157 → 193 at 1024, 1553 → 1310 at 4096).
