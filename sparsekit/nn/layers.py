@@ -78,7 +78,7 @@ class SparseLinear(SparseModule):
             if not xv.is_contiguous():
                 xv = xv.contiguous()
             y = torch.empty(m, dtype=x.dtype)
-            fmt.matmul(xv.numpy(), out=y.numpy(), bias=self.kernel_bias(), relu=self.relu)
+            fmt._product(xv.numpy(), y.numpy(), self.kernel_bias(), relu=self.relu)
             if tracing._ACTIVE:
                 tracing.record_sparse_product(self, "linear", self.weight_dense(), m, k, 1,
                                               x.shape, (*lead, m))
@@ -88,7 +88,7 @@ class SparseLinear(SparseModule):
             xt = xt.contiguous()
         y = torch.empty(m, n, dtype=x.dtype)
         if n:
-            fmt.matmul(xt.numpy(), out=y.numpy(), bias=self.kernel_bias(), relu=self.relu)
+            fmt._product(xt.numpy(), y.numpy(), self.kernel_bias(), relu=self.relu)
         if tracing._ACTIVE:
             tracing.record_sparse_product(self, "linear", self.weight_dense(), m, k, n,
                                           x.shape, (*lead, m))
@@ -278,8 +278,8 @@ class SparseConv2d(SparseModule):
         if fold:
             # Small images: one product over the whole batch, N = B·Ho·Wo.
             y = torch.empty(m, b * positions, dtype=x.dtype)
-            fmt.matmul(self._im2col(x, pad, ho, wo, gather, 0, b).numpy(), out=y.numpy(),
-                       bias=bias, relu=relu)
+            fmt._product(self._im2col(x, pad, ho, wo, gather, 0, b).numpy(), y.numpy(),
+                         bias, relu=relu)
             out = y.view(m, b, ho, wo).transpose(0, 1).contiguous()
         elif in_place:
             # The padded image is read in place as its im2col matrix: split into its sh × sw
@@ -303,10 +303,10 @@ class SparseConv2d(SparseModule):
         else:
             out = torch.empty(b, m, ho, wo, dtype=x.dtype)
             for i in range(b):
-                fmt.matmul(self._im2col(x, pad, ho, wo, gather, i, i + 1).numpy(),
-                           out=out[i].view(m, positions).numpy(), bias=bias, relu=relu,
-                           residual=None if fused_res is None else
-                           fused_res[i].view(m, positions).numpy())
+                fmt._product(self._im2col(x, pad, ho, wo, gather, i, i + 1).numpy(),
+                             out[i].view(m, positions).numpy(), bias, relu=relu,
+                             residual=None if fused_res is None else
+                             fused_res[i].view(m, positions).numpy())
         if tracing._ACTIVE:
             w = self.weight_dense().reshape(m, self.in_channels, kh, kw)
             tracing.record_sparse_product(self, "conv2d", w, m, k, b * positions,
