@@ -282,9 +282,8 @@ class SparseFormat:
         forward, whose arrays are already what the kernels take (one thread, one process,
         interleaved: the 4096-wide MLP at batch 1 1.031x faster, resnet50 1.013x): ``x``
         (K,) or (K, N) and a fresh ``y`` (M,) or (M, N), C-contiguous numpy arrays of A's
-        dtype; ``bias`` the
-        layer's own (M values of that dtype) or None; ``residual`` None or a C-contiguous
-        array of y's shape and dtype. Returns y."""
+        dtype; ``bias`` the layer's own (M values of that dtype) or None; ``residual`` None
+        or a C-contiguous array of y's shape and dtype. Returns y."""
         (self._spmv if x.ndim == 1 else self._spmm)(x, y, (bias, residual, bool(relu)))
         return y
 
