@@ -295,10 +295,12 @@ class SparseConv2d(SparseModule):
             out = torch.empty(b, m, ho, wo, dtype=x.dtype)
             span = (ho - 1) * wq + wo
             wide = torch.empty(m, span, dtype=x.dtype)
-            starts = self._starts(hq, wq)
+            starts, last = self._starts(hq, wq)
+            if last + span > phases[0].numel():   # the kernels trust it; the geometry
+                raise RuntimeError(f"{self}: im2col rows would leave the image")  # ensures it
             for i in range(b):
-                fmt.matmul_rows_at(phases[i].numpy().reshape(-1), starts, wide.numpy(), bias,
-                                   relu=relu)
+                fmt._product(phases[i].numpy().reshape(-1), wide.numpy(), bias, relu=relu,
+                             starts=starts)
                 out[i].copy_(wide.as_strided((m, ho, wo), (span, wq, 1)))
         else:
             out = torch.empty(b, m, ho, wo, dtype=x.dtype)
@@ -393,7 +395,8 @@ class SparseConv2d(SparseModule):
         of the padded image (sh · sw phases of C × Hq × Wq, phase (p, q) holding the rows
         p, p + sh, ... and columns q, q + sw, ...): tap (i, j) reads phase ((i·dh) mod sh,
         (j·dw) mod sw) from row (i·dh) div sh and column (j·dw) div sw. Kept for the last
-        input size (a model calls a layer on one size)."""
+        input size (a model calls a layer on one size), read-only, with its largest value.
+        """
         cached = self.__dict__.get("_im2col_starts")
         if cached is None or cached[0] != (hq, wq):
             (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
@@ -403,8 +406,10 @@ class SparseConv2d(SparseModule):
             within = (di // sh)[:, None] * wq + (dj // sw)[None, :]
             c = np.arange(channels, dtype=np.int64)[:, None, None]
             starts = (phase[None] * channels + c) * (hq * wq) + within[None]
-            cached = self.__dict__["_im2col_starts"] = ((hq, wq), starts.reshape(-1))
-        return cached[1]
+            starts = starts.reshape(-1)
+            starts.flags.writeable = False   # the kernels trust it (see ``forward``)
+            cached = self.__dict__["_im2col_starts"] = ((hq, wq), starts, int(starts.max()))
+        return cached[1], cached[2]
 
     def to_dense(self) -> nn.Module:
         """An equivalent dense nn.Conv2d (after a pad where the padding is asymmetric, followed
