@@ -17,21 +17,22 @@ import numpy as np
 
 
 @numba.njit(cache=True)
-def _split(x, top, left, out):
-    """out[p, q, c, i, j] = x[c, i·sh + p − top, j·sw + q − left], zero outside x."""
-    sh, sw, channels, hq, wq = out.shape
+def _split(x, sh, sw, top, left, out):
+    """out[p, q, c, i, j] = x[c, i·sh + p − top, j·sw + q − left], zero outside x, for the
+    phases out holds (its first two dimensions: all sh × sw of them, or fewer)."""
+    phases_h, phases_w, channels, hq, wq = out.shape
     _, h, w = x.shape
     zero = x.dtype.type(0)
     dst = out.reshape(out.size)
     src = x.reshape(x.size)
-    for p in range(sh):
-        for q in range(sw):
+    for p in range(phases_h):
+        for q in range(phases_w):
             # the columns j whose source column j·sw + q − left lies in [0, w)
             j0 = min(max(-((q - left) // sw), 0), wq)
             j1 = max(min((w - 1 - q + left) // sw + 1, wq), j0)
             for c in range(channels):
                 for i in range(hq):
-                    o = np.uint64((((p * sw + q) * channels + c) * hq + i) * wq)
+                    o = np.uint64((((p * phases_w + q) * channels + c) * hq + i) * wq)
                     y = i * sh + p - top
                     if y < 0 or y >= h:
                         for j in range(wq):
@@ -59,5 +60,19 @@ def split_phases(x, pad, out):
             and hq == -(-(h + top + bottom) // sh) and wq == -(-(w + left + right) // sw)):
         raise ValueError(f"split_phases: image {x.shape} {x.dtype} with pad {pad} does not "
                          f"split into {out.shape} {out.dtype}")
-    _split(x, top, left, out)
+    _split(x, sh, sw, top, left, out)
+    return out
+
+
+def subsample(x, stride, out):
+    """``out`` (C, Ho, Wo) = ``x`` (C, H, W)[:, ::sh, ::sw]: a strided 1×1 conv's im2col,
+    its first stride phase, in one pass. Both C-contiguous numpy arrays of one float dtype,
+    Ho = ceil(H / sh), Wo = ceil(W / sw)."""
+    sh, sw = stride
+    c, h, w = x.shape
+    if not (x.flags.c_contiguous and out.flags.c_contiguous and x.dtype == out.dtype
+            and sh > 0 and sw > 0 and out.shape == (c, -(-h // sh), -(-w // sw))):
+        raise ValueError(f"subsample: image {x.shape} {x.dtype} at stride {stride} does not "
+                         f"give {out.shape} {out.dtype}")
+    _split(x, sh, sw, 0, 0, out.reshape((1, 1) + out.shape))
     return out

@@ -18,10 +18,10 @@ PACKS = [sk.CSR.from_dense, lambda w: sk.BSR.from_dense(w, (4, 4)),
          lambda w: sk.VectorSkip.from_dense(w, 3)]
 
 
-@settings(max_examples=90, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(c=st.integers(1, 4), m=st.integers(1, 9), h=st.integers(1, 12),
        w=st.sampled_from([1, 5, 15, 16, 17, 31, 33, 48, 63, 64, 65, 70]),
-       kh=st.integers(1, 3), kw=st.integers(2, 3), dh=st.integers(1, 2), dw=st.integers(1, 2),
+       kh=st.integers(1, 3), kw=st.integers(1, 3), dh=st.integers(1, 2), dw=st.integers(1, 2),
        sh=st.integers(1, 3), sw=st.integers(1, 3),
        pad=st.tuples(*[st.integers(0, 2)] * 4), batch=st.sampled_from([1, 3]),
        dtype=st.sampled_from([torch.float32, torch.float64]),
@@ -54,6 +54,21 @@ def test_strided_conv_matches_torch(c, m, h, w, kh, kw, dh, dw, sh, sw, pad, bat
     padded = F.pad(x, pad, mode="constant" if mode == "zeros" else mode)
     with torch.no_grad():
         torch.testing.assert_close(layer(x), conv(padded), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("stride", [(2, 2), (3, 2), (1, 3)])
+@pytest.mark.parametrize("hw", [(7, 7), (8, 13), (1, 5)])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_strided_1x1_conv_matches_torch(stride, hw, batch):
+    """A strided 1×1 conv on one image reads X from ``subsample`` (a ResNet downsample)."""
+    g = torch.Generator().manual_seed(7)
+    conv = nn.Conv2d(6, 5, 1, stride, bias=True)
+    with torch.no_grad():
+        conv.weight.mul_(torch.rand(conv.weight.shape, generator=g) < 0.5)
+    layer = SparseConv2d.from_dense(conv)
+    x = torch.randn(batch, 6, *hw, generator=g)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), conv(x), rtol=1e-5, atol=1e-5)
 
 
 def test_matmul_rows_at_reads_overlapping_rows_and_refuses_rows_outside_x():

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparsekit.kernels.phases import split_phases
+from sparsekit.kernels.phases import split_phases, subsample
 
 
 def _torch_phases(x, pad, sh, sw):
@@ -44,3 +44,21 @@ def test_disagreeing_shapes_are_refused(bad):
                 out=np.empty((2, 2, 3, 6, 6), np.float32)) | bad
     with pytest.raises(ValueError, match="split_phases"):
         split_phases(**args)
+
+
+@settings(max_examples=60, deadline=None)
+@given(c=st.integers(1, 5), h=st.integers(1, 19), w=st.integers(1, 40), sh=st.integers(1, 4),
+       sw=st.integers(1, 4), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 99))
+def test_subsample_is_the_strided_view(c, h, w, sh, sw, dtype, seed):
+    x = np.random.default_rng(seed).standard_normal((c, h, w)).astype(dtype)
+    out = np.full((c, -(-h // sh), -(-w // sw)), np.nan, dtype)
+    subsample(x, (sh, sw), out)
+    np.testing.assert_array_equal(out, x[:, ::sh, ::sw])
+
+
+@pytest.mark.parametrize("out", [np.empty((3, 5, 4), np.float32), np.empty((3, 5, 5), np.float64),
+                                 np.empty((2, 5, 5), np.float32)])
+def test_subsample_refuses_a_wrong_output(out):
+    with pytest.raises(ValueError, match="subsample"):
+        subsample(np.zeros((3, 10, 10), np.float32), (2, 2), out)
