@@ -59,16 +59,15 @@ def _segment(data, indices, p, end, X, pitch, c, t0, t1, t2, t3, a0, a1, a2, a3)
 
 
 @numba.njit(cache=True)
-def _spmm_rows(data, indices, indptr, X, pitch, Y, r0, r1, tiles, bias, residual,
-               relu):
+def _spmm_rows(data, indices, indptr, X, pitch, Y, r0, r1, tiles, bias, residual, relu):
     """Rows [r0, r1) of Y = A @ X, one column panel at a time. A row's panel sums stay in SIMD
     registers across its nonzeros (see ``simd``): each nonzero costs one load of X per vector
     and no load or store of Y. Panels are four vectors wide (``_spmm_panel``); columns left
     over that fit two vectors take four-chain passes of one vector (``_spmm_rows_narrow``).
     With ``tiles`` (``csr_k_tiles``; None is decided when the kernel compiles) the panels
     are read K-tile by K-tile (``_spmm_panel_tiled``). Row k of X starts at k·pitch of X's
-    flat buffer (``indices`` may hold each entry's offset there, with pitch 1). Row i's sums are
-    finished (bias, residual, ReLU: ``bias, residual, relu``) as they are stored."""
+    flat buffer (``indices`` may hold each entry's offset there, with pitch 1). Row i's sums
+    are finished (bias, residual, ReLU: ``bias, residual, relu``) as they are stored."""
     n = Y.shape[1]
     step = lanes(X)
     c = 0
@@ -81,8 +80,7 @@ def _spmm_rows(data, indices, indptr, X, pitch, Y, r0, r1, tiles, bias, residual
                         min(step, n - c), min(step, n - c - step),
                         min(step, n - c - 2 * step), max(n - c - 3 * step, 0), bias, residual, relu)
     elif c < n:
-        _spmm_rows_narrow(data, indices, indptr, X, pitch, Y, r0, r1, c, bias, residual,
-                          relu)
+        _spmm_rows_narrow(data, indices, indptr, X, pitch, Y, r0, r1, c, bias, residual, relu)
 
 
 @numba.njit(cache=True, inline="always")
@@ -161,8 +159,7 @@ def _spmm_panel_tiled(tdata, tindices, tptr, X, pitch, Y, r0, r1, c, t0, t1, t2,
 
 
 @numba.njit(cache=True, inline="always")
-def _spmm_rows_narrow(data, indices, indptr, X, pitch, Y, r0, r1, c, bias, residual,
-                          relu):
+def _spmm_rows_narrow(data, indices, indptr, X, pitch, Y, r0, r1, c, bias, residual, relu):
     """Columns [c, n) of rows [r0, r1), at most two vectors, one at a time: its sum split over
     four registers (alternate nonzeros), so that four fused multiply-adds are in
     flight instead of a chain waiting on each one's latency; masked on the last vector."""
@@ -195,8 +192,7 @@ def _spmm_rows_narrow(data, indices, indptr, X, pitch, Y, r0, r1, c, bias, resid
 
 
 @numba.njit(cache=True, parallel=True)
-def _spmm_parallel(data, indices, indptr, X, pitch, Y, nparts, tiles, bias, residual,
-                   relu):
+def _spmm_parallel(data, indices, indptr, X, pitch, Y, nparts, tiles, bias, residual, relu):
     for part in numba.prange(nparts):
         _spmm_rows(data, indices, indptr, X, pitch, Y,
                    split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts),
