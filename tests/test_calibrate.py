@@ -110,7 +110,7 @@ def test_each_op_probe_runs_one_op_kind_the_estimate_prices_by_name():
     assert all(len(k) == 1 for k in kinds.values()), kinds
     assert {k.pop() for k in kinds.values()} == {
         "native_batch_norm", "relu", "hardtanh", "add", "max_pool2d_with_indices",
-        "max_pool2d", "mean", "constant_pad_nd", "copy", "clone", "im2col",
+        "max_pool2d", "mean", "constant_pad_nd", "copy", "phases", "im2col",
         "native_layer_norm"}
 
 

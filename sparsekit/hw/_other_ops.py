@@ -60,11 +60,11 @@ def _probes():
         return (_Probe(lambda t: out.copy_(t.as_strided((m, ho, wo), (ho * wq, wq, 1)))),
                 torch.randn(m, ho * wq))
 
-    def phases(size):                    # a stride-2 conv's split into its 4 phases
-        x = image(size)
-        b, c, h, w = x.shape
-        return _Probe(lambda t: t.reshape(b, c, h // 2, 2, w // 2, 2)
-                      .permute(0, 3, 5, 1, 2, 4).contiguous()), x
+    def phases(size):                    # a stride-2 conv's padded split into its 4 phases
+        x = image(size)                  # (``kernels.phases``, as SparseConv2d runs it)
+        conv = SparseConv2d.from_dense(nn.Conv2d(x.shape[1], 4, 3, 2, padding=1), "csr")
+        side = -(-(x.shape[2] + 2) // 2)
+        return _Probe(lambda t: conv._phases(t, conv.pad, side, side), conv), x
 
     def im2col(size):                    # SparseConv2d's gather im2col, 3×3 on a 4×4 output
         channels = 4 if size == "tiny" else 512

@@ -359,8 +359,8 @@ class SparseConv2d(SparseModule):
             from sparsekit.kernels.phases import subsample   # Numba: loaded at the first call
             cols = torch.empty(self.shape[1], ho, wo, dtype=x.dtype)
             subsample(x[b0].contiguous().numpy(), (sh, sw), cols.numpy())
-            if tracing._ACTIVE:      # what torch's strided copy would have recorded
-                tracing.record_op("im2col", [x[b0:b1]], [cols])
+            if tracing._ACTIVE:      # the phase kernel's pass, priced as its split is
+                tracing.record_op("phases", [x[b0:b1]], [cols])
             return cols.view(self.shape[1], positions)
         x = x[b0:b1]
         if kh == kw == 1:
