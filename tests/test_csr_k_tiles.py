@@ -140,3 +140,25 @@ def test_tiled_on_two_threads(restore_threads):
     sk.set_num_threads(2)
     np.testing.assert_array_equal(A @ X, one)
     assert_matmul_close(one, W, X)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="Numba has a single thread here")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [100, 3 * TILE_K + 7])
+@pytest.mark.parametrize("n", [129, 255, 256, 300, 520])
+def test_two_threads_split_wide_products_by_column_panels(n, k, dtype, restore_threads):
+    """Two threads take wide products by column panels (``split_by_columns``), narrow ones by
+    rows: either way every sum runs in the one-thread order, so the outputs are bit-equal."""
+    rng = np.random.default_rng(n + k)
+    W = _matrix(rng, 90, k, 0.1, dtype)
+    X = rng.uniform(-1, 1, (k, n)).astype(dtype)
+    bias = rng.uniform(-1, 1, 90).astype(dtype)
+    R = rng.uniform(-1, 1, (90, n)).astype(dtype)
+    A = sk.CSR.from_dense(W)
+    sk.set_num_threads(1)
+    one = A.matmul(X, bias=bias, residual=R, relu=True)
+    sk.set_num_threads(2)
+    assert kcsr.num_parts(A.stored * n) == 2
+    assert kcsr.split_by_columns(n, 2, dtype) == (n * np.dtype(dtype).itemsize >= 1024)
+    np.testing.assert_array_equal(A.matmul(X, bias=bias, residual=R, relu=True), one)
+    assert_matmul_close(A @ X, W, X)
