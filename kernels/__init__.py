@@ -12,7 +12,8 @@ from importlib import import_module
 
 # name -> the submodule that defines it
 _WHERE = {"csr_spmv": ".csr", "csr_spmm": ".csr", "csr_k_tiles": ".csr",
-          "csr_tiling_pays": ".csr", "bsr_spmv": ".bsr", "bsr_spmm": ".bsr",
+          "csr_tiling_pays": ".csr", "row_offsets": ".csr", "bsr_spmv": ".bsr",
+          "bsr_spmm": ".bsr",
           "vectorskip_spmv": ".vectorskip", "vectorskip_spmm": ".vectorskip",
           "get_num_threads": ".threads", "set_num_threads": ".threads"}
 

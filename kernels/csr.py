@@ -59,18 +59,13 @@ def _segment(data, indices, p, end, X, pitch, c, t0, t1, t2, t3, a0, a1, a2, a3)
 
 
 @numba.njit(cache=True)
-def _spmm_rows(data, indices, indptr, X, pitch, Y, r0, r1, tiles, bias, residual, relu):
-    _spmm_block(data, indices, indptr, X, pitch, Y, r0, r1, 0, Y.shape[1], tiles, bias,
-                residual, relu)
-
-
-@numba.njit(cache=True)
 def _spmm_block(data, indices, indptr, X, pitch, Y, r0, r1, c0, c1, tiles, bias, residual,
                 relu):
-    """Rows [r0, r1) of Y = A @ X, one column panel at a time. A row's panel sums stay in SIMD
-    registers across its nonzeros (see ``simd``): each nonzero costs one load of X per vector
-    and no load or store of Y. Panels are four vectors wide (``_spmm_panel``); columns left
-    over that fit two vectors take four-chain passes of one vector (``_spmm_rows_narrow``).
+    """Rows [r0, r1), columns [c0, c1) of Y = A @ X, one column panel at a time. A row's panel
+    sums stay in SIMD registers across its nonzeros (see ``simd``): each nonzero costs one
+    load of X per vector and no load or store of Y. Panels are four vectors wide
+    (``_spmm_panel``); columns left over that fit two vectors take four-chain passes of one
+    vector (``_spmm_rows_narrow``).
     With ``tiles`` (``csr_k_tiles``; None is decided when the kernel compiles) the panels
     are read K-tile by K-tile (``_spmm_panel_tiled``). Row k of X starts at k·pitch of X's
     flat buffer (``indices`` may hold each entry's offset there, with pitch 1). Row i's sums
@@ -226,9 +221,9 @@ def split_by_columns(n: int, nparts: int, dtype) -> bool:
 @numba.njit(cache=True, parallel=True)
 def _spmm_parallel(data, indices, indptr, X, pitch, Y, nparts, tiles, bias, residual, relu):
     for part in numba.prange(nparts):
-        _spmm_rows(data, indices, indptr, X, pitch, Y,
-                   split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts),
-                   tiles, bias, residual, relu)
+        _spmm_block(data, indices, indptr, X, pitch, Y,
+                    split_point(indptr, part, nparts), split_point(indptr, part + 1, nparts),
+                    0, Y.shape[1], tiles, bias, residual, relu)
 
 
 def csr_spmv(data, indices, indptr, x, y, bias=None, residual=None, relu=False):
@@ -261,9 +256,8 @@ def csr_spmm(data, indices, indptr, X, Y, starts=None, tiles=None, bias=None, re
     epi = epilogue(bias, residual, relu, Y)
     nparts = num_parts(data.shape[0] * Y.shape[1])
     if starts is not None:
-        indices, pitch = starts[indices], 1
-        if tiles is not None:
-            tiles = (tiles[0], starts[tiles[1]], tiles[2])
+        indices, tiles = row_offsets(starts, indices, tiles)
+        pitch = 1
     elif pitch is None:
         pitch = rows.pitch(X, data.shape[0]) if nparts == 1 else None
         if pitch is None:
@@ -271,12 +265,23 @@ def csr_spmm(data, indices, indptr, X, Y, starts=None, tiles=None, bias=None, re
         else:
             X = rows.copy_rows(X, pitch)
     if nparts == 1:
-        _spmm_rows(data, indices, indptr, X, pitch, Y, 0, Y.shape[0], tiles, *epi)
+        _spmm_block(data, indices, indptr, X, pitch, Y, 0, Y.shape[0], 0, Y.shape[1], tiles,
+                    *epi)
     elif split_by_columns(Y.shape[1], nparts, Y.dtype):
         _spmm_parallel_cols(data, indices, indptr, X, pitch, Y, nparts, tiles, *epi)
     else:
         _spmm_parallel(data, indices, indptr, X, pitch, Y, nparts, tiles, *epi)
     return Y
+
+
+def row_offsets(starts, indices, tiles=None):
+    """(offsets, tiles): where each stored entry's row of X starts, ``starts[indices]``, as
+    the kernel reads it with pitch 1 (int32 where every start fits), and ``tiles``
+    (``csr_k_tiles``, or None) with its indices replaced likewise."""
+    width = np.int32 if starts.max(initial=0) < np.iinfo(np.int32).max else np.int64
+    if tiles is not None:
+        tiles = (tiles[0], starts[tiles[1]].astype(width), tiles[2])
+    return starts[indices].astype(width), tiles
 
 
 def csr_tiling_pays(k: int, n: int, dtype) -> bool:

@@ -162,10 +162,8 @@ class CSR(SparseFormat):
         compared at every call."""
         cached = self.__dict__.get("_starts_offsets")
         if cached is None or cached[0] != n or not np.array_equal(cached[1], starts):
-            width = np.int32 if starts.max(initial=0) < np.iinfo(np.int32).max else np.int64
-            offsets = owned(starts[self._indices].astype(width))
-            tiles = self._k_tiles(n)
+            offsets, tiles = kernels.row_offsets(starts, self._indices, self._k_tiles(n))
             if tiles is not None:
-                tiles = (tiles[0], owned(starts[tiles[1]].astype(width)), tiles[2])
-            cached = self._starts_offsets = (n, owned(starts.copy()), offsets, tiles)
+                tiles = tuple(owned(a) for a in tiles)
+            cached = self._starts_offsets = (n, owned(starts.copy()), owned(offsets), tiles)
         return cached[2], cached[3]
