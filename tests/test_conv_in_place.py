@@ -115,3 +115,23 @@ def test_in_place_only_where_it_does_not_add_vector_passes():
     assert not pays(4, 4, 6, 4)          # 16 columns would become 22: two vectors, not one
     # float64 (8 lanes): 8×8 -> 78 columns is 10 vectors for 8, 16×16 -> 286 is 36 for 32
     assert not pays(8, 8, 10, 8) and pays(16, 16, 18, 8)
+
+
+def test_a_layer_keeps_one_plan_per_input_shape():
+    """``forward``'s choices are kept per input shape and dtype: a layer called on shapes in
+    turn (more of them than it keeps), and again after ``load_state_dict`` gives it another
+    stride and padding, matches torch's conv each time."""
+    g = torch.Generator().manual_seed(5)
+    conv = nn.Conv2d(3, 4, 3, padding=1, dtype=torch.float64)
+    other = nn.Conv2d(3, 4, 3, stride=2, padding=2, dtype=torch.float64)
+    layer = SparseConv2d.from_dense(conv).double()
+    more = [(5 + i, 7) for i in range(SparseConv2d.MAX_PLANS)]   # more than it keeps
+    sides = [(9, 9), (16, 12), (9, 9), (3, 20)] + more
+    with torch.no_grad():
+        for h, w in sides + sides[:2]:
+            x = torch.randn(2 if h == 16 else 1, 3, h, w, generator=g, dtype=torch.float64)
+            torch.testing.assert_close(layer(x), conv(x))
+            torch.testing.assert_close(layer(x.float().double()[0]), conv(x)[0])
+        layer.load_state_dict(SparseConv2d.from_dense(other).double().state_dict())
+        x = torch.randn(1, 3, 9, 9, generator=g, dtype=torch.float64)
+        torch.testing.assert_close(layer(x), other(x))

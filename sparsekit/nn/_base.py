@@ -431,12 +431,13 @@ class SparseModule(nn.Module):
                 f"{type(self).__name__} is inference-only (the sparse kernels have no "
                 "backward), but its input requires grad with autograd enabled; run it under "
                 "torch.no_grad() or torch.inference_mode(), or train the dense model")
-        if x.device.type != "cpu":
+        if not x.is_cpu:
             raise RuntimeError(f"{type(self).__name__} runs on the CPU; input is on {x.device}")
-        check_float(x.dtype, f"{type(self).__name__} input")
         self._sync()
-        if x.dtype != self.values.dtype:
-            raise TypeError(f"{type(self).__name__} has {self.values.dtype} weights but the "
+        weights = self._buffers["values"].dtype
+        if x.dtype is not weights:   # (torch's dtypes are singletons)
+            check_float(x.dtype, f"{type(self).__name__} input")
+            raise TypeError(f"{type(self).__name__} has {weights} weights but the "
                             f"input is {x.dtype}; cast the input (or the module) to match")
         return self._fmt
 

@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -150,6 +151,29 @@ def conv_geometry(in_channels, kernel_size, stride, padding, dilation, padding_m
     return geo
 
 
+@dataclass(frozen=True)
+class _ConvPlan:
+    """How ``SparseConv2d.forward`` runs inputs of one shape and dtype (``SparseConv2d._plan``).
+    ``out`` (Ho, Wo) and ``phase`` (Hq, Wq): the output's size and a stride phase's of the
+    padded input; ``fold``: one product over the batch; ``in_place``: im2col read in place
+    from the padded image (``split``: first split into stride phases, by the phase kernel)
+    over ``span`` columns from ``starts`` (the largest ``last``); ``gather``: im2col built by
+    the gather kernel; ``torch_pad``: F.pad's (pad, mode) applied first, or None, and ``pad``
+    the zero padding left to the gather or phase kernel."""
+
+    out: tuple
+    phase: tuple
+    fold: bool
+    in_place: bool
+    gather: bool
+    split: bool
+    pad: tuple
+    torch_pad: tuple | None
+    span: int
+    starts: np.ndarray | None
+    last: int
+
+
 class SparseConv2d(SparseModule):
     """A groups=1 Conv2d whose weight, as the C_out × C_in·kh·kw matrix, is held sparse.
 
@@ -233,6 +257,7 @@ class SparseConv2d(SparseModule):
 
     def _set_layer_state(self, geo):
         self._geo = geo
+        self._plans.clear()   # worked out for the old geometry
 
     def forward(self, x, residual=None):
         """The conv of ``x`` (B, C, H, W) or (C, H, W), plus ``residual`` if given (a ResNet
@@ -244,6 +269,67 @@ class SparseConv2d(SparseModule):
         unbatched = x.dim() == 3
         if unbatched:
             x = x.unsqueeze(0)
+        plan = self._plans.get((x.shape, x.dtype)) or self._plan(x)
+        b, m = x.shape[0], self.shape[0]
+        ho, wo = plan.out
+        if plan.torch_pad is not None:
+            x = F.pad(x, *plan.torch_pad)
+        bias = self.kernel_bias()   # added by the kernels
+        direct = not plan.fold and not plan.in_place   # the kernels write each image's output
+        fused_res = (self._kernel_residual(residual, (b, m, ho, wo), x.dtype, unbatched)
+                     if direct else None)
+        late = residual is not None and fused_res is None   # torch adds it after
+        relu = self.relu and not late
+        if plan.fold:
+            # Small images: one product over the whole batch, N = B·Ho·Wo.
+            y = torch.empty(m, b * ho * wo, dtype=x.dtype)
+            fmt._product(self._im2col(x, plan.pad, ho, wo, plan.gather, 0, b).numpy(), y.numpy(),
+                         bias, relu=relu)
+            out = y.view(m, b, ho, wo).transpose(0, 1).contiguous()
+        elif plan.in_place:
+            # The padded image is read in place as its im2col matrix: split into its sh × sw
+            # stride phases (one pass; none at stride 1), the im2col row of column (c, i, j)
+            # is one contiguous run of a phase when output row oh spans a phase's Wq columns,
+            # of which the first Wo are kept. (Having the kernels write those straight into
+            # the output, skipping the copy, measured 2 % slower on resnet50: the masked
+            # stores of short runs cost more than the copy.)
+            phases = self._phases(x, plan.pad, *plan.phase) if plan.split else x.contiguous()
+            out = torch.empty(b, m, ho, wo, dtype=x.dtype)
+            wide = torch.empty(m, plan.span, dtype=x.dtype)
+            if plan.last + plan.span > phases[0].numel():   # the kernels trust it; the
+                raise RuntimeError(f"{self}: im2col rows would leave the image")  # plan ensures it
+            kept = wide.as_strided((m, ho, wo), (plan.span, plan.phase[1], 1))
+            for i in range(b):
+                fmt._product(phases[i].numpy().reshape(-1), wide.numpy(), bias, relu=relu,
+                             starts=plan.starts)
+                out[i].copy_(kept)
+        else:
+            out = torch.empty(b, m, ho, wo, dtype=x.dtype)
+            flat = out.view(b, m, ho * wo)
+            for i in range(b):
+                fmt._product(self._im2col(x, plan.pad, ho, wo, plan.gather, i, i + 1).numpy(),
+                             flat[i].numpy(), bias,
+                             relu=relu, residual=None if fused_res is None else
+                             fused_res[i].view(m, ho * wo).numpy())
+        if tracing._ACTIVE:
+            kh, kw = self.kernel_size
+            w = self.weight_dense().reshape(m, self.in_channels, kh, kw)
+            tracing.record_sparse_product(self, "conv2d", w, m, self.shape[1], b * ho * wo,
+                                          x.shape, out.shape)
+        out = out[0] if unbatched else out
+        if late:
+            out = torch.add(out, residual)
+            if self.relu:
+                out = torch.relu_(out)
+        return out
+
+    MAX_PLANS = 8   # input shapes whose plans a layer keeps (a model calls it on one or two)
+
+    def _plan(self, x) -> _ConvPlan:
+        """How ``forward`` runs an input of ``x``'s shape and dtype (B, C, H, W): every choice
+        that depends on nothing else, worked out at the first call with that shape and kept
+        (``_plans``). Working them out at every call cost about 15 µs a layer, 0.5 ms of
+        resnet50's 27 ms at batch 1 (one thread, one process, interleaved)."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"input must be (B, {self.in_channels}, H, W) or "
                              f"({self.in_channels}, H, W), got shape {tuple(x.shape)}")
@@ -255,70 +341,30 @@ class SparseConv2d(SparseModule):
         if ho < 1 or wo < 1:
             raise ValueError(f"input {h + top + bottom}×{w + left + right} (padded) is smaller "
                              f"than the kernel")
-        m, k = self.shape
-        positions = ho * wo
         hq, wq = -(-(h + top + bottom) // sh), -(-(w + left + right) // sw)  # a stride phase
-        fold = b > 1 and positions < self.FOLD_BELOW
+        fold = b > 1 and ho * wo < self.FOLD_BELOW
         in_place = not fold and kh * kw > 1 and \
             self._in_place_pays(ho, wo, wq, x.element_size())
         # Narrow outputs not read in place: im2col by the gather kernel, which pads zeros.
         gather = not in_place and kh * kw > 1 and wo < self.GATHER_BELOW
         split = in_place and (sh, sw) != (1, 1)   # by the phase kernel, which pads zeros
-        pad = self.pad
+        pad, torch_pad = self.pad, None
         if any(pad) and not ((gather or split) and self.padding_mode == "zeros"):
             mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
-            x, pad = F.pad(x, pad, mode=mode), (0, 0, 0, 0)
-        h, w = x.shape[2:]
-        bias = self.kernel_bias()   # added by the kernels
-        direct = not fold and not in_place   # the kernels write each image's output
-        fused_res = (self._kernel_residual(residual, (b, m, ho, wo), x.dtype, unbatched)
-                     if direct else None)
-        late = residual is not None and fused_res is None   # torch adds it after
-        relu = self.relu and not late
-        if fold:
-            # Small images: one product over the whole batch, N = B·Ho·Wo.
-            y = torch.empty(m, b * positions, dtype=x.dtype)
-            fmt._product(self._im2col(x, pad, ho, wo, gather, 0, b).numpy(), y.numpy(),
-                         bias, relu=relu)
-            out = y.view(m, b, ho, wo).transpose(0, 1).contiguous()
-        elif in_place:
-            # The padded image is read in place as its im2col matrix: split into its sh × sw
-            # stride phases (one pass; none at stride 1), the im2col row of column (c, i, j)
-            # is one contiguous run of a phase when output row oh spans a phase's Wq columns,
-            # of which the first Wo are kept. (Having the kernels write those straight into
-            # the output, skipping the copy, measured 2 % slower on resnet50: the masked
-            # stores of short runs cost more than the copy.)
-            if split:
-                phases = self._phases(x, pad, hq, wq)
-            else:
-                phases = x.contiguous()   # stride 1: one phase, the padded image
-            out = torch.empty(b, m, ho, wo, dtype=x.dtype)
-            span = (ho - 1) * wq + wo
-            wide = torch.empty(m, span, dtype=x.dtype)
-            starts, last = self._starts(hq, wq)
-            if last + span > phases[0].numel():   # the kernels trust it; the geometry
-                raise RuntimeError(f"{self}: im2col rows would leave the image")  # ensures it
-            for i in range(b):
-                fmt._product(phases[i].numpy().reshape(-1), wide.numpy(), bias, relu=relu,
-                             starts=starts)
-                out[i].copy_(wide.as_strided((m, ho, wo), (span, wq, 1)))
-        else:
-            out = torch.empty(b, m, ho, wo, dtype=x.dtype)
-            for i in range(b):
-                fmt._product(self._im2col(x, pad, ho, wo, gather, i, i + 1).numpy(),
-                             out[i].view(m, positions).numpy(), bias, relu=relu,
-                             residual=None if fused_res is None else
-                             fused_res[i].view(m, positions).numpy())
-        if tracing._ACTIVE:
-            w = self.weight_dense().reshape(m, self.in_channels, kh, kw)
-            tracing.record_sparse_product(self, "conv2d", w, m, k, b * positions,
-                                          x.shape, out.shape)
-        out = out[0] if unbatched else out
-        if late:
-            out = torch.add(out, residual)
-            if self.relu:
-                out = torch.relu_(out)
-        return out
+            pad, torch_pad = (0, 0, 0, 0), (pad, mode)
+        starts, last = self._starts(hq, wq) if in_place else (None, 0)
+        plan = _ConvPlan(out=(ho, wo), phase=(hq, wq), fold=fold, in_place=in_place,
+                         gather=gather, split=split, pad=pad, torch_pad=torch_pad,
+                         span=(ho - 1) * wq + wo, starts=starts, last=last)
+        plans = self.__dict__.setdefault("_plans", {})
+        if len(plans) >= self.MAX_PLANS:
+            plans.clear()
+        plans[(x.shape, x.dtype)] = plan
+        return plan
+
+    @property
+    def _plans(self) -> dict:
+        return self.__dict__.setdefault("_plans", {})
 
     @staticmethod
     def _kernel_residual(residual, shape, dtype, unbatched):
@@ -336,16 +382,17 @@ class SparseConv2d(SparseModule):
     def _im2col(self, x, pad, ho, wo, gather, b0, b1):
         """The K × (b1 − b0)·Ho·Wo im2col matrix of images [b0, b1) of ``x`` (padded already
         unless ``pad`` says otherwise), C-contiguous: built by the gather kernel
-        (``gather``: zero padding ``pad`` applied there) or copied by torch from a strided view
-        of the image (no copy for a 1×1 kernel at stride 1 on one image; a strided 1×1 kernel
-        on one image takes the phase kernel's ``subsample``: 127 → 72 µs at 256 × 56 × 56,
-        stride 2, one thread)."""
+        (``gather``: zero padding ``pad`` applied there) or copied by torch from a
+        strided view of the image (no copy for a 1×1 kernel at stride 1 on one image; a strided
+        1×1 kernel on one image takes the phase kernel's ``subsample``: 127 → 72 µs at 256 ×
+        56 × 56, stride 2, one thread)."""
         kh, kw = self.kernel_size
         (sh, sw), (dh, dw) = self.stride, self.dilation
+        k = self.shape[1]
         positions = ho * wo
         if gather:
             from sparsekit.kernels.im2col import im2col   # Numba: loaded at the first call
-            cols = torch.empty(self.shape[1], (b1 - b0) * positions, dtype=x.dtype)
+            cols = torch.empty(k, (b1 - b0) * positions, dtype=x.dtype)
             for i in range(b0, b1):
                 im2col(x[i].contiguous().numpy(), (kh, kw), (sh, sw), (dh, dw), pad,
                        cols.numpy(), (i - b0) * positions)
@@ -353,15 +400,17 @@ class SparseConv2d(SparseModule):
                 tracing.record_op("im2col", [x[b0:b1]], [cols])
             return cols
         if kh == kw == sh == sw == 1 and b1 - b0 == 1:   # one image: itself (a view if
-            return x[b0].reshape(self.shape[1], positions).contiguous()   # contiguous)
+            if x.shape[0] == 1 and x.is_contiguous():     # contiguous)
+                return x.view(k, positions)
+            return x[b0].reshape(k, positions).contiguous()
         if kh == kw == 1 and b1 - b0 == 1 and (ho, wo) == (-(-x.shape[2] // sh),
                                                        -(-x.shape[3] // sw)):
             from sparsekit.kernels.phases import subsample   # Numba: loaded at the first call
-            cols = torch.empty(self.shape[1], ho, wo, dtype=x.dtype)
+            cols = torch.empty(k, ho, wo, dtype=x.dtype)
             subsample(x[b0].contiguous().numpy(), (sh, sw), cols.numpy())
             if tracing._ACTIVE:      # the phase kernel's pass, priced as its split is
                 tracing.record_op("phases", [x[b0:b1]], [cols])
-            return cols.view(self.shape[1], positions)
+            return cols.view(k, positions)
         x = x[b0:b1]
         if kh == kw == 1:
             cols = x[:, :, ::sh, ::sw][:, :, :ho, :wo]  # (B, C, Ho, Wo): K = C
@@ -370,7 +419,7 @@ class SparseConv2d(SparseModule):
             cols = x.as_strided((b1 - b0, x.shape[1], kh, kw, ho, wo),
                                 (sb, sc, shh * dh, sww * dw, shh * sh, sww * sw),
                                 x.storage_offset())
-        return cols.movedim(0, -3).reshape(self.shape[1], (b1 - b0) * positions).contiguous()
+        return cols.movedim(0, -3).reshape(k, (b1 - b0) * positions).contiguous()
 
     def _phases(self, x, pad, hq, wq):
         """The stride phases of images ``x`` (B, C, H, W), padded by ``pad`` with zeros and
@@ -386,7 +435,7 @@ class SparseConv2d(SparseModule):
 
     def __getstate__(self):
         state = super().__getstate__()
-        state.pop("_im2col_starts", None)   # a cache (numpy), rebuilt by the next forward
+        state.pop("_plans", None)   # a cache (with numpy arrays), rebuilt by the next forward
         return state
 
     @staticmethod
@@ -404,22 +453,17 @@ class SparseConv2d(SparseModule):
         """Where im2col row (c, i, j) starts, for output position 0, in the flat stride phases
         of the padded image (sh · sw phases of C × Hq × Wq, phase (p, q) holding the rows
         p, p + sh, ... and columns q, q + sw, ...): tap (i, j) reads phase ((i·dh) mod sh,
-        (j·dw) mod sw) from row (i·dh) div sh and column (j·dw) div sw. Kept for the last
-        input size (a model calls a layer on one size), read-only, with its largest value.
-        """
-        cached = self.__dict__.get("_im2col_starts")
-        if cached is None or cached[0] != (hq, wq):
-            (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
-            channels = self.in_channels
-            di, dj = np.arange(kh, dtype=np.int64) * dh, np.arange(kw, dtype=np.int64) * dw
-            phase = (di % sh)[:, None] * sw + (dj % sw)[None, :]            # (kh, kw)
-            within = (di // sh)[:, None] * wq + (dj // sw)[None, :]
-            c = np.arange(channels, dtype=np.int64)[:, None, None]
-            starts = (phase[None] * channels + c) * (hq * wq) + within[None]
-            starts = starts.reshape(-1)
-            starts.flags.writeable = False   # the kernels trust it (see ``forward``)
-            cached = self.__dict__["_im2col_starts"] = ((hq, wq), starts, int(starts.max()))
-        return cached[1], cached[2]
+        (j·dw) mod sw) from row (i·dh) div sh and column (j·dw) div sw. Read-only, with its
+        largest value."""
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
+        channels = self.in_channels
+        di, dj = np.arange(kh, dtype=np.int64) * dh, np.arange(kw, dtype=np.int64) * dw
+        phase = (di % sh)[:, None] * sw + (dj % sw)[None, :]            # (kh, kw)
+        within = (di // sh)[:, None] * wq + (dj // sw)[None, :]
+        c = np.arange(channels, dtype=np.int64)[:, None, None]
+        starts = ((phase[None] * channels + c) * (hq * wq) + within[None]).reshape(-1)
+        starts.flags.writeable = False   # the kernels trust it (see ``forward``)
+        return starts, int(starts.max())
 
     def to_dense(self) -> nn.Module:
         """An equivalent dense nn.Conv2d (after a pad where the padding is asymmetric, followed
