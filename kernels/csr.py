@@ -41,6 +41,7 @@ def _spmv_parallel(data, indices, indptr, x, y, nparts, bias, residual, relu):
 PANEL_BYTES = 4 * VECTOR_BYTES      # one X row of a four-vector panel
 TILE_K = (64 * 1024) // PANEL_BYTES
 ROW_BLOCK = 256
+SEGMENT_ROWS = 8   # rows of Y a segmented product takes at a time (see _spmm_segments)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -60,7 +61,7 @@ def _segment(data, indices, p, end, X, pitch, c, t0, t1, t2, t3, a0, a1, a2, a3)
 
 @numba.njit(cache=True)
 def _spmm_block(data, indices, indptr, X, pitch, Y, r0, r1, c0, c1, tiles, bias, residual,
-                relu):
+                relu, xshift=0):
     """Rows [r0, r1), columns [c0, c1) of Y = A @ X, one column panel at a time. A row's panel
     sums stay in SIMD registers across its nonzeros (see ``simd``): each nonzero costs one
     load of X per vector and no load or store of Y. Panels are four vectors wide
@@ -69,38 +70,40 @@ def _spmm_block(data, indices, indptr, X, pitch, Y, r0, r1, c0, c1, tiles, bias,
     With ``tiles`` (``csr_k_tiles``; None is decided when the kernel compiles) the panels
     are read K-tile by K-tile (``_spmm_panel_tiled``). Row k of X starts at k·pitch of X's
     flat buffer (``indices`` may hold each entry's offset there, with pitch 1). Row i's sums
-    are finished (bias, residual, ReLU: ``bias, residual, relu``) as they are stored."""
+    are finished (bias, residual, ReLU: ``bias, residual, relu``) as they are stored. Column
+    c of Y reads column c + ``xshift`` of X (``_spmm_segments``)."""
     n = c1
     step = lanes(X)
     c = c0
     while c + 4 * step <= n:
-        _spmm_panel_any(data, indices, indptr, X, pitch, Y, r0, r1, tiles, c,
+        _spmm_panel_any(data, indices, indptr, X, pitch, xshift, Y, r0, r1, tiles, c,
                         step, step, step, step, bias, residual, relu)
         c += 4 * step
     if c + 2 * step < n:
-        _spmm_panel_any(data, indices, indptr, X, pitch, Y, r0, r1, tiles, c,
+        _spmm_panel_any(data, indices, indptr, X, pitch, xshift, Y, r0, r1, tiles, c,
                         min(step, n - c), min(step, n - c - step),
                         min(step, n - c - 2 * step), max(n - c - 3 * step, 0), bias, residual, relu)
     elif c < n:
-        _spmm_rows_narrow(data, indices, indptr, X, pitch, Y, r0, r1, c, bias, residual, relu)
+        _spmm_rows_narrow(data, indices, indptr, X, pitch, xshift, Y, r0, r1, c, n, bias,
+                          residual, relu)
 
 
 @numba.njit(cache=True, inline="always")
-def _spmm_panel_any(data, indices, indptr, X, pitch, Y, r0, r1, tiles, c, t0, t1, t2, t3,
-                    bias, residual, relu):
+def _spmm_panel_any(data, indices, indptr, X, pitch, xshift, Y, r0, r1, tiles, c, t0, t1, t2,
+                    t3, bias, residual, relu):
     """One panel, from the K-tiled copy when there is one. The panel functions are inlined in
     Numba's IR, unlike the other kernels' helpers: left to LLVM, the 4096-wide MLP at batch 64
     ran 3 % slower (its three products in a row, one process, interleaved)."""
     if tiles is None:
-        _spmm_panel(data, indices, indptr, X, pitch, Y, r0, r1, c, t0, t1, t2, t3, bias,
+        _spmm_panel(data, indices, indptr, X, pitch, xshift, Y, r0, r1, c, t0, t1, t2, t3, bias,
                     residual, relu)
     else:
-        _spmm_panel_tiled(tiles[0], tiles[1], tiles[2], X, pitch, Y, r0, r1, c,
+        _spmm_panel_tiled(tiles[0], tiles[1], tiles[2], X, pitch, xshift, Y, r0, r1, c,
                           t0, t1, t2, t3, bias, residual, relu)
 
 
 @numba.njit(cache=True, inline="always")
-def _spmm_panel(data, indices, indptr, X, pitch, Y, r0, r1, c, t0, t1, t2, t3, bias,
+def _spmm_panel(data, indices, indptr, X, pitch, xshift, Y, r0, r1, c, t0, t1, t2, t3, bias,
                 residual, relu):
     """Columns c .. c + t0 + t1 + t2 + t3 of rows [r0, r1): four vectors, each of its first
     t lanes (all of them in a full panel; the last panel of n = 49 is 16, 16, 16, 1 rather
@@ -110,8 +113,8 @@ def _spmm_panel(data, indices, indptr, X, pitch, Y, r0, r1, c, t0, t1, t2, t3, b
     for i in range(r0, r1):
         z = vzero(X)
         a0, a1, a2, a3 = _segment(data, indices, np.int64(indptr[i]),
-                                  np.int64(indptr[i + 1]), X, pitch, c, t0, t1, t2, t3,
-                                  z, z, z, z)
+                                  np.int64(indptr[i + 1]), X, pitch, c + xshift,
+                                  t0, t1, t2, t3, z, z, z, z)
         o = i * n + c
         added = vsplat_at(bias, i, X)
         vstore_finish(Y, o, a0, t0, added, residual, relu)
@@ -121,7 +124,7 @@ def _spmm_panel(data, indices, indptr, X, pitch, Y, r0, r1, c, t0, t1, t2, t3, b
 
 
 @numba.njit(cache=True, inline="always")
-def _spmm_panel_tiled(tdata, tindices, tptr, X, pitch, Y, r0, r1, c, t0, t1, t2, t3,
+def _spmm_panel_tiled(tdata, tindices, tptr, X, pitch, xshift, Y, r0, r1, c, t0, t1, t2, t3,
                       bias, residual, relu):
     """``_spmm_panel`` from the K-tiled copy: ROW_BLOCK rows at a time, each K-tile in turn;
     a row's sums go back to Y between tiles (row i's entries in tile t are
@@ -146,7 +149,7 @@ def _spmm_panel_tiled(tdata, tindices, tptr, X, pitch, Y, r0, r1, c, t0, t1, t2,
                     a3 = vload_first(Y, o + 3 * step, t3)
                 q = t * m + i
                 a0, a1, a2, a3 = _segment(tdata, tindices, tptr[q], tptr[q + 1], X, pitch,
-                                          c, t0, t1, t2, t3, a0, a1, a2, a3)
+                                          c + xshift, t0, t1, t2, t3, a0, a1, a2, a3)
                 if t == ntiles - 1:   # the epilogue comes last, as in the plain kernel
                     added = vsplat_at(bias, i, X)
                     vstore_finish(Y, o, a0, t0, added, residual, relu)
@@ -161,14 +164,16 @@ def _spmm_panel_tiled(tdata, tindices, tptr, X, pitch, Y, r0, r1, c, t0, t1, t2,
 
 
 @numba.njit(cache=True, inline="always")
-def _spmm_rows_narrow(data, indices, indptr, X, pitch, Y, r0, r1, c, bias, residual, relu):
-    """Columns [c, n) of rows [r0, r1), at most two vectors, one at a time: its sum split over
-    four registers (alternate nonzeros), so that four fused multiply-adds are in
+def _spmm_rows_narrow(data, indices, indptr, X, pitch, xshift, Y, r0, r1, c, c1, bias,
+                      residual, relu):
+    """Columns [c, c1) of rows [r0, r1), at most two vectors, one at a time: its sum split
+    over four registers (alternate nonzeros), so that four fused multiply-adds are in
     flight instead of a chain waiting on each one's latency; masked on the last vector."""
     n = Y.shape[1]
     step = lanes(X)
-    while c < n:
-        t = min(step, n - c)
+    while c < c1:
+        t = min(step, c1 - c)
+        xc = c + xshift
         for i in range(r0, r1):
             a0 = vzero(X)
             a1 = vzero(X)
@@ -177,16 +182,16 @@ def _spmm_rows_narrow(data, indices, indptr, X, pitch, Y, r0, r1, c, bias, resid
             p = np.int64(indptr[i])
             end = np.int64(indptr[i + 1])
             while p + 4 <= end:
-                a0 = vfma(a0, data[p], vload_first(X, np.int64(indices[p]) * pitch + c, t))
+                a0 = vfma(a0, data[p], vload_first(X, np.int64(indices[p]) * pitch + xc, t))
                 a1 = vfma(a1, data[p + 1],
-                          vload_first(X, np.int64(indices[p + 1]) * pitch + c, t))
+                          vload_first(X, np.int64(indices[p + 1]) * pitch + xc, t))
                 a2 = vfma(a2, data[p + 2],
-                          vload_first(X, np.int64(indices[p + 2]) * pitch + c, t))
+                          vload_first(X, np.int64(indices[p + 2]) * pitch + xc, t))
                 a3 = vfma(a3, data[p + 3],
-                          vload_first(X, np.int64(indices[p + 3]) * pitch + c, t))
+                          vload_first(X, np.int64(indices[p + 3]) * pitch + xc, t))
                 p += 4
             while p < end:
-                a0 = vfma(a0, data[p], vload_first(X, np.int64(indices[p]) * pitch + c, t))
+                a0 = vfma(a0, data[p], vload_first(X, np.int64(indices[p]) * pitch + xc, t))
                 p += 1
             total = vadd(vadd(a0, a1), vadd(a2, a3))
             vstore_finish(Y, i * n + c, total, t, vsplat_at(bias, i, X), residual, relu)
@@ -207,6 +212,29 @@ def _spmm_parallel_cols(data, indices, indptr, X, pitch, Y, nparts, tiles, bias,
         c1 = min((panels * (part + 1) // nparts) * width, n)
         _spmm_block(data, indices, indptr, X, pitch, Y, 0, Y.shape[0], c0, c1, tiles, bias,
                     residual, relu)
+
+
+@numba.njit(cache=True)
+def _spmm_segments(data, indices, indptr, X, pitch, Y, r0, r1, s0, s1, width, x_pitch, tiles,
+                   bias, residual, relu):
+    """Rows [r0, r1) of segments [s0, s1) of Y: segment s is Y's columns [s·width,
+    (s + 1)·width), read from X's columns [s·x_pitch, s·x_pitch + width) (``csr_spmm``'s
+    ``segments``), SEGMENT_ROWS rows of Y at a time."""
+    for b0 in range(r0, r1, SEGMENT_ROWS):
+        b1 = min(b0 + SEGMENT_ROWS, r1)
+        for s in range(s0, s1):
+            _spmm_block(data, indices, indptr, X, pitch, Y, b0, b1, s * width, (s + 1) * width,
+                        tiles, bias, residual, relu, s * (x_pitch - width))
+
+
+@numba.njit(cache=True, parallel=True)
+def _spmm_parallel_segments(data, indices, indptr, X, pitch, Y, nparts, count, width, x_pitch,
+                            tiles, bias, residual, relu):
+    """``_spmm_segments`` split by segments: each thread takes every row of its segments."""
+    for part in numba.prange(nparts):
+        _spmm_segments(data, indices, indptr, X, pitch, Y, 0, Y.shape[0], count * part // nparts,
+                       count * (part + 1) // nparts, width, x_pitch, tiles, bias, residual,
+                       relu)
 
 
 def split_by_columns(n: int, nparts: int, dtype) -> bool:
@@ -240,7 +268,7 @@ def csr_spmv(data, indices, indptr, x, y, bias=None, residual=None, relu=False):
 
 
 def csr_spmm(data, indices, indptr, X, Y, starts=None, tiles=None, bias=None, residual=None,
-             relu=False, pitch=None):
+             relu=False, pitch=None, segments=None):
     """Y[:] = relu?(A @ X + bias + residual) for a validated CSR matrix; X (K, N) and Y (M, N)
     C-contiguous. Row k of X may also lie elsewhere in a C-contiguous buffer X, the caller
     having checked that every row lies inside it:
@@ -252,7 +280,11 @@ def csr_spmm(data, indices, indptr, X, Y, starts=None, tiles=None, bias=None, re
     ``tiles``: the matrix's ``csr_k_tiles``, where ``csr_tiling_pays``. ``bias``,
     ``residual`` (Y's shape), ``relu``: as ``csr_spmv`` takes them. On one thread, a plain X
     may be read from an aligned copy (``rows``); on more, wide products split by column
-    panels (``split_by_columns``), the others by rows."""
+    panels (``split_by_columns``), the others by rows.
+    ``segments`` (count, width, x_pitch), with ``starts``: Y's N = count · width columns are
+    that many segments, segment s read from X's columns from s · x_pitch on (a conv's output
+    rows, each read from its row of the padded image in place, where Y is the output itself;
+    the caller has checked that each lies inside X)."""
     epi = epilogue(bias, residual, relu, Y)
     nparts = num_parts(data.shape[0] * Y.shape[1])
     if starts is not None:
@@ -264,7 +296,15 @@ def csr_spmm(data, indices, indptr, X, Y, starts=None, tiles=None, bias=None, re
             pitch = Y.shape[1]
         else:
             X = rows.copy_rows(X, pitch)
-    if nparts == 1:
+    if segments is not None:
+        count, width, x_pitch = segments
+        if nparts == 1:
+            _spmm_segments(data, indices, indptr, X, pitch, Y, 0, Y.shape[0], 0, count, width,
+                           x_pitch, tiles, *epi)
+        else:
+            _spmm_parallel_segments(data, indices, indptr, X, pitch, Y, min(nparts, count),
+                                    count, width, x_pitch, tiles, *epi)
+    elif nparts == 1:
         _spmm_block(data, indices, indptr, X, pitch, Y, 0, Y.shape[0], 0, Y.shape[1], tiles,
                     *epi)
     elif split_by_columns(Y.shape[1], nparts, Y.dtype):

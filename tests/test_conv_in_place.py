@@ -135,3 +135,32 @@ def test_a_layer_keeps_one_plan_per_input_shape():
         layer.load_state_dict(SparseConv2d.from_dense(other).double().state_dict())
         x = torch.randn(1, 3, 9, 9, generator=g, dtype=torch.float64)
         torch.testing.assert_close(layer(x), other(x))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(3, 7, 2, 3, 128), (2, 3, 1, 1, 80), (4, 3, 1, 0, 66)])
+def test_output_rows_written_in_place(shape, dtype, threads):
+    """Where each output row is a whole panel or more (``_segments_pay``), a CSR conv read in
+    place writes its output rows straight into the output (``kernels.csr_spmm``'s segments):
+    equal to torch's conv, with a ReLU and a residual added in the kernels, on one thread and
+    split over two."""
+    c, k, s, p, side = shape
+    g = torch.Generator().manual_seed(11)
+    conv = nn.Conv2d(c, 5, k, s, p, dtype=dtype)
+    with torch.no_grad():
+        conv.weight.mul_(torch.rand(conv.weight.shape, generator=g, dtype=dtype) < 0.4)
+    layer = SparseConv2d.from_dense(conv)
+    layer.relu = True
+    x = torch.randn(2, c, side, side, generator=g, dtype=dtype)
+    before = sk.get_num_threads()
+    try:
+        sk.set_num_threads(threads)
+        with torch.no_grad():
+            ref = conv(x)
+            residual = torch.randn(ref.shape, generator=g, dtype=dtype)
+            out = layer(x, residual=residual)
+    finally:
+        sk.set_num_threads(before)
+    assert layer._plans[(x.shape, dtype)].segments
+    torch.testing.assert_close(out, torch.relu(ref + residual))

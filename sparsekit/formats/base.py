@@ -277,7 +277,11 @@ class SparseFormat:
             return torch.from_numpy(y)
         return y
 
-    def _product(self, x, y, bias=None, residual=None, relu=False, starts=None):
+    # Whether ``_spmm_at`` takes ``segments`` (a conv's output rows written in place).
+    SEGMENTS = False
+
+    def _product(self, x, y, bias=None, residual=None, relu=False, starts=None,
+                 segments=None):
         """``matmul``'s kernels without its checks and conversions, for a sparse layer's
         forward, whose arrays are already what the kernels take (one thread, one process,
         interleaved: the 4096-wide MLP at batch 1 1.031x faster, resnet50 1.013x): ``x``
@@ -285,9 +289,13 @@ class SparseFormat:
         dtype; ``bias`` the layer's own (M values of that dtype) or None; ``residual`` None
         or a C-contiguous array of y's shape and dtype. With ``starts``, ``x`` is a flat
         buffer read as ``matmul_rows_at`` reads it, every row inside it by the layer's own
-        geometry. Returns y."""
+        geometry, and ``segments`` (where ``SEGMENTS``): y's columns in that many segments
+        of ``width``, segment s read from ``x_pitch`` · s columns on (``kernels.csr_spmm``).
+        Returns y."""
         epi = (bias, residual, bool(relu))
-        if starts is not None:
+        if segments is not None:
+            self._spmm_at(x, starts, y, epi, segments)
+        elif starts is not None:
             self._spmm_at(x, starts, y, epi)
         else:
             (self._spmv if x.ndim == 1 else self._spmm)(x, y, epi)

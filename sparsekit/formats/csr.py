@@ -149,9 +149,14 @@ class CSR(SparseFormat):
             self._tiles = tiles
         return tiles
 
-    def _spmm_at(self, x, starts, out, epi):
-        offsets, tiles = self._offsets(starts, out.shape[1])
-        kernels.csr_spmm(self._data, offsets, self._indptr, x, out, None, tiles, *epi, pitch=1)
+    SEGMENTS = True
+
+    def _spmm_at(self, x, starts, out, epi, segments=None):
+        """(``segments``: see ``kernels.csr_spmm``; the K-tiled copy is chosen by a
+        segment's width, the columns each pass reads.)"""
+        offsets, tiles = self._offsets(starts, out.shape[1] if segments is None else segments[1])
+        kernels.csr_spmm(self._data, offsets, self._indptr, x, out, None, tiles, *epi, pitch=1,
+                         segments=segments)
 
     def _offsets(self, starts, n):
         """Where each stored entry's row of X starts, ``starts[indices]``, and the K-tiled

@@ -157,9 +157,11 @@ class _ConvPlan:
     ``out`` (Ho, Wo) and ``phase`` (Hq, Wq): the output's size and a stride phase's of the
     padded input; ``fold``: one product over the batch; ``in_place``: im2col read in place
     from the padded image (``split``: first split into stride phases, by the phase kernel)
-    over ``span`` columns from ``starts`` (the largest ``last``); ``gather``: im2col built by
-    the gather kernel; ``torch_pad``: F.pad's (pad, mode) applied first, or None, and ``pad``
-    the zero padding left to the gather or phase kernel."""
+    over ``span`` columns from ``starts`` (the largest ``last``), written to a buffer of that
+    width and copied out, or with ``segments`` straight into the output, row by row;
+    ``gather``: im2col built by the gather kernel; ``torch_pad``: F.pad's (pad, mode)
+    applied first, or None, and ``pad`` the zero padding left to the gather or phase
+    kernel."""
 
     out: tuple
     phase: tuple
@@ -172,6 +174,7 @@ class _ConvPlan:
     span: int
     starts: np.ndarray | None
     last: int
+    segments: bool
 
 
 class SparseConv2d(SparseModule):
@@ -269,13 +272,14 @@ class SparseConv2d(SparseModule):
         unbatched = x.dim() == 3
         if unbatched:
             x = x.unsqueeze(0)
-        plan = self._plans.get((x.shape, x.dtype)) or self._plan(x)
+        plan = self._plans.get((x.shape, x.dtype)) or self._plan(x, fmt)
         b, m = x.shape[0], self.shape[0]
         ho, wo = plan.out
         if plan.torch_pad is not None:
             x = F.pad(x, *plan.torch_pad)
         bias = self.kernel_bias()   # added by the kernels
-        direct = not plan.fold and not plan.in_place   # the kernels write each image's output
+        # the kernels write each image's output
+        direct = not plan.fold and (not plan.in_place or plan.segments)
         fused_res = (self._kernel_residual(residual, (b, m, ho, wo), x.dtype, unbatched)
                      if direct else None)
         late = residual is not None and fused_res is None   # torch adds it after
@@ -290,19 +294,26 @@ class SparseConv2d(SparseModule):
             # The padded image is read in place as its im2col matrix: split into its sh × sw
             # stride phases (one pass; none at stride 1), the im2col row of column (c, i, j)
             # is one contiguous run of a phase when output row oh spans a phase's Wq columns,
-            # of which the first Wo are kept. (Having the kernels write those straight into
-            # the output, skipping the copy, measured 2 % slower on resnet50: the masked
-            # stores of short runs cost more than the copy.)
+            # of which the first Wo are kept: either copied out of a buffer of all the columns,
+            # or (``segments``) written straight into the output by output rows.
             phases = self._phases(x, plan.pad, *plan.phase) if plan.split else x.contiguous()
             out = torch.empty(b, m, ho, wo, dtype=x.dtype)
-            wide = torch.empty(m, plan.span, dtype=x.dtype)
             if plan.last + plan.span > phases[0].numel():   # the kernels trust it; the
                 raise RuntimeError(f"{self}: im2col rows would leave the image")  # plan ensures it
-            kept = wide.as_strided((m, ho, wo), (plan.span, plan.phase[1], 1))
-            for i in range(b):
-                fmt._product(phases[i].numpy().reshape(-1), wide.numpy(), bias, relu=relu,
-                             starts=plan.starts)
-                out[i].copy_(kept)
+            if plan.segments:
+                flat = out.view(b, m, ho * wo)
+                for i in range(b):
+                    fmt._product(phases[i].numpy().reshape(-1), flat[i].numpy(), bias,
+                                 relu=relu, starts=plan.starts, segments=(ho, wo, plan.phase[1]),
+                                 residual=None if fused_res is None else
+                                 fused_res[i].view(m, ho * wo).numpy())
+            else:
+                wide = torch.empty(m, plan.span, dtype=x.dtype)
+                kept = wide.as_strided((m, ho, wo), (plan.span, plan.phase[1], 1))
+                for i in range(b):
+                    fmt._product(phases[i].numpy().reshape(-1), wide.numpy(), bias, relu=relu,
+                                 starts=plan.starts)
+                    out[i].copy_(kept)
         else:
             out = torch.empty(b, m, ho, wo, dtype=x.dtype)
             flat = out.view(b, m, ho * wo)
@@ -325,11 +336,12 @@ class SparseConv2d(SparseModule):
 
     MAX_PLANS = 8   # input shapes whose plans a layer keeps (a model calls it on one or two)
 
-    def _plan(self, x) -> _ConvPlan:
+    def _plan(self, x, fmt) -> _ConvPlan:
         """How ``forward`` runs an input of ``x``'s shape and dtype (B, C, H, W): every choice
-        that depends on nothing else, worked out at the first call with that shape and kept
-        (``_plans``). Working them out at every call cost about 15 µs a layer, 0.5 ms of
-        resnet50's 27 ms at batch 1 (one thread, one process, interleaved)."""
+        that depends on nothing else (but the format ``fmt``), worked out at the first call
+        with that shape and kept (``_plans``, dropped with the format). Working them out at
+        every call, with a slower input check, cost 0.5 ms of resnet50's 26 ms at batch 1
+        (one thread, one process, interleaved)."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"input must be (B, {self.in_channels}, H, W) or "
                              f"({self.in_channels}, H, W), got shape {tuple(x.shape)}")
@@ -353,9 +365,12 @@ class SparseConv2d(SparseModule):
             mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
             pad, torch_pad = (0, 0, 0, 0), (pad, mode)
         starts, last = self._starts(hq, wq) if in_place else (None, 0)
+        span = (ho - 1) * wq + wo
         plan = _ConvPlan(out=(ho, wo), phase=(hq, wq), fold=fold, in_place=in_place,
                          gather=gather, split=split, pad=pad, torch_pad=torch_pad,
-                         span=(ho - 1) * wq + wo, starts=starts, last=last)
+                         span=span, starts=starts, last=last,
+                         segments=in_place and fmt.SEGMENTS and
+                         self._segments_pay(ho, wo, span, x.element_size()))
         plans = self.__dict__.setdefault("_plans", {})
         if len(plans) >= self.MAX_PLANS:
             plans.clear()
@@ -437,6 +452,16 @@ class SparseConv2d(SparseModule):
         state = super().__getstate__()
         state.pop("_plans", None)   # a cache (with numpy arrays), rebuilt by the next forward
         return state
+
+    @staticmethod
+    def _segments_pay(ho, wo, span, itemsize):
+        """Whether a conv read in place should write its output rows straight into the
+        output (``kernels.csr_spmm``'s segments) rather than all ``span`` columns into a
+        buffer and copy the Wo of each row out: where each row is a whole four-vector panel
+        or more and takes no more SIMD vectors than the buffer's columns do (resnet's
+        7×7 stem, 112 columns a row: ...)."""
+        lanes = 64 // itemsize
+        return wo >= 4 * lanes and -(-wo // lanes) * ho <= -(-span // lanes)
 
     @staticmethod
     def _in_place_pays(ho, wo, wq, itemsize):
