@@ -41,7 +41,9 @@ def _spmv_parallel(data, indices, indptr, x, y, nparts, bias, residual, relu):
 PANEL_BYTES = 4 * VECTOR_BYTES      # one X row of a four-vector panel
 TILE_K = (64 * 1024) // PANEL_BYTES
 ROW_BLOCK = 256
-SEGMENT_ROWS = 8   # rows of Y a segmented product takes at a time (see _spmm_segments)
+# Rows of Y a segmented product (_spmm_segments) takes at a time, each through all its
+# segments: resnet50's 7×7 stem (64 rows, 112 segments) 894 µs, against 936 with all 64.
+SEGMENT_ROWS = 8
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")

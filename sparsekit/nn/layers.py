@@ -458,8 +458,10 @@ class SparseConv2d(SparseModule):
         """Whether a conv read in place should write its output rows straight into the
         output (``kernels.csr_spmm``'s segments) rather than all ``span`` columns into a
         buffer and copy the Wo of each row out: where each row is a whole four-vector panel
-        or more and takes no more SIMD vectors than the buffer's columns do (resnet's
-        7×7 stem, 112 columns a row: ...)."""
+        or more and takes no more SIMD vectors than the buffer's columns do. resnet50's 7×7
+        stem (112 columns a row, seven vectors, against 115 in the buffer), one process,
+        interleaved: 1263 → 938 µs on one thread, 850 → 561 on two. Its 3×3 convs stay with
+        the buffer (56 columns a row take four vectors, where the buffer takes 3.6)."""
         lanes = 64 // itemsize
         return wo >= 4 * lanes and -(-wo // lanes) * ho <= -(-span // lanes)
 
