@@ -164,3 +164,18 @@ def test_output_rows_written_in_place(shape, dtype, threads):
         sk.set_num_threads(before)
     assert layer._plans[(x.shape, dtype)].segments
     torch.testing.assert_close(out, torch.relu(ref + residual))
+
+
+def test_a_plan_goes_with_the_format_it_was_made_for():
+    """A CSR layer writes the stem's output rows in place (``segments``); after
+    ``load_state_dict`` brings a BSR matrix, which cannot, the layer plans afresh."""
+    g = torch.Generator().manual_seed(2)
+    conv = nn.Conv2d(3, 8, 7, 2, 3)
+    layer = SparseConv2d.from_dense(conv, "csr")
+    x = torch.randn(1, 3, 128, 128, generator=g)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), conv(x), rtol=1e-4, atol=1e-4)
+        assert layer._plans[(x.shape, x.dtype)].segments
+        layer.load_state_dict(SparseConv2d.from_dense(conv, "bsr").state_dict())
+        assert layer.format == "bsr"
+        torch.testing.assert_close(layer(x), conv(x), rtol=1e-4, atol=1e-4)

@@ -247,8 +247,6 @@ class SparseModule(nn.Module):
         self._fmt = fmt
         self._seen = self._fingerprint()
         self._dense = None
-        self.__dict__.pop("_plans", None)   # a layer's forward plans (SparseConv2d) hold on
-                                            # to choices made for the format it replaces
 
     def matrix(self):
         """The validated format object (CSR / BSR / VectorSkip) the kernels run on; its

@@ -260,7 +260,10 @@ class SparseConv2d(SparseModule):
 
     def _set_layer_state(self, geo):
         self._geo = geo
-        self._plans.clear()   # worked out for the old geometry
+
+    def _install(self, fmt):
+        super()._install(fmt)
+        self.__dict__.pop("_plans", None)   # worked out for the old format and geometry
 
     def forward(self, x, residual=None):
         """The conv of ``x`` (B, C, H, W) or (C, H, W), plus ``residual`` if given (a ResNet
@@ -371,7 +374,7 @@ class SparseConv2d(SparseModule):
                          span=span, starts=starts, last=last,
                          segments=in_place and fmt.SEGMENTS and
                          self._segments_pay(ho, wo, span, x.element_size()))
-        plans = self.__dict__.setdefault("_plans", {})
+        plans = self._plans
         if len(plans) >= self.MAX_PLANS:
             plans.clear()
         plans[(x.shape, x.dtype)] = plan
