@@ -6,7 +6,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .axpy import FASTMATH, FASTMATH_FUSE, axpy, axpy4
 from .epilogue import epilogue, fill_start, finish, finish_row
-from .simd import (lanes, row_start, vadd, vcompress_store, vfma, vfma_pair, vfmav,
+from .simd import (lanes, row_start, vadd, vcompress_store, vfma_pair, vfmav,
                    vhalves_sum, vload_first, vsplat_at, vsplat_halves, vstore_finish, vzero,
                    x_row)
 from .threads import num_parts, split_point
@@ -100,10 +100,15 @@ def _spmv_panels_v8_f32(vectors, bitmap, panel_ptr, x, y, p0, p1, bias, residual
                         vsplat_halves(packed, t + 2, t + 3, flat))
             t += 4
             q += 32
+        # The rest two at a time; a last one alone is paired with a zero x (after the packed
+        # values), so that its vector's empty upper half adds 0 · 0, never 0 · inf = NaN.
+        packed[count] = x.dtype.type(0)
         while t < count:
-            even = vfma(even, packed[t], vload_first(flat, q, 8))
-            t += 1
-            q += 8
+            pair = t + 1 < count
+            even = vfmav(even, vload_first(flat, q, 16 if pair else 8),
+                         vsplat_halves(packed, t, t + 1 if pair else count, flat))
+            t += 2
+            q += 16
         acc = vadd(even, odd)
         row0 = p * 8
         rows = min(8, m - row0)

@@ -412,6 +412,20 @@ def test_nan_pattern_repro():
     assert np.isnan(sk.VectorSkip.from_dense(W2, 2) @ np.array([np.inf], np.float32))[1]
 
 
+@pytest.mark.parametrize("present", [1, 2, 3, 5, 7])
+@pytest.mark.parametrize("special", [np.inf, -np.inf, np.nan])
+def test_vectorskip8_spmv_never_multiplies_its_padding(present, special):
+    """VectorSkip(8) float32 SpMV takes two present vectors per FMA; a last one alone used to
+    meet its x in the empty upper half too, 0 · inf = NaN in a row that stores no such entry
+    (found by test_nan_rule_property: [[1]] @ [inf] gave NaN)."""
+    W = np.zeros((1, 16), np.float32)
+    W[0, :present] = 1
+    x = np.ones(16, np.float32)
+    x[present - 1] = special
+    y = sk.VectorSkip.from_dense(W, 8) @ x
+    np.testing.assert_array_equal(y, W[:, :present] @ x[:present])
+
+
 @pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
 @pytest.mark.parametrize("n", [None, 3], ids=["1d", "n3"])
 def test_stored_zeros_are_multiplied_structural_zeros_are_not(spec, dtype, n):
