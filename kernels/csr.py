@@ -283,10 +283,11 @@ def csr_spmm(data, indices, indptr, X, Y, starts=None, tiles=None, bias=None, re
     ``residual`` (Y's shape), ``relu``: as ``csr_spmv`` takes them. On one thread, a plain X
     may be read from an aligned copy (``rows``); on more, wide products split by column
     panels (``split_by_columns``), the others by rows.
-    ``segments`` (count, width, x_pitch), with ``starts``: Y's N = count · width columns are
-    that many segments, segment s read from X's columns from s · x_pitch on (a conv's output
-    rows, each read from its row of the padded image in place, where Y is the output itself;
-    the caller has checked that each lies inside X)."""
+    ``segments`` (count, width, x_pitch), with ``starts`` (or their offsets in ``indices``,
+    pitch 1): Y's N = count · width columns are that many segments, segment s read from X's
+    columns from s · x_pitch on (a conv's output rows, each read from its row of the padded
+    image in place, where Y is the output itself; the caller has checked that each lies
+    inside X)."""
     epi = epilogue(bias, residual, relu, Y)
     nparts = num_parts(data.shape[0] * Y.shape[1])
     if starts is not None:
