@@ -30,7 +30,7 @@ import numpy as np
 import sparsekit as sk
 from sparsekit.benchmarking.timing import Timing, balanced
 from sparsekit.benchmarking.workloads import random_weight
-from sparsekit.hw._calibrate import cache_sizes
+from sparsekit.kernels.caches import cache_sizes
 from sparsekit.kernels.probe import read_bandwidth
 
 

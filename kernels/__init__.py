@@ -15,6 +15,7 @@ _WHERE = {"csr_spmv": ".csr", "csr_spmm": ".csr", "csr_k_tiles": ".csr",
           "csr_tiling_pays": ".csr", "row_offsets": ".csr", "bsr_spmv": ".bsr",
           "bsr_spmm": ".bsr",
           "vectorskip_spmv": ".vectorskip", "vectorskip_spmm": ".vectorskip",
+          "vector_columns": ".vectorskip", "columns_dtype": ".vectorskip",
           "get_num_threads": ".threads", "set_num_threads": ".threads"}
 
 __all__ = list(_WHERE)

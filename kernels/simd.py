@@ -26,14 +26,11 @@ The intrinsics index an array by element offset into its C-contiguous buffer and
 - ``vsplat_halves(a, i, j, like)``: a[i] in the low half of the lanes, a[j] in the high half
   (two length-8 float32 vectors times their two x values in one FMA);
 - ``vhalves_sum(v, k)``: lane k plus lane k + lanes / 2 (k < lanes / 2, unchecked);
-- ``vcompress_store(dst, at, src, off, count, bits)``: of src[off : off + count], the
-  elements whose bit is set in ``bits`` (bit k for element off + k), written in order to
-  dst[at:]; returns how many. A whole vector is stored at dst[at:], so dst needs a vector's
-  slack past its last kept element. (One compress instruction on AVX-512; LLVM expands it
-  on other machines.)
 - ``vstore_finish(a, off, v, count, added, residual, relu)``: ``vstore_first`` of v
   finished by a kernel's epilogue (``kernels.epilogue``);
-- ``lanes(a)``: the lane count for ``a``'s dtype (a compile-time constant).
+- ``lanes(a)``: the lane count for ``a``'s dtype (a compile-time constant);
+- ``prefetch(a, off)``: ask the caches for the line holding a[off], a C-contiguous array of
+  any dtype (a hint: it never faults, so ``off`` may lie past the end).
 """
 from typing import NamedTuple
 
@@ -345,39 +342,6 @@ def vhalves_sum(typingctx, value, lane):
 
 
 @intrinsic
-def vcompress_store(typingctx, dst, at, src, offset, count, bits):
-    vec = _vec_of(src)
-    if _vec_of(dst) != vec or not all(isinstance(a, types.Integer)
-                                       for a in (at, offset, count, bits)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        dst_a, at_v, src_a, off_v, n_v, bits_v = args
-        vty = context.get_value_type(vec)
-        mty = ir.VectorType(ir.IntType(1), vec.lanes)
-        count = _int64(context, builder, n_v, sig.args[4])
-        valid = _mask(builder, vec, count)
-        loaded = _load_first(context, builder, vec, sig.args[2], src_a,
-                             _int64(context, builder, off_v, sig.args[3]), count)
-        word = builder.trunc(_int64(context, builder, bits_v, sig.args[5]),
-                             ir.IntType(vec.lanes))
-        keep = builder.and_(builder.bitcast(word, mty), valid)
-        compress = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(vty, [vty, mty, vty]),
-            f"llvm.experimental.vector.compress.{_suffix(vec)}")
-        packed = builder.call(compress, [loaded, keep, ir.Constant(vty, ir.Undefined)])
-        dst_ptr = _pointer(context, builder, sig.args[0], dst_a,
-                           _int64(context, builder, at_v, sig.args[1]), vec)
-        builder.store(packed, dst_ptr, align=4)
-        ctpop = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.IntType(vec.lanes), [ir.IntType(vec.lanes)]),
-            f"llvm.ctpop.i{vec.lanes}")
-        kept = builder.call(ctpop, [builder.bitcast(keep, ir.IntType(vec.lanes))])
-        return builder.zext(kept, ir.IntType(64))
-    return types.int64(dst, at, src, offset, count, bits), codegen
-
-
-@intrinsic
 def vstore_first(typingctx, array, offset, value, count):
     vec = _vec_of(array)
     if value != vec or not isinstance(offset, types.Integer) \
@@ -392,6 +356,27 @@ def vstore_first(typingctx, array, offset, value, count):
                       _mask(builder, vec, _int64(context, builder, n, sig.args[3])))
         return context.get_dummy_value()
     return types.none(array, offset, value, count), codegen
+
+
+@intrinsic
+def prefetch(typingctx, array, offset):
+    if not isinstance(array, types.Array) or array.layout != "C" \
+            or not isinstance(offset, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        element = builder.gep(data, [_int64(context, builder, args[1], sig.args[1])])
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+            "llvm.prefetch.p0")
+        # read, keep in every cache level, data
+        builder.call(fn, [builder.bitcast(element, i8p), ir.Constant(i32, 0),
+                          ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+    return types.none(array, offset), codegen
 
 
 @numba.njit(cache=True)

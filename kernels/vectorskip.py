@@ -5,8 +5,9 @@ import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .axpy import FASTMATH, FASTMATH_FUSE, axpy, axpy4
+from .caches import prefetch_ahead
 from .epilogue import epilogue, fill_start, finish, finish_row
-from .simd import (lanes, row_start, vadd, vcompress_store, vfma_pair, vfmav,
+from .simd import (lanes, prefetch, row_start, vadd, vfma_pair, vfmav,
                    vhalves_sum, vload_first, vsplat_at, vsplat_halves, vstore_finish, vzero,
                    x_row)
 from .threads import num_parts, split_point
@@ -26,15 +27,27 @@ def _decode_panel(bitmap, p, cols):
     return count
 
 
+@numba.njit(cache=True)
+def vector_columns(bitmap, panel_ptr, columns):
+    """Write the column of every stored vector, in storage order, to ``columns`` (one per
+    vector): the bitmap decoded once, for the V = 8 SpMV kernels."""
+    for p in range(bitmap.shape[0]):
+        _decode_panel(bitmap, p, columns[np.int64(panel_ptr[p]):])
+
+
+def columns_dtype(k: int):
+    """The narrowest dtype the SpMV kernels take for the column indices of a K-column matrix."""
+    return np.uint16 if k <= 1 << 16 else np.int32
+
+
 @numba.njit(cache=True, fastmath=FASTMATH_FUSE)
-def _spmv_panels_v8(vectors, bitmap, panel_ptr, x, y, p0, p1, bias, residual, relu):
-    """SpMV of panels [p0, p1) for V = 8: the eight row sums live in registers, and the set
-    bits are walked in place (no column buffer), one 8-wide FMA per present vector."""
+def _spmv_panels_v8(vectors, columns, panel_ptr, x, y, p0, p1, ahead, bias, residual, relu):
+    """SpMV of panels [p0, p1) for V = 8 (float64): the eight row sums live in registers,
+    one 8-wide FMA per present vector, its x found through ``columns``. (``ahead`` is taken
+    for the float32 kernel's signature.)"""
     m = y.shape[0]
     zero = vectors.dtype.type(0)
-    one = np.uint64(1)
     for p in range(p0, p1):
-        q = np.int64(panel_ptr[p])
         a0 = zero
         a1 = zero
         a2 = zero
@@ -43,21 +56,16 @@ def _spmv_panels_v8(vectors, bitmap, panel_ptr, x, y, p0, p1, bias, residual, re
         a5 = zero
         a6 = zero
         a7 = zero
-        for w in range(bitmap.shape[1]):
-            bits = bitmap[p, w]
-            base = w * 64
-            while bits != 0:
-                xj = x[base + np.int64(trailing_zeros(bits))]
-                a0 += vectors[q, 0] * xj
-                a1 += vectors[q, 1] * xj
-                a2 += vectors[q, 2] * xj
-                a3 += vectors[q, 3] * xj
-                a4 += vectors[q, 4] * xj
-                a5 += vectors[q, 5] * xj
-                a6 += vectors[q, 6] * xj
-                a7 += vectors[q, 7] * xj
-                q += 1
-                bits &= bits - one
+        for q in range(np.int64(panel_ptr[p]), np.int64(panel_ptr[p + 1])):
+            xj = x[np.int64(columns[q])]
+            a0 += vectors[q, 0] * xj
+            a1 += vectors[q, 1] * xj
+            a2 += vectors[q, 2] * xj
+            a3 += vectors[q, 3] * xj
+            a4 += vectors[q, 4] * xj
+            a5 += vectors[q, 5] * xj
+            a6 += vectors[q, 6] * xj
+            a7 += vectors[q, 7] * xj
         row0 = p * 8
         rows = min(8, m - row0)
         y[row0] = finish(a0, bias, residual, relu, row0, row0)
@@ -78,81 +86,63 @@ def _spmv_panels_v8(vectors, bitmap, panel_ptr, x, y, p0, p1, bias, residual, re
 
 
 @numba.njit(cache=True)
-def _spmv_panels_v8_f32(vectors, bitmap, panel_ptr, x, y, p0, p1, bias, residual, relu):
-    """SpMV of panels [p0, p1) for V = 8, float32, in two passes a panel. First the x values
-    of the panel's present vectors are packed in order into a buffer, 16 columns at a time
-    by one compress of x under 16 bits of the bitmap (``_pack_present``). Then two vectors
-    at a time are one 16-lane load and one FMA against their two x values, two sums
-    alternating. Walking the set bits one by one instead (``_spmv_panels_v8``) mispredicts
-    the end of every bitmap word: 4096² at 90 %, 430 against 280 µs."""
+def _spmv_panels_v8_f32(vectors, columns, panel_ptr, x, y, p0, p1, ahead, bias, residual,
+                        relu):
+    """SpMV of panels [p0, p1) for V = 8, float32: two vectors at a time are one 16-lane load
+    and one FMA against their two x values (``columns`` says where), two sums alternating;
+    a lone last vector is added lane by lane at the end (its empty upper half must never
+    meet an inf x: 0 · inf = NaN). With ``ahead`` > 0 the vectors are prefetched that many
+    values ahead (``caches.prefetch_ahead``). Against packing each panel's x values first
+    by compressing x under its bitmap (the previous kernel), 90 %, one thread: 4096² run
+    alone (L3) 146 against 280 µs. 8192², in DRAM: 1443 µs, 1650 without prefetching (the
+    previous kernel 1650-1760), where x's values (32 KB) come from L2: the streamed vectors
+    evict them from L1."""
     m = y.shape[0]
     flat = vectors.reshape(vectors.size)
-    packed = np.empty(bitmap.shape[1] * 64 + lanes(x), x.dtype)
     for p in range(p0, p1):
-        q = np.int64(panel_ptr[p]) * 8
-        count = _pack_present(bitmap, p, x, packed)
+        t = np.int64(panel_ptr[p])
+        end = np.int64(panel_ptr[p + 1])
+        q = t * 8
         even = vzero(flat)
         odd = vzero(flat)
-        t = 0
-        while t + 3 < count:
-            even = vfmav(even, vload_first(flat, q, 16), vsplat_halves(packed, t, t + 1, flat))
+        while t + 3 < end:
+            if ahead > 0:
+                prefetch(flat, q + ahead)
+                prefetch(flat, q + ahead + 16)
+            even = vfmav(even, vload_first(flat, q, 16),
+                         vsplat_halves(x, np.int64(columns[t]), np.int64(columns[t + 1]), flat))
             odd = vfmav(odd, vload_first(flat, q + 16, 16),
-                        vsplat_halves(packed, t + 2, t + 3, flat))
+                        vsplat_halves(x, np.int64(columns[t + 2]), np.int64(columns[t + 3]),
+                                      flat))
             t += 4
             q += 32
-        # The rest two at a time; a last one alone is paired with a zero x (after the packed
-        # values), so that its vector's empty upper half adds 0 · 0, never 0 · inf = NaN.
-        packed[count] = x.dtype.type(0)
-        while t < count:
-            pair = t + 1 < count
-            even = vfmav(even, vload_first(flat, q, 16 if pair else 8),
-                         vsplat_halves(packed, t, t + 1 if pair else count, flat))
+        if t + 1 < end:
+            even = vfmav(even, vload_first(flat, q, 16),
+                         vsplat_halves(x, np.int64(columns[t]), np.int64(columns[t + 1]), flat))
             t += 2
             q += 16
         acc = vadd(even, odd)
+        lone = x[np.int64(columns[t])] if t < end else x.dtype.type(0)
         row0 = p * 8
-        rows = min(8, m - row0)
-        for r in range(rows):
-            y[row0 + r] = finish(vhalves_sum(acc, r), bias, residual, relu, row0 + r, row0 + r)
-
-
-@numba.njit(cache=True)
-def _pack_present(bitmap, p, x, packed):
-    """Write x[j] for each set bit j of panel p's bitmap, in order, to ``packed``; return
-    their count. Full 64-column words take four compresses of 16 columns (a constant count,
-    so no mask of valid columns is built); the last, partial word counts its columns."""
-    kdim = x.shape[0]
-    full = kdim // 64
-    n = 0
-    for w in range(full):
-        bits = bitmap[p, w]
-        c = w * 64
-        n += vcompress_store(packed, n, x, c, 16, bits)
-        n += vcompress_store(packed, n, x, c + 16, 16, bits >> np.uint64(16))
-        n += vcompress_store(packed, n, x, c + 32, 16, bits >> np.uint64(32))
-        n += vcompress_store(packed, n, x, c + 48, 16, bits >> np.uint64(48))
-    for w in range(full, bitmap.shape[1]):
-        bits = bitmap[p, w]
-        for h in range(4):
-            c = w * 64 + h * 16
-            n += vcompress_store(packed, n, x, c, max(0, min(16, kdim - c)),
-                                 bits >> np.uint64(16 * h))
-    return n
+        for r in range(min(8, m - row0)):
+            total = vhalves_sum(acc, r)
+            if t < end:
+                total += flat[q + r] * lone
+            y[row0 + r] = finish(total, bias, residual, relu, row0 + r, row0 + r)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
-def _spmv_panels_any(vectors, bitmap, panel_ptr, x, y, p0, p1, bias, residual, relu):
+def _spmv_panels_any(vectors, columns, panel_ptr, x, y, p0, p1, ahead, bias, residual, relu):
+    """SpMV of panels [p0, p1) for any V: the V sums in a small array. (``ahead``: as
+    ``_spmv_panels_v8`` takes it.)"""
     v_len = vectors.shape[1]
     m = y.shape[0]
-    cols = np.empty(bitmap.shape[1] * 64, np.int64)
     acc = np.zeros(v_len, vectors.dtype)
     for p in range(p0, p1):
-        count = _decode_panel(bitmap, p, cols)
-        q0 = np.int64(panel_ptr[p])
         acc[:] = 0
-        for t in range(count):
-            xj = x[cols[t]]
-            vec = vectors[q0 + t]
+        for q in range(np.int64(panel_ptr[p]), np.int64(panel_ptr[p + 1])):
+            xj = x[np.int64(columns[q])]
+            vec = vectors[q]
             for v in range(v_len):
                 acc[v] += vec[v] * xj
         row0 = p * v_len
@@ -163,25 +153,30 @@ def _spmv_panels_any(vectors, bitmap, panel_ptr, x, y, p0, p1, bias, residual, r
 # One parallel launcher per path (V = 8 or any V), so that a first call compiles only the
 # path it runs: a launcher holding both took twice as long to compile.
 @numba.njit(cache=True, parallel=True)
-def _spmv_parallel_v8(vectors, bitmap, panel_ptr, x, y, nparts, bias, residual, relu):
+def _spmv_parallel_v8(vectors, columns, panel_ptr, x, y, nparts, ahead, bias, residual,
+                      relu):
     for part in numba.prange(nparts):
-        _spmv_panels_v8(vectors, bitmap, panel_ptr, x, y, split_point(panel_ptr, part, nparts),
-                        split_point(panel_ptr, part + 1, nparts), bias, residual, relu)
+        _spmv_panels_v8(vectors, columns, panel_ptr, x, y, split_point(panel_ptr, part, nparts),
+                        split_point(panel_ptr, part + 1, nparts), ahead, bias, residual, relu)
 
 
 @numba.njit(cache=True, parallel=True)
-def _spmv_parallel_v8_f32(vectors, bitmap, panel_ptr, x, y, nparts, bias, residual, relu):
+def _spmv_parallel_v8_f32(vectors, columns, panel_ptr, x, y, nparts, ahead, bias, residual,
+                          relu):
     for part in numba.prange(nparts):
-        _spmv_panels_v8_f32(vectors, bitmap, panel_ptr, x, y,
+        _spmv_panels_v8_f32(vectors, columns, panel_ptr, x, y,
                             split_point(panel_ptr, part, nparts),
-                            split_point(panel_ptr, part + 1, nparts), bias, residual, relu)
+                            split_point(panel_ptr, part + 1, nparts), ahead, bias, residual,
+                            relu)
 
 
 @numba.njit(cache=True, parallel=True)
-def _spmv_parallel_any(vectors, bitmap, panel_ptr, x, y, nparts, bias, residual, relu):
+def _spmv_parallel_any(vectors, columns, panel_ptr, x, y, nparts, ahead, bias, residual,
+                       relu):
     for part in numba.prange(nparts):
-        _spmv_panels_any(vectors, bitmap, panel_ptr, x, y, split_point(panel_ptr, part, nparts),
-                         split_point(panel_ptr, part + 1, nparts), bias, residual, relu)
+        _spmv_panels_any(vectors, columns, panel_ptr, x, y,
+                         split_point(panel_ptr, part, nparts),
+                         split_point(panel_ptr, part + 1, nparts), ahead, bias, residual, relu)
 
 
 @numba.njit(cache=True)
@@ -315,22 +310,29 @@ def _spmm_parallel_any(vectors, bitmap, panel_ptr, X, starts, Y, nparts, bias, r
                          split_point(panel_ptr, part + 1, nparts), bias, residual, relu)
 
 
-def vectorskip_spmv(vectors, bitmap, panel_ptr, x, y, bias=None, residual=None, relu=False):
+def vectorskip_spmv(vectors, bitmap, panel_ptr, x, y, bias=None, residual=None, relu=False,
+                    columns=None):
     """y[:] = relu?(A @ x + bias + residual); vectors (nvec, V), bitmap (npanels, ceil(K/64))
-    uint64; ``bias``, ``residual``, ``relu``: as ``csr_spmv`` takes them."""
+    uint64; ``bias``, ``residual``, ``relu``: as ``csr_spmv`` takes them. The kernels read
+    each vector's column (``vector_columns``) instead of walking the bitmap: pass them as
+    ``columns`` (of ``columns_dtype``), or they are decoded here at every call."""
     epi = epilogue(bias, residual, relu, y)
+    if columns is None:
+        columns = np.empty(vectors.shape[0], columns_dtype(x.shape[0]))
+        vector_columns(bitmap, panel_ptr, columns)
     nparts = num_parts(vectors.size)
     path = _spmv_path(vectors)
+    ahead = prefetch_ahead(vectors.nbytes, vectors.itemsize)
     if nparts == 1:
-        _SPMV_PANELS[path](vectors, bitmap, panel_ptr, x, y, 0, bitmap.shape[0], *epi)
+        _SPMV_PANELS[path](vectors, columns, panel_ptr, x, y, 0, bitmap.shape[0], ahead, *epi)
     else:
-        _SPMV_PARALLEL[path](vectors, bitmap, panel_ptr, x, y, nparts, *epi)
+        _SPMV_PARALLEL[path](vectors, columns, panel_ptr, x, y, nparts, ahead, *epi)
     return y
 
 
 def _spmv_path(vectors):
-    """Which SpMV kernel runs these vectors: V = 8 float32 (x packed by compress, two
-    vectors an FMA), other V = 8 (float64: scalar sums in registers), or any other V."""
+    """Which SpMV kernel runs these vectors: V = 8 float32 (two vectors an FMA), other V = 8
+    (float64: scalar sums in registers), or any other V."""
     if vectors.shape[1] != 8:
         return "any"
     return "v8 f32" if vectors.dtype == np.float32 else "v8"

@@ -3,45 +3,12 @@ reads and writes only what its docstring says (sentinels around the buffers)."""
 import numba
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from helpers import FLOATS
-from sparsekit.kernels.simd import (vcompress_store, vfmav, vhalves_sum, vload_first,
+from sparsekit.kernels.simd import (vfmav, vhalves_sum, vload_first,
                                     vload_quads, vquad_sum, vsplat_halves, vstore_first,
                                     vzero)
 
 LANES = {np.float32: 16, np.float64: 8}
-
-
-@numba.njit
-def _compress(dst, at, src, off, count, bits):
-    return vcompress_store(dst, at, src, off, count, bits)
-
-
-@pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
-@given(data=st.data())
-def test_vcompress_store_keeps_the_set_bits_in_order(dtype, data):
-    lanes = LANES[dtype]
-    src = np.arange(1, 41, dtype=dtype)
-    off = data.draw(st.integers(0, src.size - lanes))
-    count = data.draw(st.integers(0, lanes))
-    bits = data.draw(st.integers(0, 2**63 - 1))
-    at = data.draw(st.integers(0, 8))
-    dst = np.full(at + lanes + 4, -1, dtype)
-    kept = _compress(dst, at, src, off, count, bits)
-    expected = [src[off + k] for k in range(count) if bits >> k & 1]
-    assert kept == len(expected)
-    np.testing.assert_array_equal(dst[at:at + kept], expected)
-    assert (dst[:at] == -1).all() and (dst[at + lanes:] == -1).all()
-
-
-def test_vcompress_store_reads_nothing_past_count():
-    src = np.full(16, np.nan, np.float32)
-    src[:5] = np.arange(5)
-    dst = np.zeros(32, np.float32)
-    assert _compress(dst, 0, src, 0, 5, 0xFFFF) == 5
-    np.testing.assert_array_equal(dst[:5], np.arange(5))
 
 
 @numba.njit

@@ -34,6 +34,7 @@ import numpy as np
 import hwmodel
 
 from sparsekit.formats import registry
+from sparsekit.kernels.caches import cache_sizes
 
 DEFAULT_OUT = Path("~/.config/sparsekit/presets/host-cpu.yaml")
 # format -> pruning structure, from the format registry (one calibrated pair per structure)
@@ -70,24 +71,6 @@ def cpu_clock_hz() -> float:
         return float(_cpuinfo("cpu MHz")) * 1e6
     except (TypeError, ValueError):
         return 3e9
-
-
-def cache_sizes() -> dict:
-    """{"l1": bytes, "l2": ..., "l3": ...} of the data/unified caches of cpu0 (sysfs)."""
-    out = {}
-    base = Path("/sys/devices/system/cpu/cpu0/cache")
-    for index in sorted(base.glob("index*")) if base.is_dir() else []:
-        try:
-            kind = (index / "type").read_text().strip()
-            level = int((index / "level").read_text())
-            size = (index / "size").read_text().strip()
-        except (OSError, ValueError):
-            continue
-        if kind == "Instruction":
-            continue
-        scale = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}.get(size[-1], 1)
-        out[f"l{level}"] = int(size.rstrip("KMG")) * scale
-    return out or {"l1": 32 * 1024, "l2": 1024 ** 2}
 
 
 def simd_lanes() -> int:
