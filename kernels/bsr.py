@@ -309,9 +309,9 @@ def bsr_spmm(blocks, indices, indptr, X, Y, starts=None, bias=None, residual=Non
     """Y[:] = relu?(A @ X + bias + residual) for a validated BSR matrix; X (K, N) and Y (M, N)
     C-contiguous. ``starts`` (X's rows read in place), ``bias``, ``residual``, ``relu``: as
     ``csr_spmm`` takes them."""
-    epi = epilogue(bias, residual, relu, Y)
-    nparts = num_parts(blocks.size * Y.shape[1])
     square4 = blocks.shape[1:] == (4, 4)
+    epi = epilogue(bias, residual, relu, Y, scratch=not square4)
+    nparts = num_parts(blocks.size * Y.shape[1])
     if nparts == 1:
         rows = _spmm_rows_4x4 if square4 else _spmm_rows_any
         rows(blocks, indices, indptr, X, starts, Y, 0, indptr.shape[0] - 1, *epi)

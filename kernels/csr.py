@@ -288,7 +288,7 @@ def csr_spmm(data, indices, indptr, X, Y, starts=None, tiles=None, bias=None, re
     columns from s · x_pitch on (a conv's output rows, each read from its row of the padded
     image in place, where Y is the output itself; the caller has checked that each lies
     inside X)."""
-    epi = epilogue(bias, residual, relu, Y)
+    epi = epilogue(bias, residual, relu, Y, scratch=tiles is not None)
     nparts = num_parts(data.shape[0] * Y.shape[1])
     if starts is not None:
         indices, tiles = row_offsets(starts, indices, tiles)

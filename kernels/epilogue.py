@@ -24,10 +24,16 @@ import numba
 import numpy as np
 
 
-def epilogue(bias, residual, relu, y):
+def epilogue(bias, residual, relu, y, scratch=False):
     """(bias, residual, relu) as the kernels take them, for output ``y``: an empty bias for
     none, None for no residual or no ReLU. (The caller has checked shapes, dtypes and
-    layout: the kernels trust them.)"""
+    layout: the kernels trust them.) The residual may be ``y`` itself (a layer writing its
+    output over a residual nothing reads afterwards): each output is stored after its own
+    residual value is read, and no other is read later. A kernel that writes partial sums
+    to ``y`` first (``scratch``: K-tiles, rows summed in memory) gets a copy of a residual
+    sharing ``y``'s memory instead."""
+    if scratch and residual is not None and np.may_share_memory(residual, y):
+        residual = residual.copy()
     return (np.empty(0, y.dtype) if bias is None else bias, residual, True if relu else None)
 
 

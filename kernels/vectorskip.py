@@ -347,9 +347,9 @@ def vectorskip_spmm(vectors, bitmap, panel_ptr, X, Y, starts=None, bias=None, re
                     relu=False):
     """Y[:] = relu?(A @ X + bias + residual); X (K, N) and Y (M, N) C-contiguous. ``starts``
     (X's rows read in place), ``bias``, ``residual``, ``relu``: as ``csr_spmm`` takes them."""
-    epi = epilogue(bias, residual, relu, Y)
-    nparts = num_parts(vectors.size * Y.shape[1])
     v8 = vectors.shape[1] == 8
+    epi = epilogue(bias, residual, relu, Y, scratch=not v8)
+    nparts = num_parts(vectors.size * Y.shape[1])
     if nparts == 1:
         panels = _spmm_panels_v8 if v8 else _spmm_panels_any
         panels(vectors, bitmap, panel_ptr, X, starts, Y, 0, bitmap.shape[0], *epi)

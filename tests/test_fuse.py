@@ -1,5 +1,7 @@
 """sk.sparsify(fuse=True): each ReLU and residual add that reads only a sparse layer's output
 runs inside that layer's kernels, and the model computes what it computed before."""
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -19,7 +21,7 @@ def _pruned(model, structure="element"):
 
 def _fused_parts(model):
     relus = sum(1 for m in model.modules() if getattr(m, "relu", False) is True)
-    residuals = model.code.count("residual =") if hasattr(model, "code") else 0
+    residuals = len(re.findall(r"\bresidual =", model.code)) if hasattr(model, "code") else 0
     return relus, residuals
 
 
@@ -43,6 +45,8 @@ def test_a_fused_resnet_computes_what_the_unfused_one_does(build, shape, fmt):
     assert relus == 1 + blocks * (1 if build is resnet18 else 2) + blocks
     assert sum("fused: residual add and ReLU" in row["reason"] for row in report) == blocks
     assert type(fused).__name__ == "FusedResNet" and not fused.training
+    # each block's input (or its downsampled copy) is read last by that add
+    assert fused.code.count("into_residual = True") == blocks
 
 
 def test_a_layer_read_twice_keeps_its_own_output():
@@ -149,6 +153,73 @@ def test_a_conv_adds_its_residual_on_every_path(batch, size, kernel, stride, rel
         want = y.double() + wide
         torch.testing.assert_close(got, torch.relu(want) if relu else want, rtol=1e-5,
                                    atol=1e-5)
+
+
+class _ResidualReadAgain(nn.Module):
+    """A skip connection read again after its add: it must survive the add."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(4, 4, 1)
+        self.b = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        y = self.a(x)
+        z = self.b(y) + y
+        return z * y
+
+
+class _ResidualIsTheInput(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        return self.a(x) + x
+
+
+@pytest.mark.parametrize("build", [_ResidualReadAgain, _ResidualIsTheInput])
+def test_a_residual_read_again_or_given_by_the_caller_is_not_written_over(build):
+    torch.manual_seed(3)
+    model = _pruned(build())
+    x = torch.randn(1, 4, 9, 9)
+    kept = x.clone()
+    with torch.inference_mode():
+        fused = sk.sparsify(model, "csr", example_input=x, fuse=True, min_sparsity=0.0)
+        assert "residual =" in fused.code and "into_residual" not in fused.code
+        torch.testing.assert_close(fused(x), model(x), rtol=1e-5, atol=1e-5)
+    assert torch.equal(x, kept)
+
+
+@pytest.mark.parametrize("kernel", [1, 3])
+def test_a_conv_writes_over_a_residual_it_is_given(kernel):
+    torch.manual_seed(4)
+    conv = nn.Conv2d(6, 6, kernel, padding=kernel // 2)
+    with torch.no_grad():
+        conv.weight[torch.rand_like(conv.weight) < 0.7] = 0
+    layer = SparseConv2d.from_dense(conv, "csr")
+    x = torch.randn(1, 6, 11, 11)
+    with torch.inference_mode():
+        residual = torch.randn(1, 6, 11, 11)
+        kept = residual.clone()
+        expected = layer(x, residual=kept)
+        got = layer(x, residual=residual, into_residual=True)
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
+        if kernel == 1:   # the kernels add it: written over it, not a new tensor
+            assert got.data_ptr() == residual.data_ptr()
+        else:             # read in place, added by torch afterwards: left as it was
+            assert got.data_ptr() != residual.data_ptr() and torch.equal(residual, kept)
+        # the layer's own input as its residual: read while written, so not written over
+        same = x.clone()
+        got = layer(same, residual=same, into_residual=True)
+        assert got.data_ptr() != same.data_ptr() and torch.equal(same, x)
+        torch.testing.assert_close(got, layer(x, residual=x.clone()), rtol=0, atol=0)
+        # a residual that only broadcasts is added by torch, and left as it was
+        row = torch.randn(1, 6, 1, 11)
+        kept = row.clone()
+        torch.testing.assert_close(layer(x, residual=row, into_residual=True),
+                                   layer(x) + kept, rtol=1e-6, atol=1e-6)
+        assert torch.equal(row, kept)
 
 
 def test_extra_repr_says_relu():

@@ -339,8 +339,7 @@ class SparseFormat:
 
     def _residual(self, residual, y):
         """``residual`` as the kernels take it: None, or an array of ``y``'s shape and dtype,
-        C-contiguous, that does not overlap ``y`` (the kernels of some block shapes sum in
-        ``y`` before they read the residual)."""
+        C-contiguous (it may be ``y`` itself: see ``kernels.epilogue``)."""
         if residual is None:
             return None
         r = float_array(residual, "residual")
@@ -349,8 +348,6 @@ class SparseFormat:
         if r.dtype != self.dtype:
             raise TypeError(f"dtype mismatch: A is {self.dtype}, residual is {r.dtype}; "
                             f"cast one")
-        if np.may_share_memory(r, y):
-            r = r.copy()
         return np.ascontiguousarray(r)
 
     def matmul_rows_at(self, x, starts, out, bias=None, residual=None, relu=False):

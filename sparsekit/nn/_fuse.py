@@ -8,7 +8,9 @@ modules stay whole) and rewrites two patterns of its graph:
 - a ``SparseConv2d`` whose only reader is an add of another tensor (a ResNet block's skip
   connection, ``out += identity``), itself perhaps read only by a ReLU: the layer is called
   as ``layer(x, residual=identity)`` where the add was, and adds it (then the ReLU) as it
-  stores the output; the add (and the ReLU) go.
+  stores the output; the add (and the ReLU) go. Where nothing reads ``identity`` after the
+  add and a sparse conv or max-pool made it, the layer writes its output over it
+  (``into_residual=True``): memory just read, instead of a new tensor no cache holds.
 
 ``nn.Identity`` calls (a BatchNorm folded into its conv by ``sparsify``) are dropped from the
 graph first. Each layer is fused only where the graph calls it once. An add with keyword
@@ -37,6 +39,7 @@ from torch import fx, nn
 
 from sparsekit.nn._base import SparseModule
 from sparsekit.nn.layers import SparseConv2d
+from sparsekit.nn.pool import MaxPool2d
 
 _RELU_FUNCTIONS = (torch.relu, torch.relu_, F.relu)
 _RELU_METHODS = ("relu", "relu_")
@@ -81,6 +84,27 @@ def _only_user(node: fx.Node):
     return users[0] if len(users) == 1 else None
 
 
+def _dead_after(other: fx.Node, add: fx.Node, x, modules: dict) -> bool:
+    """Whether the layer fused in place of ``add`` may write its output over the residual
+    ``other``: a tensor that a sparse conv or max-pool made (never the model's input or a
+    view), that the layer does not read as its input, and that nothing reads after the add:
+    its other readers are sparse convs and max-pools (whose outputs never alias their
+    inputs) that run before it."""
+    fresh = (SparseConv2d, MaxPool2d)
+    if other is x or not _calls(other, fresh, modules):
+        return False
+    before = set()
+    node = add.prev
+    while node.op != "root":    # the graph's nodes before the add
+        before.add(node)
+        node = node.prev
+    return all(u is add or (u in before and _calls(u, fresh, modules)) for u in other.users)
+
+
+def _calls(node: fx.Node, kinds, modules: dict) -> bool:
+    return node.op == "call_module" and isinstance(modules[node.target], kinds)
+
+
 def fuse_epilogues(model: nn.Module):
     """(fused model, {layer name: what was fused into it}), or (``model``, the reason) when
     torch.fx cannot trace it. The fused layers are ``model``'s own modules, changed
@@ -122,8 +146,11 @@ def fuse_epilogues(model: nn.Module):
         # The layer now runs where the add was: its input and the residual are both ready.
         relu = _only_user(user)
         relu = relu if relu is not None and _is_relu(relu, modules) else None
+        kwargs = {"residual": other}
+        if _dead_after(other, user, node.args[0], modules):
+            kwargs["into_residual"] = True
         with graph.inserting_before(user):
-            call = graph.call_module(node.target, node.args, {"residual": other})
+            call = graph.call_module(node.target, node.args, kwargs)
         user.replace_all_uses_with(call)
         graph.erase_node(user)
         graph.erase_node(node)

@@ -280,12 +280,16 @@ class SparseConv2d(SparseModule):
         super()._install(fmt)
         self.__dict__.pop("_plans", None)   # worked out for the old format and geometry
 
-    def forward(self, x, residual=None):
+    def forward(self, x, residual=None, into_residual=False):
         """The conv of ``x`` (B, C, H, W) or (C, H, W), plus ``residual`` if given (a ResNet
         block's skip connection: any tensor that broadcasts to the output), then this layer's
         fused ReLU if it has one. A residual of the output's shape and dtype is added inside
         the kernels where the layer writes its output directly (1×1 convs and convs whose
-        im2col is built), else by torch after the product."""
+        im2col is built), else by torch after the product. ``into_residual``: the caller
+        will not read ``residual`` again, so the kernels may write the output over it (then
+        the result is that tensor) instead of into a new one, whose memory no cache holds
+        yet (resnet50 at 90 %, batch 1, one thread, fused: 25.99 → 24.30 ms; V=8 16.58 →
+        14.98 ms)."""
         fmt = self._check_input(x)   # revalidated if the buffers changed
         unbatched = x.dim() == 3
         if unbatched:
@@ -300,6 +304,8 @@ class SparseConv2d(SparseModule):
         direct = not plan.fold and (not plan.in_place or plan.segments)
         fused_res = (self._kernel_residual(residual, (b, m, ho, wo), x.dtype, unbatched)
                      if direct else None)
+        over = fused_res is not None and into_residual and \
+            fused_res.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
         late = residual is not None and fused_res is None   # torch adds it after
         relu = self.relu and not late
         if plan.fold:
@@ -315,7 +321,7 @@ class SparseConv2d(SparseModule):
             # of which the first Wo are kept: either copied out of a buffer of all the columns,
             # or (``segments``) written straight into the output by output rows.
             phases = self._phases(x, plan.pad, *plan.phase) if plan.split else x.contiguous()
-            out = torch.empty(b, m, ho, wo, dtype=x.dtype)
+            out = fused_res if over else torch.empty(b, m, ho, wo, dtype=x.dtype)
             if plan.last + plan.span > phases[0].numel():   # the kernels trust it; the
                 raise RuntimeError(f"{self}: im2col rows would leave the image")  # plan ensures it
             if plan.segments:
@@ -333,7 +339,7 @@ class SparseConv2d(SparseModule):
                                  starts=plan.starts)
                     out[i].copy_(kept)
         else:
-            out = torch.empty(b, m, ho, wo, dtype=x.dtype)
+            out = fused_res if over else torch.empty(b, m, ho, wo, dtype=x.dtype)
             flat = out.view(b, m, ho * wo)
             for i in range(b):
                 fmt._product(self._im2col(x, plan.pad, ho, wo, plan.gather, i, i + 1).numpy(),
