@@ -30,7 +30,7 @@ def _decode_panel(bitmap, p, cols):
 @numba.njit(cache=True)
 def vector_columns(bitmap, panel_ptr, columns):
     """Write the column of every stored vector, in storage order, to ``columns`` (one per
-    vector): the bitmap decoded once, for the V = 8 SpMV kernels."""
+    vector): the bitmap decoded once, for the SpMV kernels."""
     for p in range(bitmap.shape[0]):
         _decode_panel(bitmap, p, columns[np.int64(panel_ptr[p]):])
 

@@ -288,8 +288,8 @@ class SparseConv2d(SparseModule):
         im2col is built), else by torch after the product. ``into_residual``: the caller
         will not read ``residual`` again, so the kernels may write the output over it (then
         the result is that tensor) instead of into a new one, whose memory no cache holds
-        yet (resnet50 at 90 %, batch 1, one thread, fused: 25.99 → 24.30 ms; V=8 16.58 →
-        14.98 ms)."""
+        yet (resnet50 at 90 %, batch 1, one thread, fused, one process, interleaved: 25.47 →
+        24.54 ms; V=8 17.20 → 15.43 ms)."""
         fmt = self._check_input(x)   # revalidated if the buffers changed
         unbatched = x.dim() == 3
         if unbatched:
