@@ -34,13 +34,16 @@ def cache_sizes() -> dict:
     return out or {"l1": 32 * 1024, "l2": 1024 ** 2}
 
 
-_LAST_LEVEL = max(cache_sizes().values())
+_LAST_LEVEL = None   # bytes of the last-level cache, read from sysfs at the first product
 
 
 def prefetch_ahead(nbytes: int, itemsize: int) -> int:
     """How many elements ahead of its reads a kernel streaming a matrix of ``nbytes`` should
     prefetch it: ``PREFETCH_AHEAD_BYTES`` worth where the matrix outgrows its share of the
     last-level cache, else 0 (no prefetch: from L3, the extra instructions cost 10 %)."""
+    global _LAST_LEVEL
+    if _LAST_LEVEL is None:
+        _LAST_LEVEL = max(cache_sizes().values())
     if nbytes <= DRAM_SHARE_OF_L3 * _LAST_LEVEL:
         return 0
     return PREFETCH_AHEAD_BYTES // itemsize
