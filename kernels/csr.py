@@ -7,7 +7,7 @@ from .epilogue import epilogue, finish
 from . import rows
 from .simd import (VECTOR_BYTES, lanes, vadd, vfma, vload_first, vsplat_at,
                    vstore_finish, vstore_first, vzero)
-from .threads import num_parts, split_point
+from .threads import num_parts, split_by_columns, split_point
 
 
 
@@ -246,15 +246,6 @@ def _spmm_parallel_segments(data, indices, indptr, X, pitch, Y, nparts, count, w
         _spmm_segments(data, indices, indptr, X, pitch, Y, 0, Y.shape[0], count * part // nparts,
                        count * (part + 1) // nparts, width, x_pitch, tiles, bias, residual,
                        relu)
-
-
-def split_by_columns(n: int, nparts: int, dtype) -> bool:
-    """Whether a product of ``n`` columns on ``nparts`` threads splits by column panels: when
-    each thread gets two four-vector panels or more (N ≥ 256 float32 on two threads: a conv's
-    positions; not an MLP's batch of 64). resnet50 at 90 %, batch 1, two threads, one
-    process, interleaved: 18.00-18.46 against 17.75-18.22 ms where a line crossed between
-    the threads in 3.6-3.8 ns, 29.24-29.42 against 27.82-28.16 ms where it took 18.6 ns."""
-    return n >= 2 * nparts * PANEL_BYTES // np.dtype(dtype).itemsize
 
 
 @numba.njit(cache=True, parallel=True)

@@ -10,7 +10,7 @@ from .epilogue import epilogue, fill_start, finish, finish_row
 from .simd import (lanes, prefetch, row_start, vadd, vfma_pair, vfmav,
                    vhalves_sum, vload_first, vsplat_at, vsplat_halves, vstore_finish, vzero,
                    x_row)
-from .threads import num_parts, split_point
+from .threads import num_parts, split_by_columns, split_point
 
 
 
@@ -180,19 +180,21 @@ def _spmv_parallel_any(vectors, columns, panel_ptr, x, y, nparts, ahead, bias, r
 
 
 @numba.njit(cache=True)
-def _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1, bias, residual, relu):
-    """SpMM of panels [p0, p1) for V = 8, two SIMD vectors of columns at a time: the panel's
-    8 × 2 output vectors stay in registers, and each present vector costs two loads of X for
-    sixteen fused multiply-adds (the X row is shared by the panel's eight rows). Row k of X
-    is at ``simd.row_start(starts, k, n)`` of X's buffer, n = Y's columns."""
+def _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, p0, p1, c0, c1, bias, residual,
+                    relu):
+    """SpMM of panels [p0, p1), columns [c0, c1), for V = 8, two SIMD vectors of columns at
+    a time: the panel's 8 × 2 output vectors stay in registers, and each present vector costs
+    two loads of X for sixteen fused multiply-adds (the X row is shared by the panel's eight
+    rows). Row k of X is at ``simd.row_start(starts, k, n)`` of X's buffer, n = Y's
+    columns."""
     m = Y.shape[0]
     n = Y.shape[1]
     step = lanes(X)
     one = np.uint64(1)
-    c = 0
-    while c < n:
-        t0 = min(step, n - c)
-        t1 = min(step, n - c - t0)
+    c = c0
+    while c < c1:
+        t0 = min(step, c1 - c)
+        t1 = min(step, c1 - c - t0)
         for p in range(p0, p1):
             q = np.int64(panel_ptr[p])
             a0, b0, a1, b1 = vzero(X), vzero(X), vzero(X), vzero(X)
@@ -299,7 +301,22 @@ def _spmm_parallel_v8(vectors, bitmap, panel_ptr, X, starts, Y, nparts, bias, re
     for part in numba.prange(nparts):
         _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y,
                         split_point(panel_ptr, part, nparts),
-                        split_point(panel_ptr, part + 1, nparts), bias, residual, relu)
+                        split_point(panel_ptr, part + 1, nparts), 0, Y.shape[1], bias,
+                        residual, relu)
+
+
+@numba.njit(cache=True, parallel=True)
+def _spmm_parallel_v8_cols(vectors, bitmap, panel_ptr, X, starts, Y, nparts, bias, residual,
+                           relu):
+    """The V = 8 product split by columns instead of panels (``split_by_columns``), in whole
+    passes of two vectors: each thread takes every panel of its columns."""
+    n = Y.shape[1]
+    width = 2 * lanes(X)
+    passes = -(-n // width)
+    for part in numba.prange(nparts):
+        _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, 0, bitmap.shape[0],
+                        (passes * part // nparts) * width,
+                        min((passes * (part + 1) // nparts) * width, n), bias, residual, relu)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -351,8 +368,13 @@ def vectorskip_spmm(vectors, bitmap, panel_ptr, X, Y, starts=None, bias=None, re
     epi = epilogue(bias, residual, relu, Y, scratch=not v8)
     nparts = num_parts(vectors.size * Y.shape[1])
     if nparts == 1:
-        panels = _spmm_panels_v8 if v8 else _spmm_panels_any
-        panels(vectors, bitmap, panel_ptr, X, starts, Y, 0, bitmap.shape[0], *epi)
+        if v8:
+            _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, 0, bitmap.shape[0], 0,
+                            Y.shape[1], *epi)
+        else:
+            _spmm_panels_any(vectors, bitmap, panel_ptr, X, starts, Y, 0, bitmap.shape[0], *epi)
+    elif v8 and split_by_columns(Y.shape[1], nparts, Y.dtype):
+        _spmm_parallel_v8_cols(vectors, bitmap, panel_ptr, X, starts, Y, nparts, *epi)
     else:
         launch = _spmm_parallel_v8 if v8 else _spmm_parallel_any
         launch(vectors, bitmap, panel_ptr, X, starts, Y, nparts, *epi)

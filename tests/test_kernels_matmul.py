@@ -272,9 +272,11 @@ def _threads_case(spec_id, n, dtype):
 
 @needs_two_threads
 @pytest.mark.parametrize("spec_id", ["csr", "bsr4x4", "bsr3x5", "vs8", "vs1"])
-@pytest.mark.parametrize("n", [None, 16, 64], ids=["1d", "n16", "n64"])
+@pytest.mark.parametrize("n", [None, 16, 64, 300], ids=["1d", "n16", "n64", "n300"])
 @pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
 def test_one_and_two_threads_agree(spec_id, n, dtype, restore_threads):
+    """n300: wide enough that CSR and VectorSkip(8) split by columns on two threads
+    (``split_by_columns``), in passes that do not divide it."""
     W, A, X = _threads_case(spec_id, n, dtype)
     results = []
     for threads in (1, 2):
@@ -286,6 +288,26 @@ def test_one_and_two_threads_agree(spec_id, n, dtype, restore_threads):
         results.append(out)
     rtol, atol = tolerances(dtype, W.shape[1], W, X)
     np.testing.assert_allclose(results[0], results[1], rtol=rtol, atol=atol)
+
+
+@needs_two_threads
+def test_wide_products_split_by_columns(monkeypatch, restore_threads):
+    """On two threads, products of 256 columns or more run the column-split launchers (the
+    agreement test above checks their results)."""
+    from sparsekit.kernels import csr as csr_kernels, vectorskip as vs_kernels
+    sk.set_num_threads(2)
+    calls = []
+    for module, name in ((csr_kernels, "_spmm_parallel_cols"),
+                         (vs_kernels, "_spmm_parallel_v8_cols")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name,
+                            lambda *args, real=real, name=name: calls.append(name) or real(*args))
+    for spec_id in ("csr", "vs8"):
+        W, A, X = _threads_case(spec_id, 300, np.float32)
+        out = np.full((W.shape[0], 300), np.nan, np.float32)
+        A.matmul(X, out=out)
+        assert_matmul_close(out, W, X)
+    assert calls == ["_spmm_parallel_cols", "_spmm_parallel_v8_cols"]
 
 
 def _uneven(kind, m, k, dtype):
