@@ -59,8 +59,14 @@ SMOKE = (("small_cnn", 1),)
 
 
 def host(preset=None):
-    """The host-cpu Hardware the points are estimated on."""
-    return hwmodel.load(preset or os.environ.get("SK_HOST_PRESET") or "host-cpu")
+    """The host-cpu Hardware the points are estimated on: ``preset``, SK_HOST_PRESET, or the
+    one ``sk.sparsify`` prices with (the calibrated preset where `sparsekit calibrate` has
+    run, else the shipped one)."""
+    chosen = preset or os.environ.get("SK_HOST_PRESET")
+    if chosen:
+        return hwmodel.load(chosen)
+    from sparsekit.nn._choose import host_hardware
+    return host_hardware()[0]
 
 
 def variants(name, batch, budget_s):

@@ -4,6 +4,7 @@ import pytest
 
 import hwmodel
 import sparsekit as sk
+from sparsekit.hw import _calibrate
 from sparsekit.hw._calibrate import _fit_compute, kernel_layer, warm, working_set
 
 
@@ -15,6 +16,18 @@ def test_fit_recovers_efficiency_and_decode_cycles():
     fit_e, fit_d = _fit_compute(points)
     assert fit_e == pytest.approx(e, rel=0.05)
     assert fit_d == pytest.approx(d, rel=0.1)
+
+
+@pytest.mark.parametrize("gemm_s, conv_s, faster", [(1.0, 0.1, "conv"), (0.1, 1.0, "gemm")])
+def test_the_dense_peak_is_the_faster_of_gemm_and_conv(monkeypatch, gemm_s, conv_s, faster):
+    """torch's GEMM (MKL) and 3×3 conv (oneDNN) need not reach the same rate: the peak that
+    every efficiency is a share of is the faster one's (a GEMM-only peak priced convs at
+    half their speed where oneDNN ran twice as fast)."""
+    times = iter([gemm_s, conv_s])
+    monkeypatch.setattr(_calibrate, "_budget_timer", lambda fn, budget: next(times))
+    peak = _calibrate._dense_peak(small=True, budget_s=0.01, say=lambda msg: None)
+    gemm_macs, conv_macs = 512 * 512 * 128, 64 * 64 * 9 * 14 * 14
+    assert peak == pytest.approx(gemm_macs / gemm_s if faster == "gemm" else conv_macs / conv_s)
 
 
 def test_fit_memory_bound_points_do_not_pull_the_compute_terms():

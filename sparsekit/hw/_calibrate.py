@@ -3,8 +3,12 @@
 Measured here, with the thread count pinned (``sk.set_num_threads``):
 - read bandwidth of every cache level and of DRAM (``kernels.probe.read_bandwidth`` on an
   array half the level's capacity, or far larger than the last cache for DRAM);
-- the dense peak: torch float32 matmul GFLOP/s on a large GEMM, as MACs per cycle of the
-  clock /proc/cpuinfo reports;
+- the dense peak: the faster of torch's float32 GEMM (``torch.matmul``, a large one) and its
+  3×3 conv, as MACs per cycle of the clock /proc/cpuinfo reports. They run different
+  libraries (MKL; oneDNN), which need not reach the same rate: on an AMD Zen 5 here, MKL's
+  GEMM ran 111 GFLOP/s and oneDNN's 3×3 convs 189-248 (one thread), and a peak read off the
+  GEMM alone, each op's efficiency being at most 1, priced those convs at half their speed
+  (the dense resnet50 at batch 16 estimated at 2.1× its time);
 - per-format kernel efficiency: at a few calibration points (``CALIBRATION_POINTS``), the
   format's stored MACs per second over the dense peak, the share of the dense datapath the
   sparse kernel keeps (index decoding, gathers, load imbalance);
@@ -291,7 +295,6 @@ def _rotation_timer(fns, budget_s):
 
 def measure(threads: int = 1, budget_s: float = 20.0, progress=None) -> dict:
     """Every measured number (see the module docstring), within about ``budget_s`` seconds."""
-    import torch
 
     import sparsekit as sk
     from sparsekit.kernels.probe import read_bandwidth
@@ -316,11 +319,7 @@ def measure(threads: int = 1, budget_s: float = 20.0, progress=None) -> dict:
     bandwidth["dram"] = read_bandwidth(dram_bytes, 3 if small else 5)
     say(f"dram: {bandwidth['dram'] / 1e9:.1f} GB/s")
 
-    n = 512 if small else 2048
-    a, b = torch.randn(n, n), torch.randn(n, 512 if not small else 128)
-    t = _budget_timer(lambda: torch.matmul(a, b), 0.1 if small else 0.15 * budget_s)
-    peak_macs = n * n * b.shape[1] / t
-    say(f"dense torch.matmul: {2 * peak_macs / 1e9:.1f} GFLOP/s")
+    peak_macs = _dense_peak(small, 0.1 if small else 0.15 * budget_s, say)
 
     hw = _hardware(clock, peak_macs / clock, caches, bandwidth,
                    dict.fromkeys(FORMAT_STRUCTURE.values(), 1.0),
@@ -354,6 +353,24 @@ def measure(threads: int = 1, budget_s: float = 20.0, progress=None) -> dict:
                 efficiency=efficiency,
                 decode_cycles=decode, samples=samples, **software,
                 cpu=cpu_model(), date=datetime.datetime.now().isoformat(timespec="seconds"))
+
+
+def _dense_peak(small, budget_s, say) -> float:
+    """MACs per second of the faster of torch's float32 GEMM and 3×3 conv (module docstring),
+    each on a large shape, within about ``budget_s`` seconds."""
+    import torch
+    n = 512 if small else 2048
+    a, b = torch.randn(n, n), torch.randn(n, 128 if small else 512)
+    gemm = n * n * b.shape[1] / _budget_timer(lambda: torch.matmul(a, b), budget_s / 2)
+    say(f"dense torch.matmul: {2 * gemm / 1e9:.1f} GFLOP/s")
+    c, side = (64, 14) if small else (256, 28)
+    conv = torch.nn.Conv2d(c, c, 3, padding=1, bias=False).eval()
+    x = torch.randn(1, c, side, side)
+    with torch.no_grad():
+        t = _budget_timer(lambda: conv(x), budget_s / 2)
+    conv_macs = c * c * 9 * side * side / t
+    say(f"dense torch 3x3 conv: {2 * conv_macs / 1e9:.1f} GFLOP/s")
+    return max(gemm, conv_macs)
 
 
 def _fit_compute(fits):
@@ -416,7 +433,8 @@ def preset_yaml(m: dict) -> str:
         "static_power: 0 W               # not modelled: no power meter on this machine",
         "compute:",
         f"  macs_per_cycle: {m['peak_macs_per_s'] / clock:.6g}"
-        f"   # measured: torch fp32 matmul {2 * m['peak_macs_per_s'] / 1e9:.4g} GFLOP/s "
+        f"   # measured: torch fp32 GEMM or 3x3 conv, the faster, "
+        f"{2 * m['peak_macs_per_s'] / 1e9:.4g} GFLOP/s "
         "at this clock",
         f"  clock: {clock / 1e6:.6g} MHz   # /proc/cpuinfo 'cpu MHz' at calibration time",
         "  mac_energy:",
