@@ -295,7 +295,6 @@ def _rotation_timer(fns, budget_s):
 
 def measure(threads: int = 1, budget_s: float = 20.0, progress=None) -> dict:
     """Every measured number (see the module docstring), within about ``budget_s`` seconds."""
-
     import sparsekit as sk
     from sparsekit.kernels.probe import read_bandwidth
     from sparsekit.formats import pack
