@@ -32,7 +32,7 @@ import numpy as np
 
 from .aligned import LINE_BYTES, aligned_empty
 
-ALIAS_BYTES = 4096   # the L1's set period: 32 KiB / 8 ways (AMD Zen 4; Intel likewise)
+ALIAS_BYTES = 4096   # the L1's set period: 32 KiB / 8 ways (Zen 4), 48 KiB / 12 (Zen 5)
 MIN_ROWS = 32        # 8 ways × 4 lines a panel: fewer rows than this fit L1 anyway
 REUSE_MIN = 8        # stored entries a row of X, below which aligning rows does not pay
 
