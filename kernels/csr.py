@@ -5,7 +5,7 @@ import numpy as np
 from .axpy import FASTMATH
 from .epilogue import epilogue, finish
 from . import rows
-from .simd import (VECTOR_BYTES, lanes, vadd, vfma, vload_first, vsplat_at,
+from .simd import (PANEL_BYTES, VECTOR_BYTES, lanes, vadd, vfma, vload_first, vsplat_at,
                    vstore_finish, vstore_first, vzero)
 from .threads import num_parts, split_by_columns, split_point
 
@@ -38,7 +38,13 @@ def _spmv_parallel(data, indices, indptr, x, y, nparts, bias, residual, relu):
 # row each timed alone: 1.24x at 1024 x 1024, 1.12x at 512, 0.98x at 256 (one tile), 1.29x at
 # 2048; the 4096-4096-4096-1024 MLP at batch 64 1.37x (9.42 against 12.89 ms), 1.28x on two
 # threads; resnet50 at 90 %, batch 1, 1.08x (convs read in place included).
-PANEL_BYTES = 4 * VECTOR_BYTES      # one X row of a four-vector panel
+TILE_K = (64 * 1024) // PANEL_BYTES
+ROW_BLOCK = 256
+# Rows of Y a segmented product (_spmm_segments) takes at a time, each through all its
+# segments: resnet50's 7×7 stem (64 rows, 112 segments) 894 µs, against 936 with all 64.
+SEGMENT_ROWS = 8
+
+
 # UNSIGNED: the SpMM loops over stored entries count with unsigned integers. Numba indexes an
 # array with a signed integer through its negative-index wraparound, six more instructions
 # a stored entry here (sar, and, and, lea, lea, mov) that LLVM cannot drop; an unsigned index
@@ -47,13 +53,6 @@ PANEL_BYTES = 4 * VECTOR_BYTES      # one X row of a four-vector panel
 # 4096 × 64 2614 → 2307 µs, 256 × 2304 × 196 327 → 279, 128 × 1152 × 784 266 → 225; the
 # one-vector passes 256 × 512 × 20 22.9 → 15.4, 512 × 512 × 8 19.6 → 12.7. The SpMV's loop,
 # vectorised into gathers, ran alike either way (4096², 409 against 403 µs).
-TILE_K = (64 * 1024) // PANEL_BYTES
-ROW_BLOCK = 256
-# Rows of Y a segmented product (_spmm_segments) takes at a time, each through all its
-# segments: resnet50's 7×7 stem (64 rows, 112 segments) 894 µs, against 936 with all 64.
-SEGMENT_ROWS = 8
-
-
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _segment(data, indices, p, end, X, pitch, c, t0, t1, t2, t3, a0, a1, a2, a3):
     """a0..a3 plus stored entries [p, end) of one row times columns c .. c + t0 + .. + t3 of

@@ -42,6 +42,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
 
 VECTOR_BYTES = 64   # one AVX-512 register; LLVM splits it into two on AVX2 machines
+PANEL_BYTES = 4 * VECTOR_BYTES   # one X row of an SpMM's four-vector panel
 
 
 class Vec(types.Type):

@@ -4,7 +4,7 @@ import numpy as np
 
 from . import layer
 from .blas_check import import_numba_arraymath
-from .simd import VECTOR_BYTES
+from .simd import PANEL_BYTES
 
 layer.configure()   # before any parallel kernel can start Numba's thread pool
 import_numba_arraymath()   # before the first compile or cache load would import it
@@ -87,4 +87,4 @@ def split_by_columns(n: int, nparts: int, dtype) -> bool:
     90 %, batch 1, two threads, one process, interleaved): 18.00-18.46 against 17.75-18.22 ms
     where a line crossed between the threads in 3.6-3.8 ns, 29.24-29.42 against 27.82-28.16
     ms where it took 18.6 ns."""
-    return n >= 2 * nparts * 4 * VECTOR_BYTES // np.dtype(dtype).itemsize
+    return n >= 2 * nparts * PANEL_BYTES // np.dtype(dtype).itemsize
