@@ -7,7 +7,7 @@ from .epilogue import epilogue, finish
 from . import rows
 from .simd import (PANEL_BYTES, VECTOR_BYTES, lanes, vadd, vfma, vload_first, vsplat_at,
                    vstore_finish, vstore_first, vzero)
-from .threads import num_parts, split_by_columns, split_point
+from .threads import column_range, num_parts, split_by_columns, split_point
 
 
 
@@ -214,12 +214,8 @@ def _spmm_parallel_cols(data, indices, indptr, X, pitch, Y, nparts, tiles, bias,
     """The product split by column panels instead of rows (``split_by_columns``): each thread
     takes every row of its columns, so it reads only its columns of X, and the next layer's
     thread finds most of its columns' activations in its own cache."""
-    n = Y.shape[1]
-    width = 4 * lanes(X)
-    panels = -(-n // width)
     for part in numba.prange(nparts):
-        c0 = (panels * part // nparts) * width
-        c1 = min((panels * (part + 1) // nparts) * width, n)
+        c0, c1 = column_range(Y.shape[1], 4 * lanes(X), part, nparts)
         _spmm_block(data, indices, indptr, X, pitch, Y, 0, Y.shape[0], c0, c1, tiles, bias,
                     residual, relu)
 

@@ -10,7 +10,7 @@ from .epilogue import epilogue, fill_start, finish, finish_row
 from .simd import (lanes, prefetch, row_start, vadd, vfma_pair, vfmav,
                    vhalves_sum, vload_first, vsplat_at, vsplat_halves, vstore_finish, vzero,
                    x_row)
-from .threads import num_parts, split_by_columns, split_point
+from .threads import column_range, num_parts, split_by_columns, split_point
 
 
 
@@ -27,10 +27,16 @@ def _decode_panel(bitmap, p, cols):
     return count
 
 
+def vector_columns(bitmap, panel_ptr, k: int) -> np.ndarray:
+    """The column of every stored vector of a K-column matrix, in storage order, as
+    ``columns_dtype(k)``: the bitmap decoded once, for the SpMV kernels."""
+    columns = np.empty(int(panel_ptr[-1]) if len(panel_ptr) else 0, columns_dtype(k))
+    _decode_columns(bitmap, panel_ptr, columns)
+    return columns
+
+
 @numba.njit(cache=True)
-def vector_columns(bitmap, panel_ptr, columns):
-    """Write the column of every stored vector, in storage order, to ``columns`` (one per
-    vector): the bitmap decoded once, for the SpMV kernels."""
+def _decode_columns(bitmap, panel_ptr, columns):
     for p in range(bitmap.shape[0]):
         _decode_panel(bitmap, p, columns[np.int64(panel_ptr[p]):])
 
@@ -310,13 +316,10 @@ def _spmm_parallel_v8_cols(vectors, bitmap, panel_ptr, X, starts, Y, nparts, bia
                            relu):
     """The V = 8 product split by columns instead of panels (``split_by_columns``), in whole
     passes of two vectors: each thread takes every panel of its columns."""
-    n = Y.shape[1]
-    width = 2 * lanes(X)
-    passes = -(-n // width)
     for part in numba.prange(nparts):
-        _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, 0, bitmap.shape[0],
-                        (passes * part // nparts) * width,
-                        min((passes * (part + 1) // nparts) * width, n), bias, residual, relu)
+        c0, c1 = column_range(Y.shape[1], 2 * lanes(X), part, nparts)
+        _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, 0, bitmap.shape[0], c0, c1,
+                        bias, residual, relu)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -335,8 +338,7 @@ def vectorskip_spmv(vectors, bitmap, panel_ptr, x, y, bias=None, residual=None, 
     ``columns`` (of ``columns_dtype``), or they are decoded here at every call."""
     epi = epilogue(bias, residual, relu, y)
     if columns is None:
-        columns = np.empty(vectors.shape[0], columns_dtype(x.shape[0]))
-        vector_columns(bitmap, panel_ptr, columns)
+        columns = vector_columns(bitmap, panel_ptr, x.shape[0])
     nparts = num_parts(vectors.size)
     path = _spmv_path(vectors)
     ahead = prefetch_ahead(vectors.nbytes, vectors.itemsize)

@@ -212,9 +212,8 @@ class VectorSkip(SparseFormat):
         up to 65,536 columns, 4 beyond: 6 % of the values' bytes at V = 8, float32)."""
         columns = self.__dict__.get("_columns_cache")
         if columns is None:
-            columns = np.empty(self._vectors.shape[0], kernels.columns_dtype(self.shape[1]))
-            kernels.vector_columns(self._bitmap, self._panel_ptr, columns)
-            columns = self._columns_cache = owned(columns)
+            columns = self._columns_cache = owned(
+                kernels.vector_columns(self._bitmap, self._panel_ptr, self.shape[1]))
         return columns
 
     def _spmm(self, X, Y, epi):
