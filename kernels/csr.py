@@ -7,7 +7,7 @@ from .epilogue import epilogue, finish
 from . import rows
 from .simd import (PANEL_BYTES, VECTOR_BYTES, lanes, vadd, vfma, vload_first, vsplat_at,
                    vstore_finish, vstore_first, vzero)
-from .threads import column_range, num_parts, split_by_columns, split_point
+from .threads import part_range, num_parts, split_by_columns, split_point
 
 
 
@@ -215,7 +215,7 @@ def _spmm_parallel_cols(data, indices, indptr, X, pitch, Y, nparts, tiles, bias,
     takes every row of its columns, so it reads only its columns of X, and the next layer's
     thread finds most of its columns' activations in its own cache."""
     for part in numba.prange(nparts):
-        c0, c1 = column_range(Y.shape[1], 4 * lanes(X), part, nparts)
+        c0, c1 = part_range(Y.shape[1], 4 * lanes(X), part, nparts)
         _spmm_block(data, indices, indptr, X, pitch, Y, 0, Y.shape[0], c0, c1, tiles, bias,
                     residual, relu)
 

@@ -10,7 +10,7 @@ from .epilogue import epilogue, fill_start, finish, finish_row
 from .simd import (lanes, prefetch, row_start, vadd, vfma_pair, vfmav,
                    vhalves_sum, vload_first, vsplat_at, vsplat_halves, vstore_finish, vzero,
                    x_row)
-from .threads import column_range, num_parts, split_by_columns, split_point
+from .threads import part_range, num_parts, split_by_columns, split_point
 
 
 
@@ -317,7 +317,7 @@ def _spmm_parallel_v8_cols(vectors, bitmap, panel_ptr, X, starts, Y, nparts, bia
     """The V = 8 product split by columns instead of panels (``split_by_columns``), in whole
     passes of two vectors: each thread takes every panel of its columns."""
     for part in numba.prange(nparts):
-        c0, c1 = column_range(Y.shape[1], 2 * lanes(X), part, nparts)
+        c0, c1 = part_range(Y.shape[1], 2 * lanes(X), part, nparts)
         _spmm_panels_v8(vectors, bitmap, panel_ptr, X, starts, Y, 0, bitmap.shape[0], c0, c1,
                         bias, residual, relu)
 

@@ -62,3 +62,29 @@ def test_subsample_is_the_strided_view(c, h, w, sh, sw, dtype, seed):
 def test_subsample_refuses_a_wrong_output(out):
     with pytest.raises(ValueError, match="subsample"):
         subsample(np.zeros((3, 10, 10), np.float32), (2, 2), out)
+
+
+@pytest.mark.parametrize("shape, pad, stride", [((8, 91, 90), (1, 1, 1, 1), (2, 2)),
+                                                ((3, 224, 224), (3, 3, 3, 3), (2, 2)),
+                                                ((24, 57, 64), (0, 2, 1, 0), (1, 3))])
+def test_split_shared_across_threads_matches_torch(shape, pad, stride, restore_threads):
+    import sparsekit as sk
+    from sparsekit.kernels.threads import num_parts
+    sk.set_num_threads(2)
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    expected = _torch_phases(x, pad, *stride)
+    assert num_parts(expected.size) == 2                  # big enough to run in parallel
+    out = np.full(expected.shape, np.nan, np.float32)
+    split_phases(x, pad, out)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_subsample_shared_across_threads_is_the_strided_view(restore_threads):
+    import sparsekit as sk
+    from sparsekit.kernels.threads import num_parts
+    sk.set_num_threads(2)
+    x = np.random.default_rng(2).standard_normal((64, 113, 112)).astype(np.float32)
+    out = np.full((64, 57, 56), np.nan, np.float32)
+    assert num_parts(out.size) == 2                       # big enough to run in parallel
+    subsample(x, (2, 2), out)
+    np.testing.assert_array_equal(out, x[:, ::2, ::2])

@@ -332,12 +332,15 @@ class SparseConv2d(SparseModule):
                                  residual=None if fused_res is None else
                                  fused_res[i].view(m, ho * wo).numpy())
             else:
+                from sparsekit.kernels.crop import keep_columns   # Numba: at the first call
                 wide = torch.empty(m, plan.span, dtype=x.dtype)
-                kept = wide.as_strided((m, ho, wo), (plan.span, plan.phase[1], 1))
                 for i in range(b):
                     fmt._product(phases[i].numpy().reshape(-1), wide.numpy(), bias, relu=relu,
                                  starts=plan.starts)
-                    out[i].copy_(kept)
+                    keep_columns(wide.numpy(), plan.phase[1], out[i].numpy())
+                    if tracing._ACTIVE:      # what torch's copy of the kept columns recorded
+                        tracing.record_op("copy", [wide.as_strided(
+                            (m, ho, wo), (plan.span, plan.phase[1], 1))], [out[i]])
         else:
             out = fused_res if over else torch.empty(b, m, ho, wo, dtype=x.dtype)
             flat = out.view(b, m, ho * wo)
