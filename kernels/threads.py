@@ -79,15 +79,20 @@ def split_point(ptr, part, nparts):
     return lo
 
 
-def split_by_columns(n: int, nparts: int, dtype) -> bool:
+def split_by_columns(n: int, nparts: int, dtype, pass_bytes: int = PANEL_BYTES) -> bool:
     """Whether an SpMM of ``n`` columns on ``nparts`` threads splits by columns rather than
-    rows: when each thread gets two four-vector panels or more (N ≥ 256 float32 on two
-    threads: a conv's positions; not an MLP's batch of 64). Each thread then reads only its
-    columns of X, which the previous layer's product left in its own cache. CSR (resnet50 at
-    90 %, batch 1, two threads, one process, interleaved): 18.00-18.46 against 17.75-18.22 ms
-    where a line crossed between the threads in 3.6-3.8 ns, 29.24-29.42 against 27.82-28.16
-    ms where it took 18.6 ns."""
-    return n >= 2 * nparts * PANEL_BYTES // np.dtype(dtype).itemsize
+    rows: when each thread gets two of the kernel's column passes or more (``pass_bytes``
+    wide: CSR's four-vector panels, N ≥ 256 float32 on two threads, a conv's positions and
+    not an MLP's batch of 64; VectorSkip(8)'s two-vector passes, N ≥ 128). Each thread then
+    reads only its columns of X, which the previous layer's product left in its own cache,
+    and all of the weights. CSR (resnet50 at 90 %, batch 1, two threads, one process,
+    interleaved): 18.00-18.46 against 17.75-18.22 ms where a line crossed between the
+    threads in 3.6-3.8 ns, 29.24-29.42 against 27.82-28.16 ms where it took 18.6 ns.
+    VectorSkip(8), resnet50 V=8, the same way, rounds sorted by ``probe.core_handoff``: split
+    from N = 256 → 128 (its 14 × 14 layers too), 6.47 → 6.52 ms at 2 ns a line, 12.08 → 11.27
+    at 10 ns; 256 → 33 (its 7 × 7 layers too, one pass a thread), 6.24 → 6.42 and 11.83 →
+    11.32."""
+    return n >= 2 * nparts * pass_bytes // np.dtype(dtype).itemsize
 
 
 @numba.njit(cache=True)

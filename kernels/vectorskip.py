@@ -7,7 +7,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from .axpy import FASTMATH, FASTMATH_FUSE, axpy, axpy4
 from .caches import prefetch_ahead
 from .epilogue import epilogue, fill_start, finish, finish_row
-from .simd import (lanes, prefetch, row_start, vadd, vfma_pair, vfmav,
+from .simd import (VECTOR_BYTES, lanes, prefetch, row_start, vadd, vfma_pair, vfmav,
                    vhalves_sum, vload_first, vsplat_at, vsplat_halves, vstore_finish, vzero,
                    x_row)
 from .threads import part_range, num_parts, split_by_columns, split_point
@@ -375,7 +375,7 @@ def vectorskip_spmm(vectors, bitmap, panel_ptr, X, Y, starts=None, bias=None, re
                             Y.shape[1], *epi)
         else:
             _spmm_panels_any(vectors, bitmap, panel_ptr, X, starts, Y, 0, bitmap.shape[0], *epi)
-    elif v8 and split_by_columns(Y.shape[1], nparts, Y.dtype):
+    elif v8 and split_by_columns(Y.shape[1], nparts, Y.dtype, 2 * VECTOR_BYTES):
         _spmm_parallel_v8_cols(vectors, bitmap, panel_ptr, X, starts, Y, nparts, *epi)
     else:
         launch = _spmm_parallel_v8 if v8 else _spmm_parallel_any

@@ -272,11 +272,11 @@ def _threads_case(spec_id, n, dtype):
 
 @needs_two_threads
 @pytest.mark.parametrize("spec_id", ["csr", "bsr4x4", "bsr3x5", "vs8", "vs1"])
-@pytest.mark.parametrize("n", [None, 16, 64, 300], ids=["1d", "n16", "n64", "n300"])
+@pytest.mark.parametrize("n", [None, 16, 64, 196, 300], ids=["1d", "n16", "n64", "n196", "n300"])
 @pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
 def test_one_and_two_threads_agree(spec_id, n, dtype, restore_threads):
-    """n300: wide enough that CSR and VectorSkip(8) split by columns on two threads
-    (``split_by_columns``), in passes that do not divide it."""
+    """n196 (float32: VectorSkip(8)) and n300 (CSR too): wide enough to split by columns on
+    two threads (``split_by_columns``), in passes that do not divide it."""
     W, A, X = _threads_case(spec_id, n, dtype)
     results = []
     for threads in (1, 2):
@@ -292,8 +292,8 @@ def test_one_and_two_threads_agree(spec_id, n, dtype, restore_threads):
 
 @needs_two_threads
 def test_wide_products_split_by_columns(monkeypatch, restore_threads):
-    """On two threads, products of 256 columns or more run the column-split launchers (the
-    agreement test above checks their results)."""
+    """On two threads, float32 products of 256 columns or more run the column-split launchers,
+    VectorSkip(8)'s from 128 (the agreement test above checks their results)."""
     from sparsekit.kernels import csr as csr_kernels, vectorskip as vs_kernels
     sk.set_num_threads(2)
     calls = []
@@ -302,12 +302,12 @@ def test_wide_products_split_by_columns(monkeypatch, restore_threads):
         real = getattr(module, name)
         monkeypatch.setattr(module, name,
                             lambda *args, real=real, name=name: calls.append(name) or real(*args))
-    for spec_id in ("csr", "vs8"):
-        W, A, X = _threads_case(spec_id, 300, np.float32)
-        out = np.full((W.shape[0], 300), np.nan, np.float32)
+    for spec_id, n in (("csr", 300), ("vs8", 300), ("csr", 196), ("vs8", 196), ("vs8", 127)):
+        W, A, X = _threads_case(spec_id, n, np.float32)
+        out = np.full((W.shape[0], n), np.nan, np.float32)
         A.matmul(X, out=out)
         assert_matmul_close(out, W, X)
-    assert calls == ["_spmm_parallel_cols", "_spmm_parallel_v8_cols"]
+    assert calls == ["_spmm_parallel_cols", "_spmm_parallel_v8_cols", "_spmm_parallel_v8_cols"]
 
 
 def _uneven(kind, m, k, dtype):
