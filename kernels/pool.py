@@ -14,7 +14,7 @@ one contiguous run per tap. The stem's 3 × 3, stride 2 pool (64 × 112², one t
 import numba
 import numpy as np
 
-from .threads import num_parts, part_range
+from .threads import num_parts
 
 
 @numba.njit(cache=True)
@@ -24,10 +24,10 @@ def _max(m, v):
 
 
 @numba.njit(cache=True)
-def _pool_rows(x, kh, kw, sh, sw, top, left, out, r0, r1):
-    """Output rows [r0, r1) of every image plane (see ``max_pool2d``)."""
+def _pool_planes(x, kh, kw, sh, sw, top, left, out, p0, p1):
+    """Planes [p0, p1) of the B·C image planes (see ``max_pool2d``)."""
     nc, h, w = x.shape[1], x.shape[2], x.shape[3]
-    wo = out.shape[3]
+    ho, wo = out.shape[2], out.shape[3]
     lowest = x.dtype.type(-np.inf)
     span = wo - 1 + (kw - 1) // sw + 1      # the columns of each phase that windows read
     row = np.empty(span * sw, x.dtype)       # the padded row: image column j at left + j
@@ -37,9 +37,9 @@ def _pool_rows(x, kh, kw, sh, sw, top, left, out, r0, r1):
     # phase q holds the row's columns q, q + sw, ...: at stride 1 that is the row itself
     phases = row.reshape((1, span)) if sw == 1 else np.empty((sw, span), x.dtype)
     pooled = np.empty(wo, x.dtype)
-    for plane in range(x.shape[0] * nc):
+    for plane in range(p0, p1):
         image = x[plane // nc][plane % nc]
-        for oh in range(r0, r1):
+        for oh in range(ho):
             h0 = oh * sh - top
             lo = max(h0, 0)
             hi = min(h0 + kh, h)
@@ -77,24 +77,21 @@ def _pool_rows(x, kh, kw, sh, sw, top, left, out, r0, r1):
 
 @numba.njit(cache=True, parallel=True)
 def _pool_parallel(x, kh, kw, sh, sw, top, left, out, nparts):
-    """Each thread a share of every plane's output rows (``threads.part_range``): the rows of
-    the image that the conv before wrote on that thread, and that the conv after reads
-    there. (Split by image planes, each thread read half of its planes from the other
-    thread's cache.)"""
+    planes = x.shape[0] * x.shape[1]
     for part in numba.prange(nparts):
-        r0, r1 = part_range(out.shape[2], 1, part, nparts)
-        _pool_rows(x, kh, kw, sh, sw, top, left, out, r0, r1)
+        _pool_planes(x, kh, kw, sh, sw, top, left, out, part * planes // nparts,
+                     (part + 1) * planes // nparts)
 
 
 def max_pool2d(x, kh, kw, sh, sw, top, left, out):
     """out[b, c, oh, ow] = max of x[b, c, oh·sh − top + i, ow·sw − left + j] over the
     0 <= i < kh, 0 <= j < kw that fall inside the image (padding never wins); -inf for a
     window wholly in the padding. x (B, C, H, W) and out (B, C, Ho, Wo) C-contiguous. The
-    output rows are split across threads (``threads.num_parts``)."""
-    ho = out.shape[2]
-    nparts = min(num_parts(x.size * kw + out.size * kh), ho)
+    image planes are split across threads (``threads.num_parts``)."""
+    planes = x.shape[0] * x.shape[1]
+    nparts = min(num_parts(x.size * kw + out.size * kh), planes)
     if nparts <= 1:
-        _pool_rows(x, kh, kw, sh, sw, top, left, out, 0, ho)
+        _pool_planes(x, kh, kw, sh, sw, top, left, out, 0, planes)
     else:
         _pool_parallel(x, kh, kw, sh, sw, top, left, out, nparts)
     return out

@@ -100,12 +100,14 @@ def part_range(n, width, part, nparts):
     """Items [i0, i1) of ``n`` that thread ``part`` of ``nparts`` takes: whole units of
     ``width`` items, shared out evenly. A product split by columns (``split_by_columns``)
     shares its columns in passes of a panel; the passes over an image that come between
-    such products (stride phases, pooling, keeping a conv's output columns) share its
-    rows, one each, so that each thread reads mostly what it wrote the layer before. Those
-    three passes so split (they ran on the calling thread alone, or the pool by image planes),
+    such products (stride phases, keeping a conv's output columns) share its rows, one
+    each, so that each thread reads mostly what it wrote the layer before. Those two so
+    split (they ran on the calling thread alone: the phase kernel, and torch's copy),
     resnet50 at batch 1 on two threads, one process, interleaved, rounds sorted by how long
-    a cache line took to cross between the threads (``probe.core_handoff``): V=8 6.60 → 6.15
-    ms (another run 6.61 → 6.47) at 2 ns a line, 12.35 → 12.04 at 10 ns; unstructured 9.74 →
-    9.56 and 11.92 → 12.05; one thread, V=8, 8.95 → 8.89."""
+    a cache line took to cross between the threads (``probe.core_handoff``): V=8 6.47 →
+    6.27 ms (another run 6.61 → 6.40) at 2 ns a line, 11.45 → 11.13 at 10 ns; unstructured
+    9.26 → 9.12 and 11.94 → 12.17; one thread, V=8, 9.35 → 9.28. (Max-pool stays split by
+    image planes: by rows it ran alike alone but slower in the model, 6.39 against 6.47 ms
+    at 2 ns.)"""
     passes = -(-n // width)
     return (passes * part // nparts) * width, min((passes * (part + 1) // nparts) * width, n)
