@@ -60,8 +60,8 @@ def _cpuinfo(field: str) -> str | None:
             for line in f:
                 if line.startswith(field):
                     return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    except OSError:   # no /proc (not Linux): each caller has its own fallback
+        return None
     return None
 
 
