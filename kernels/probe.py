@@ -1,10 +1,12 @@
-"""Machine probes: the sustained read bandwidth the kernels can reach, and what a cache line
-costs to hand from one CPU to another."""
+"""Machine probes: the sustained read bandwidth the kernels can reach, the rate of indexed
+loads that bounds a CSR product, and what a cache line costs to hand from one CPU to
+another."""
 import time
 
 import numba
 import numpy as np
 
+from .axpy import FASTMATH
 from .layer import pool_usable
 from .threads import get_num_threads
 
@@ -34,6 +36,39 @@ def read_bandwidth(nbytes: int = 1 << 29, repeats: int = 7) -> float:
         _sum(a)
         times.append(time.perf_counter() - t0)
     return a.nbytes / float(np.median(times))
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def _indexed_dot(values, indices, x, repeats):
+    total = np.float32(0)
+    for _ in range(repeats):
+        # Unsigned counters: a signed index makes LLVM handle negative ones per element.
+        for p in range(np.uint64(0), np.uint64(indices.shape[0])):
+            total += values[p] * x[np.uint64(indices[p])]
+    return total
+
+
+def indexed_load_rate(entries: int = 4096, repeats: int = 7) -> float:
+    """Median entries/second of one thread summing values[p] * x[indices[p]] with everything
+    in L1 (uint16 indices into 8192 float32, as CSR stores them): the inner loop of a CSR
+    SpMV with no memory cost at all, so the most CSR can do per thread. Each x[indices[p]] is
+    a lane of a vector gather, and a CPU gathers only so many lanes a cycle (about one on
+    AMD Zen 5), so CSR can be bound by this rate rather than by its bytes."""
+    if not 1 <= entries <= 1 << 20 or repeats < 1:
+        raise ValueError(f"entries must be in 1..2**20 and repeats >= 1, got {entries!r}, "
+                         f"{repeats!r}")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(8192).astype(np.float32)
+    indices = rng.integers(0, x.shape[0], entries).astype(np.uint16)
+    values = rng.standard_normal(entries).astype(np.float32)
+    rounds = max(1, (1 << 22) // entries)  # ~1 ms a timing
+    _indexed_dot(values, indices, x, 1)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        _indexed_dot(values, indices, x, rounds)
+        times.append(time.perf_counter() - t0)
+    return entries * rounds / float(np.median(times))
 
 
 LINE_FLOATS = 16    # float32 per 64-byte cache line

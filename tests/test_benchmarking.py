@@ -331,3 +331,12 @@ def test_core_handoff_times_a_line_read_across_cpus_and_from_its_own_writer(rest
     ns, own = core_handoff(nbytes=1 << 16, repeats=3)
     assert 0 < own and 0 < ns < 1e4
     assert sk.get_num_threads() == 2                    # the thread count is restored
+
+
+def test_indexed_load_rate_counts_entries_of_a_csr_style_inner_loop():
+    from sparsekit.kernels.probe import indexed_load_rate
+    rate = indexed_load_rate(entries=1024, repeats=3)
+    assert 1e7 < rate < 1e12                            # entries a second, one thread
+    for bad in (dict(entries=0), dict(entries=1 << 21), dict(repeats=0)):
+        with pytest.raises(ValueError, match="entries must be"):
+            indexed_load_rate(**bad)
