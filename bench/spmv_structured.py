@@ -123,7 +123,7 @@ def main(argv=None):
         ceiling = (A.storage().total + x.nbytes + outs[0].nbytes) / A.nnz * gather_rate \
             * sk.get_num_threads()
         print(f"{name} ceiling, indexed loads at {gather_rate / 1e9:.2f} G/s a thread (all in "
-              f"L1): {ceiling / 1e9:.2f} GB/s, {ceiling / read_bw['DRAM']:.0%} of DRAM")
+              f"cache): {ceiling / 1e9:.2f} GB/s, {ceiling / read_bw['DRAM']:.0%} of DRAM")
     return [(name, t) for (name, _), t in zip(mats, timings)]
 
 

@@ -50,8 +50,9 @@ def _indexed_dot(values, indices, x, repeats):
 
 def indexed_load_rate(entries: int = 4096, repeats: int = 7) -> float:
     """Median entries/second of one thread summing values[p] * x[indices[p]] with everything
-    in L1 (uint16 indices into 8192 float32, as CSR stores them): the inner loop of a CSR
-    SpMV with no memory cost at all, so the most CSR can do per thread. Each x[indices[p]] is
+    in the core's own caches (uint16 indices into 8192 float32, as CSR stores them; 56 KB by
+    default): the inner loop of a CSR SpMV without memory traffic, so the most CSR can do
+    per thread. Each x[indices[p]] is
     a lane of a vector gather, and a CPU gathers only so many lanes a cycle (about one on
     AMD Zen 5), so CSR can be bound by this rate rather than by its bytes."""
     if not 1 <= entries <= 1 << 20 or repeats < 1:
