@@ -32,11 +32,15 @@ Before and after each multi-thread row it measures what a cache line costs to ha
 Numba thread to the other (``kernels.probe.core_handoff``) and reports it: on this virtual
 machine that cost switches between two levels for minutes at a time, and the 2-thread figures
 with it (resnet50 V=8 on two threads: 14.5 ms near, 26.5 ms far; 19 ms on one thread).
+``--by-state`` (two threads) probes that cost before each round instead, times every engine
+in the round (``timing.by_state``: each after a pause, one untimed call, five timed) and
+reports the rounds of each state apart, so a long run shows both states' ratios.
 
 DeepSparse 1.8 needs its own environment (README.md, "Side by side with DeepSparse 1.8");
 without it the script says so in one line and reports the other engines.
 
     flock /work/bench.lock /work/venvs/ds/bin/python bench/vs_deepsparse.py [--threads 1|2]
+        [--fuse] [--by-state] [--only WORD ...] [--budget S] [--out FILE]
     python bench/vs_deepsparse.py --quick          # tiny models, seconds (no results file)
 """
 from __future__ import annotations
@@ -185,6 +189,7 @@ class Row:
     others: float | None = None                     # cores other processes used meanwhile
     scaling: dict = field(default_factory=dict)     # engine -> 1-thread time / T-thread time
     handoff: list = field(default_factory=list)     # (ns, own ns) per line, before and after
+    by_state: dict = field(default_factory=dict)    # "near"/"far" -> engine -> Timing
 
 
 TITLE = "# sparsekit against DeepSparse 1.8 ({threads} thread(s))"
@@ -226,6 +231,8 @@ def markdown(rows, header: str, threads: int = 1, cpus: int = 2) -> str:
                    + f" | {_fmt_ratio(r.sk_over_ds)} | {target} | "
                    f"{verdict(r.sk_over_ds, r.workload.target)} |")
     how = ("the median of the per-round ratios of the same interleaved rounds" if threads == 1
+           else "the ratio of the medians of all rounds, both states pooled"
+           if any(r.by_state for r in rows)
            else "the ratio of the medians, each engine timed alone in its own blocks")
     out += ["", "Speedups are over dense torch and sparsekit / DeepSparse is DeepSparse's time "
             f"over sparsekit's: each {how}. In the V=8 row sparsekit, torch and onnxruntime "
@@ -263,10 +270,28 @@ def markdown(rows, header: str, threads: int = 1, cpus: int = 2) -> str:
             where = "far" if all(far) else "near" if not any(far) else "changed"
             out.append(f"| {r.workload.label} | {before:.1f} | {after:.1f} | {own:.1f} | "
                        f"{where} |")
+    split = [r for r in rows if r.by_state]
+    if split:
+        out += ["", "By state (`--by-state`): each round probed the handoff first (near or far, "
+                "as above), then ran every engine, each after a pause, once untimed and five "
+                "times timed, in reverse order every other round; medians of one state's "
+                "rounds:", "",
+                "| workload | state | calls each | DeepSparse ms | sparsekit ms | "
+                "sparsekit / DeepSparse | target | |", "|---|---|---|---|---|---|---|---|"]
+        for r in split:
+            target = "–" if r.workload.target is None else f"≥ {r.workload.target:g}×"
+            for label, t in sorted(r.by_state.items()):
+                ds, sk_ = t.get("deepsparse"), t.get("sparsekit")
+                ratio = ds.p50 / sk_.p50 if ds and sk_ else None
+                out.append(f"| {r.workload.label} | {label} | {next(iter(t.values())).rounds} | "
+                           f"{_fmt_ms(ds.p50 if ds else None)} | "
+                           f"{_fmt_ms(sk_.p50 if sk_ else None)} | {_fmt_ratio(ratio)} | "
+                           f"{target} | {verdict(ratio, r.workload.target)} |")
     scaled = [r for r in rows if r.scaling]
     if scaled:
-        out += ["", "Two threads against one (1-thread time / 2-thread time, each timed "
-                f"alone, as above; issue 9's target ≥ {SCALING_TARGET:g}× at batch ≥ 16):", "",
+        timed = "both states pooled" if split else "each timed alone"
+        out += ["", f"Two threads against one (1-thread time / 2-thread time, {timed}, as "
+                f"above; issue 9's target ≥ {SCALING_TARGET:g}× at batch ≥ 16):", "",
                 "| workload | DeepSparse 1.8 | sparsekit auto | target | sparsekit |",
                 "|---|---|---|---|---|"]
         for r in scaled:
@@ -419,14 +444,23 @@ def pinned(fn, threads, restore):
     return run
 
 
-def run_workload(w, threads, tmpdir, budget_s, rtol, have, choose=None, fuse=False) -> Row:
+def handoff_state() -> str:
+    """"far" when a line now costs over FAR_RATIO times its own-line read to cross between
+    the CPUs (``kernels.probe.core_handoff``), else "near"."""
+    from sparsekit.kernels.probe import core_handoff
+    ns, own = core_handoff(1 << 18, 3)
+    return "far" if ns > FAR_RATIO * own else "near"
+
+
+def run_workload(w, threads, tmpdir, budget_s, rtol, have, choose=None, fuse=False,
+                 split_states=False) -> Row:
     """Build every engine for workload ``w``, check its output against dense torch on the
     model it runs, then time those that agree in the same rounds. With more than one thread
     and a batch >= 16 (issue 9's scaling target), sparsekit and DeepSparse also run on one
     thread in those rounds."""
     from sparsekit.kernels.probe import core_handoff
 
-    from sparsekit.benchmarking.timing import balanced, blocked, paired_ratio
+    from sparsekit.benchmarking.timing import Timing, balanced, blocked, by_state, paired_ratio
 
     row = Row(w)
     x = example(w)
@@ -483,8 +517,14 @@ def run_workload(w, threads, tmpdir, budget_s, rtol, have, choose=None, fuse=Fal
     start = cpu_sample()
     # One thread: the same rounds, ratios per round. More threads: each engine alone in its
     # blocks (idle pools spin after a call and slow whoever runs next), ratios of medians.
-    timer = balanced if threads == 1 else blocked
-    row.timings = dict(zip(fns, timer(list(fns.values()), budget_s)))
+    if split_states:
+        row.by_state = {label: dict(zip(fns, timings)) for label, timings
+                        in by_state(list(fns.values()), budget_s, handoff_state).items()}
+        row.timings = {n: Timing.of([t for per in row.by_state.values() for t in per[n].times])
+                       for n in fns}
+    else:
+        timer = balanced if threads == 1 else blocked
+        row.timings = dict(zip(fns, timer(list(fns.values()), budget_s)))
     row.others = others_cores(start, cpu_sample())
     if handoff is not None:
         row.handoff = [handoff, core_handoff() or handoff]
@@ -544,11 +584,16 @@ def main(argv=None):
                     help="how sparsify(format='auto') chooses (default: sparsify's default)")
     ap.add_argument("--fuse", action="store_true",
                     help="sparsify(..., fuse=True): ReLUs and residual adds in the kernels")
+    ap.add_argument("--by-state", action="store_true",
+                    help="with 2 threads: tag each round near/far by the core-to-core handoff "
+                    "and report each state apart")
     ap.add_argument("--only", nargs="*", default=None,
                     help="run only workloads whose label contains one of these words")
     ap.add_argument("--out", default=None, help=f"Markdown file (default {RESULTS}, "
                     "none with --quick); a run replaces its thread count's section")
     args = ap.parse_args(argv)
+    if args.by_state and args.threads < 2:
+        ap.error("--by-state needs --threads 2 (one thread does not hand lines between CPUs)")
     budget = args.budget if args.budget is not None else (0.3 if args.quick else 8.0)
     if not budget >= 0 or not args.rtol > 0:
         raise ValueError(f"--budget must be >= 0 and --rtol > 0, got {budget} and {args.rtol}")
@@ -578,7 +623,7 @@ def main(argv=None):
         for w in workloads:
             log(f"{w.label}:")
             rows.append(run_workload(w, args.threads, tmpdir, budget, args.rtol, have,
-                                     args.choose, args.fuse))
+                                     args.choose, args.fuse, args.by_state))
     after = quiet_check(1, 0)
     python = sys.executable if os.path.isabs(sys.executable) else "python"
     command = f"{python} bench/vs_deepsparse.py " + " ".join(argv if argv is not None
@@ -587,6 +632,7 @@ def main(argv=None):
         TITLE.format(threads=args.threads), "",
         f"`{command.strip()}` ({started}; {budget:g} s per workload, "
         + ("interleaved rounds, half in reverse order)" if args.threads == 1 else
+           "rounds tagged by the handoff state, every engine in each)" if args.by_state else
            "each engine alone in two blocks, the second pass in reverse order)"), "",
         f"- Machine: {environment(args.threads, have)}",
         f"- sparsify(format='auto'): {source}",

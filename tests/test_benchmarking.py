@@ -340,3 +340,45 @@ def test_indexed_load_rate_counts_entries_of_a_csr_style_inner_loop():
     for bad in (dict(entries=0), dict(entries=1 << 21), dict(repeats=0)):
         with pytest.raises(ValueError, match="entries must be"):
             indexed_load_rate(**bad)
+
+
+def test_by_state_times_each_label_apart_and_alternates_the_order():
+    import itertools
+
+    from sparsekit.benchmarking.timing import by_state
+    calls, labels = [], itertools.cycle(["near", "near", "far"])
+    fns = [lambda: calls.append("a"), lambda: calls.append("b")]
+    pauses = []
+    result = by_state(fns, budget_s=0.02, state=lambda: next(labels), calls=3, settle_s=0.25,
+                      sleep=pauses.append)
+    assert list(result) == ["near", "far"]
+    rounds = len(calls) // 8                # each round: per callable one untimed + 3 timed
+    assert len(calls) == 8 * rounds and rounds >= 3 and pauses == [0.25] * (2 * rounds)
+    assert "".join(calls[:16]) == "aaaabbbb" + "bbbbaaaa"
+    near, far = result["near"], result["far"]
+    assert [t.rounds for t in near] == [3 * (rounds - rounds // 3)] * 2
+    assert [t.rounds for t in far] == [3 * (rounds // 3)] * 2
+    assert by_state(fns, budget_s=0, state=lambda: "x", settle_s=0)["x"][0].rounds == 5
+    with pytest.raises(ValueError, match="min_rounds"):
+        by_state(fns, budget_s=0, state=lambda: "x", calls=0)
+
+
+def test_markdown_reports_each_handoff_state_apart():
+    w = vs_deepsparse.Workload("resnet50 V=8 vectors, batch 1", "resnet50", 1, "vector", 1.5)
+    near = {"torch": Timing.of([0.03] * 5), "deepsparse": Timing.of([0.018] * 5),
+            "sparsekit": Timing.of([0.0065] * 5)}
+    far = {"torch": Timing.of([0.04] * 10), "deepsparse": Timing.of([0.0205] * 10),
+           "sparsekit": Timing.of([0.01135] * 10)}
+    row = vs_deepsparse.Row(w, timings=near, by_state={"near": near, "far": far})
+    text = vs_deepsparse.markdown([row], "", threads=2)
+    label = "| resnet50 V=8 vectors, batch 1 |"
+    assert f"{label} far | 10 | 20.50 | 11.35 | 1.81× | ≥ 1.5× | met |" in text
+    assert f"{label} near | 5 | 18.00 | 6.50 | 2.77× | ≥ 1.5× | met |" in text
+    assert "both states pooled" in text
+    assert "By state" not in vs_deepsparse.markdown([vs_deepsparse.Row(w, near)], "", 2)
+
+
+def test_by_state_needs_two_threads(capsys):
+    with pytest.raises(SystemExit):
+        vs_deepsparse.main(["--quick", "--by-state"])
+    assert "--by-state needs --threads 2" in capsys.readouterr().err

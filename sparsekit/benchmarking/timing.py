@@ -6,8 +6,10 @@ benchmarks under bench/): rounds within a time budget, reported with their sprea
 them alike and their ratio stays fair; ``balanced(fns)`` does so over half the budget in each
 order. ``blocked(fns)`` times them one after another instead, each in blocks of its own with a
 pause between: for multi-threaded engines, whose idle pools keep spinning for a while after a
-call and would slow the next engine of an interleaved round. All return ``Timing``s
-(seconds): p50, p90, min and the number of rounds. Plain ``time.perf_counter``: no torch
+call and would slow the next engine of an interleaved round. ``by_state(fns, state=...)``
+tags each round with a label probed before it (a machine state that comes and goes) and
+times each label's rounds apart. All return ``Timing``s (seconds): p50, p90, min and the
+number of rounds. Plain ``time.perf_counter``: no torch
 import here.
 """
 from __future__ import annotations
@@ -100,7 +102,11 @@ def balanced(fns, budget_s: float) -> list[Timing]:
     return [Timing.of(f.times + b.times) for f, b in zip(forward, backward)]
 
 
-def blocked(fns, budget_s: float, settle_s: float = 0.3, sleep=time.sleep) -> list[Timing]:
+# Seconds a multi-threaded engine's idle pool may keep spinning after its last call.
+SETTLE_S = 0.3
+
+
+def blocked(fns, budget_s: float, settle_s: float = SETTLE_S, sleep=time.sleep) -> list[Timing]:
     """Each callable timed alone, in two blocks of ``budget_s / (2 · len(fns))`` seconds (the
     order, then its reverse, so a drift of machine load hits all alike), after ``settle_s``
     seconds of pause that let the previous one's idle threads stop spinning. Ratios of its
@@ -114,6 +120,28 @@ def blocked(fns, budget_s: float, settle_s: float = 0.3, sleep=time.sleep) -> li
             sleep(settle_s)
             times[i] += measure(fns[i], budget_s=share, min_rounds=3, max_rounds=100_000).times
     return [Timing.of(t) for t in times]
+
+
+def by_state(fns, budget_s: float, state, calls: int = 5, settle_s: float = SETTLE_S,
+             sleep=time.sleep) -> dict:
+    """{label: [Timing per callable]}: rounds until ``budget_s`` seconds have passed (at least
+    one), each tagged with ``state()`` (a hashable label, probed just before it) and calling
+    every callable in turn, after a pause of ``settle_s`` (as ``blocked``), one untimed call
+    then ``calls`` timed ones, in reverse order every other round. For a machine that
+    switches between states for minutes at a time: the figures of one state stay apart from
+    the other's. Labels in the order first seen."""
+    fns = list(fns)
+    _check(fns, budget_s, calls, calls)
+    times: dict = {}
+    start, rounds = time.perf_counter(), 0
+    while rounds == 0 or time.perf_counter() - start < budget_s:
+        spent = times.setdefault(state(), [[] for _ in fns])
+        order = range(len(fns)) if rounds % 2 == 0 else reversed(range(len(fns)))
+        for i in order:
+            sleep(settle_s)
+            spent[i] += measure(fns[i], budget_s=0, min_rounds=calls, max_rounds=calls).times
+        rounds += 1
+    return {label: [Timing.of(t) for t in spent] for label, spent in times.items()}
 
 
 def paired_ratio(a: Timing, b: Timing) -> float:
