@@ -44,10 +44,13 @@ from sparsekit.kernels.caches import cache_sizes
 from sparsekit.kernels.probe import indexed_load_rate, read_bandwidth
 
 
+def l3_bytes() -> int:
+    return cache_sizes().get("l3", 32 << 20)
+
+
 def bandwidths():
     """{"DRAM": bytes/s, "L3": bytes/s} read bandwidth with the current thread count, now."""
-    l3 = cache_sizes().get("l3", 32 << 20)
-    return {"DRAM": read_bandwidth(256 << 20, 5), "L3": read_bandwidth(l3 // 2, 50)}
+    return {"DRAM": read_bandwidth(256 << 20, 5), "L3": read_bandwidth(l3_bytes() // 2, 50)}
 
 
 def packed(size, sparsity, seed=0):
@@ -93,7 +96,7 @@ def main(argv=None):
     reps = range(args.repeat)
     fns = [lambda A=A, y=y: [A.matmul(x, out=y) for _ in reps] for (_, A), y in zip(mats, outs)]
     if args.cold:  # an untimed read of 4x the L3 before each call
-        evict = np.ones(4 * cache_sizes().get("l3", 32 << 20) // 8).sum
+        evict = np.ones(4 * l3_bytes() // 8).sum
         fns = [f for fn in fns for f in (evict, fn)]
     before = bandwidths()
     gather_rate = indexed_load_rate()

@@ -9,8 +9,7 @@ pause between: for multi-threaded engines, whose idle pools keep spinning for a 
 call and would slow the next engine of an interleaved round. ``by_state(fns, state=...)``
 tags each round with a label probed before it (a machine state that comes and goes) and
 times each label's rounds apart. All return ``Timing``s (seconds): p50, p90, min and the
-number of rounds. Plain ``time.perf_counter``: no torch
-import here.
+number of rounds. Plain ``time.perf_counter``: no torch import here.
 """
 from __future__ import annotations
 
