@@ -109,6 +109,12 @@ WORKLOADS = {
 
 
 # -- pure helpers (tested in tests/test_benchmarking.py) --------------------------------------
+def is_far(ns: float, own_ns: float) -> bool:
+    """Whether a line handoff of ``ns`` (against ``own_ns`` to reread one's own) is this
+    machine's slow state: over FAR_RATIO times the own line."""
+    return ns > FAR_RATIO * own_ns
+
+
 def max_rel_error(ref, out) -> float:
     """max |out - ref| / max |ref|: the disagreement of two outputs relative to the
     reference's scale (an untrained resnet's logits may be large or tiny). NaN or inf
@@ -266,7 +272,7 @@ def markdown(rows, header: str, threads: int = 1, cpus: int = 2) -> str:
                 "|---|---|---|---|---|"]
         for r in probed:
             (before, own), (after, _) = r.handoff[0], r.handoff[-1]
-            far = [ns > FAR_RATIO * o for ns, o in r.handoff]
+            far = [is_far(ns, o) for ns, o in r.handoff]
             where = "far" if all(far) else "near" if not any(far) else "changed"
             out.append(f"| {r.workload.label} | {before:.1f} | {after:.1f} | {own:.1f} | "
                        f"{where} |")
@@ -445,11 +451,9 @@ def pinned(fn, threads, restore):
 
 
 def handoff_state() -> str:
-    """"far" when a line now costs over FAR_RATIO times its own-line read to cross between
-    the CPUs (``kernels.probe.core_handoff``), else "near"."""
+    """"far" or "near" (``is_far``), measured now (``kernels.probe.core_handoff``)."""
     from sparsekit.kernels.probe import core_handoff
-    ns, own = core_handoff(1 << 18, 3)
-    return "far" if ns > FAR_RATIO * own else "near"
+    return "far" if is_far(*core_handoff(1 << 18, 3)) else "near"
 
 
 def run_workload(w, threads, tmpdir, budget_s, rtol, have, choose=None, fuse=False,
