@@ -27,7 +27,7 @@ def test_spmv_structured_times_every_format(extra, capsys):
     assert ("CSR ceiling" in out) == ("--batch" not in extra)
 
 
-@pytest.mark.parametrize("bad", [["--threads", "0"], ["--repeat", "0"]])
+@pytest.mark.parametrize("bad", [["--threads", "0"], ["--threads", "4096"], ["--repeat", "0"]])
 def test_spmv_structured_refuses_bad_counts(bad, capsys):
     with pytest.raises(SystemExit) as exc:
         spmv_structured.main(bad)

@@ -79,14 +79,15 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.repeat < 1:
         ap.error(f"--repeat must be >= 1, got {args.repeat}")
-    if args.threads < 1:
-        ap.error(f"--threads must be >= 1, got {args.threads}")
+    try:
+        sk.set_num_threads(args.threads)
+    except ValueError as e:
+        ap.error(f"--threads: {e}")
 
     load = os.getloadavg()[0]
     if load > 0.5:
         print(f"note: machine not idle (1-min load average {load:.2f}); ratios stay fair, "
               "absolute figures may be low")
-    sk.set_num_threads(args.threads)
     mats = packed(args.size, args.sparsity)
     rng = np.random.default_rng(1)
     cols = args.size if args.batch == 1 else (args.size, args.batch)
